@@ -1,0 +1,5 @@
+//! Meters: METER_MOD and meter bands.
+
+use crate::stub::opaque_stub;
+
+opaque_stub!(MeterMod);
