@@ -28,6 +28,4 @@ mod wire;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use header::{Deframer, Frames, HEADER_LEN, Header, MAX_MESSAGE_LEN, MsgType, Version};
-pub use message::{
-    Body, Message, ONF_BUNDLE_ADD_MESSAGE, ONF_BUNDLE_CONTROL, ONF_EXPERIMENTER_ID,
-};
+pub use message::{Body, Message, ONF_BUNDLE_ADD_MESSAGE, ONF_BUNDLE_CONTROL, ONF_EXPERIMENTER_ID};

@@ -6,15 +6,15 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::group::GroupMod;
 use crate::header::{HEADER_LEN, Header, MsgType, Version};
+use crate::meter::MeterMod;
 use crate::msg::{
     AsyncConfig, BundleAdd, BundleControl, ErrorMsg, Experimenter, FlowMod, FlowRemoved, Hello,
     PacketIn, PacketOut, RoleMessage, SwitchConfig, SwitchFeatures, TableMod,
 };
 use crate::multipart::{MultipartReply, MultipartRequest};
 use crate::port::{PortMod, PortStatus};
-use crate::group::GroupMod;
-use crate::meter::MeterMod;
 use crate::wire::{self, PResult};
 
 /// The experimenter id of the Open Networking Foundation, under which OVS
@@ -247,12 +247,8 @@ fn decode_body(version: Version, msg_type: MsgType, i: &[u8]) -> PResult<'_, Bod
         MsgType::GET_ASYNC_REPLY => map(version, i, Body::GetAsyncReply),
         MsgType::SET_ASYNC => map(version, i, Body::SetAsync),
         MsgType::METER_MOD => map(version, i, Body::MeterMod),
-        MsgType::BUNDLE_CONTROL if version >= Version::OF14 => {
-            map(version, i, Body::BundleControl)
-        }
-        MsgType::BUNDLE_ADD_MESSAGE if version >= Version::OF14 => {
-            map(version, i, Body::BundleAdd)
-        }
+        MsgType::BUNDLE_CONTROL if version >= Version::OF14 => map(version, i, Body::BundleControl),
+        MsgType::BUNDLE_ADD_MESSAGE if version >= Version::OF14 => map(version, i, Body::BundleAdd),
         msg_type => Ok((
             end,
             Body::Unknown {
@@ -372,7 +368,9 @@ impl fmt::Display for Message {
             Body::MeterMod(b) => write!(f, " {b}"),
             Body::BundleControl(b) => write!(f, " {b}"),
             Body::BundleAdd(b) => write!(f, " {b}"),
-            Body::Unknown { payload, .. } => write!(f, " {} bytes of undecoded payload", payload.len()),
+            Body::Unknown { payload, .. } => {
+                write!(f, " {} bytes of undecoded payload", payload.len())
+            }
         }
     }
 }

@@ -23,7 +23,12 @@ impl Match {
         let (_, len) = wire::u16(&i[2..])?;
         let padded = (usize::from(len) + 7) / 8 * 8;
         let (rest, raw) = wire::frame(i, padded, 4, "match")?;
-        Ok((rest, Match { raw: Bytes::copy_from_slice(raw) }))
+        Ok((
+            rest,
+            Match {
+                raw: Bytes::copy_from_slice(raw),
+            },
+        ))
     }
 
     /// Encodes the match with its padding.
