@@ -6,7 +6,7 @@
 //! with Ryu's own decoding in the JSON file beside it. The converters from our
 //! types to Ryu's JSON shape live in `ryu/`.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(missing_docs)]
 
 #[path = "ryu/msg.rs"]
 mod ryu_msg;
