@@ -1,0 +1,1 @@
+//! Byte tables and malformed inputs for multipart messages.
