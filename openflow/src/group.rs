@@ -528,16 +528,23 @@ mod tests {
     fn group_mod_round_trips() {
         let bytes = hex(GROUP_MOD);
         let msg = Message::decode(&bytes).unwrap();
-        let Body::GroupMod(gm) = &msg.body else { panic!() };
+        let Body::GroupMod(gm) = &msg.body else {
+            panic!()
+        };
         assert_eq!(gm.command, GroupCommand::ADD);
         assert_eq!(gm.group_type, GroupType::ALL);
         assert_eq!(gm.group_id, 1);
         assert_eq!(gm.buckets.len(), 1);
         let bucket = &gm.buckets[0];
-        assert_eq!((bucket.weight, bucket.watch_port, bucket.watch_group), (1, 1, 1));
+        assert_eq!(
+            (bucket.weight, bucket.watch_port, bucket.watch_group),
+            (1, 1, 1)
+        );
         assert_eq!(bucket.actions.len(), 1);
         assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
-        assert!(gm.to_string().starts_with("add group_id=1,type=all,bucket=weight:1,watch_port:1,watch_group:1,actions="));
+        assert!(gm.to_string().starts_with(
+            "add group_id=1,type=all,bucket=weight:1,watch_port:1,watch_group:1,actions="
+        ));
     }
 
     #[test]
@@ -546,11 +553,17 @@ mod tests {
         bytes[0x10..0x12].copy_from_slice(&[0, 0x0f]);
         let err = Message::decode(&bytes).unwrap_err();
         assert_eq!(err.offset, 0x10);
-        assert!(matches!(err.kind, DecodeErrorKind::LengthTooShort { what: "bucket", .. }));
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::LengthTooShort { what: "bucket", .. }
+        ));
         bytes[0x10..0x12].copy_from_slice(&[0, 0x28]);
         let err = Message::decode(&bytes).unwrap_err();
         assert_eq!(err.offset, 0x10);
-        assert!(matches!(err.kind, DecodeErrorKind::LengthTooLong { what: "bucket", .. }));
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::LengthTooLong { what: "bucket", .. }
+        ));
     }
 
     #[test]
@@ -561,7 +574,10 @@ mod tests {
         del.encode_body(Version::OF13, &mut out).unwrap();
         assert_eq!(&out[..], &hex("0002 00 00 fffffffc")[..]);
         let add = GroupMod::add(GroupType::SELECT, 5, vec![Bucket::new(Vec::new())]);
-        assert_eq!(add.to_string(), "add group_id=5,type=select,bucket=actions=drop");
+        assert_eq!(
+            add.to_string(),
+            "add group_id=5,type=select,bucket=actions=drop"
+        );
         let mut out = BytesMut::new();
         add.encode_body(Version::OF14, &mut out).unwrap();
         let (_, back) = GroupMod::decode_body(Version::OF14, &out).unwrap();
@@ -576,7 +592,13 @@ mod tests {
         );
         let (rest, list) = GroupStats::decode_list(&stats).unwrap();
         assert!(rest.is_empty());
-        assert_eq!(list[0].bucket_stats, vec![BucketCounter { packet_count: 234, byte_count: 2345 }]);
+        assert_eq!(
+            list[0].bucket_stats,
+            vec![BucketCounter {
+                packet_count: 234,
+                byte_count: 2345
+            }]
+        );
         let mut out = BytesMut::new();
         list[0].encode(&mut out).unwrap();
         assert_eq!(&out[..], &stats[..]);
@@ -585,7 +607,9 @@ mod tests {
         bad[1] = 0x30;
         assert!(GroupStats::decode_list(&bad[..0x30]).is_err());
 
-        let desc = hex("0028 00 00 00000001 0020 0001 00000001 00000001 00000000 0000 0010 00000002 ffff 000000000000");
+        let desc = hex(
+            "0028 00 00 00000001 0020 0001 00000001 00000001 00000000 0000 0010 00000002 ffff 000000000000",
+        );
         let (_, list) = GroupDesc::decode_list(&desc).unwrap();
         let mut out = BytesMut::new();
         list[0].encode(&mut out).unwrap();

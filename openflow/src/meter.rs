@@ -335,7 +335,11 @@ impl fmt::Display for MeterName {
 }
 
 /// Writes ` flags bands=band band ...`, the tail shared by METER_MOD and meter configurations.
-fn fmt_flags_and_bands(f: &mut fmt::Formatter<'_>, flags: MeterFlags, bands: &[MeterBand]) -> fmt::Result {
+fn fmt_flags_and_bands(
+    f: &mut fmt::Formatter<'_>,
+    flags: MeterFlags,
+    bands: &[MeterBand],
+) -> fmt::Result {
     if !flags.is_empty() {
         write!(f, " {flags}")?;
     }
@@ -558,8 +562,7 @@ pub struct MeterConfig {
 impl MeterConfig {
     /// Decodes one entry.
     pub(crate) fn decode(i: &[u8]) -> PResult<'_, MeterConfig> {
-        let (rest, whole) =
-            support::split_by_length(i, 0, METER_CONFIG_HEAD_LEN, "meter config")?;
+        let (rest, whole) = support::split_by_length(i, 0, METER_CONFIG_HEAD_LEN, "meter config")?;
         let (m, _length) = wire::u16(whole)?;
         let (m, flags) = wire::u16(m)?;
         let (m, meter_id) = wire::u32(m)?;
@@ -678,15 +681,27 @@ mod tests {
     fn meter_mod_round_trips() {
         let bytes = hex(METER_MOD);
         let msg = Message::decode(&bytes).unwrap();
-        let Body::MeterMod(mm) = &msg.body else { panic!() };
+        let Body::MeterMod(mm) = &msg.body else {
+            panic!()
+        };
         assert_eq!(mm.command, MeterCommand::ADD);
-        assert_eq!(mm.flags, MeterFlags::PKTPS | MeterFlags::BURST | MeterFlags::STATS);
+        assert_eq!(
+            mm.flags,
+            MeterFlags::PKTPS | MeterFlags::BURST | MeterFlags::STATS
+        );
         assert_eq!(mm.meter_id, 100);
         assert_eq!(
             mm.bands,
             vec![
-                MeterBand::Drop { rate: 1000, burst_size: 10 },
-                MeterBand::DscpRemark { rate: 1000, burst_size: 10, prec_level: 1 },
+                MeterBand::Drop {
+                    rate: 1000,
+                    burst_size: 10
+                },
+                MeterBand::DscpRemark {
+                    rate: 1000,
+                    burst_size: 10,
+                    prec_level: 1
+                },
                 MeterBand::Experimenter {
                     rate: 1000,
                     burst_size: 10,
@@ -706,10 +721,16 @@ mod tests {
 
     #[test]
     fn unknown_bands_round_trip() {
-        let bytes = hex("041d0028 00000000 0000 0001 00000001 0007 0018 00000001 00000002 aabbccdd 11223344 55667788");
+        let bytes = hex(
+            "041d0028 00000000 0000 0001 00000001 0007 0018 00000001 00000002 aabbccdd 11223344 55667788",
+        );
         let msg = Message::decode(&bytes).unwrap();
-        let Body::MeterMod(mm) = &msg.body else { panic!() };
-        assert!(matches!(&mm.bands[0], MeterBand::Unknown { band_type: MeterBandType(7), data, .. } if data.len() == 12));
+        let Body::MeterMod(mm) = &msg.body else {
+            panic!()
+        };
+        assert!(
+            matches!(&mm.bands[0], MeterBand::Unknown { band_type: MeterBandType(7), data, .. } if data.len() == 12)
+        );
         assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
     }
 
@@ -744,8 +765,14 @@ mod tests {
             &out[..],
             &hex("0000 000d 00000007 0001 0010 00002710 000003e8 00000000")[..]
         );
-        assert_eq!(mm.to_string(), "add meter=7 kbps|burst|stats bands=type=drop rate=10000 burst_size=1000");
-        assert_eq!(MeterMod::add_drop(7, 10, 0).flags, MeterFlags::KBPS | MeterFlags::STATS);
+        assert_eq!(
+            mm.to_string(),
+            "add meter=7 kbps|burst|stats bands=type=drop rate=10000 burst_size=1000"
+        );
+        assert_eq!(
+            MeterMod::add_drop(7, 10, 0).flags,
+            MeterFlags::KBPS | MeterFlags::STATS
+        );
         assert_eq!(MeterMod::delete(METER_ALL).to_string(), "delete meter=all");
     }
 
@@ -757,7 +784,14 @@ mod tests {
         );
         let (rest, list) = MeterStats::decode_list(&stats).unwrap();
         assert!(rest.is_empty());
-        assert_eq!((list[0].meter_id, list[0].duration_nsec, list[0].band_stats.len()), (100, 480_000, 1));
+        assert_eq!(
+            (
+                list[0].meter_id,
+                list[0].duration_nsec,
+                list[0].band_stats.len()
+            ),
+            (100, 480_000, 1)
+        );
         let mut out = BytesMut::new();
         list[0].encode(&mut out).unwrap();
         assert_eq!(&out[..], &stats[..]);
@@ -773,7 +807,10 @@ mod tests {
         let (rest, f) = MeterFeatures::decode(&features).unwrap();
         assert!(rest.is_empty());
         assert_eq!(f.band_types, MeterBandTypes(0x8000_0006));
-        assert_eq!(f.to_string(), "max_meter:16777216 max_bands:255 max_color:0 capabilities:kbps|pktps|burst|stats band_types:drop|dscp_remark|0x80000000");
+        assert_eq!(
+            f.to_string(),
+            "max_meter:16777216 max_bands:255 max_color:0 capabilities:kbps|pktps|burst|stats band_types:drop|dscp_remark|0x80000000"
+        );
         let mut out = BytesMut::new();
         f.encode(&mut out);
         assert_eq!(&out[..], &features[..]);

@@ -108,11 +108,11 @@ pub struct Desc {
 
 impl Desc {
     fn decode(i: &[u8]) -> PResult<'_, Desc> {
-        let (i, mfr_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
-        let (i, hw_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
-        let (i, sw_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
-        let (i, serial_num) = wire::fixed_str(i, SERIAL_NUM_LEN)?;
-        let (i, dp_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
+        let (i, mfr_desc) = support::fixed_text(i, DESC_STR_LEN)?;
+        let (i, hw_desc) = support::fixed_text(i, DESC_STR_LEN)?;
+        let (i, sw_desc) = support::fixed_text(i, DESC_STR_LEN)?;
+        let (i, serial_num) = support::fixed_text(i, SERIAL_NUM_LEN)?;
+        let (i, dp_desc) = support::fixed_text(i, DESC_STR_LEN)?;
         Ok((
             i,
             Desc {
@@ -126,11 +126,11 @@ impl Desc {
     }
 
     fn encode(&self, out: &mut BytesMut) {
-        wire::put_fixed_str(out, &self.mfr_desc, DESC_STR_LEN);
-        wire::put_fixed_str(out, &self.hw_desc, DESC_STR_LEN);
-        wire::put_fixed_str(out, &self.sw_desc, DESC_STR_LEN);
-        wire::put_fixed_str(out, &self.serial_num, SERIAL_NUM_LEN);
-        wire::put_fixed_str(out, &self.dp_desc, DESC_STR_LEN);
+        support::put_fixed_text(out, &self.mfr_desc, DESC_STR_LEN);
+        support::put_fixed_text(out, &self.hw_desc, DESC_STR_LEN);
+        support::put_fixed_text(out, &self.sw_desc, DESC_STR_LEN);
+        support::put_fixed_text(out, &self.serial_num, SERIAL_NUM_LEN);
+        support::put_fixed_text(out, &self.dp_desc, DESC_STR_LEN);
     }
 }
 
@@ -240,7 +240,12 @@ impl MultipartRequest {
     /// Statistics of the flows of `table_id` ([`TABLE_ALL`] for every table)
     /// whose cookie equals `cookie` in the bits of `cookie_mask` and whose
     /// match is at least as specific as `r#match`.
-    pub fn flow_stats(table_id: u8, cookie: u64, cookie_mask: u64, r#match: Match) -> MultipartRequest {
+    pub fn flow_stats(
+        table_id: u8,
+        cookie: u64,
+        cookie_mask: u64,
+        r#match: Match,
+    ) -> MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::Flow(FlowStatsRequest::new(
             table_id,
             cookie,

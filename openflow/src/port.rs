@@ -7,6 +7,10 @@
 //! [`PortDescProperty::Ethernet`], and a port can be encoded as OpenFlow 1.3
 //! only if it has at most that one property. [`PortMod`] and [`PortStats`]
 //! follow the same rule with their own properties.
+//!
+//! Port names are NUL-terminated in a 16-byte field. They decode as UTF-8 text
+//! of at most 15 bytes (invalid bytes replaced, a missing terminator costing the
+//! last byte) so that a decoded name always re-encodes to itself.
 
 use std::fmt;
 
@@ -382,7 +386,7 @@ pub struct Port {
     /// Ethernet address of the port.
     #[serde(with = "mac_serde")]
     pub hw_addr: [u8; 6],
-    /// Interface name (at most 15 bytes on the wire).
+    /// Interface name: UTF-8, at most 15 bytes on the wire (see the module docs).
     pub name: String,
     /// Administrative settings.
     pub config: PortConfig,
@@ -417,7 +421,7 @@ impl Port {
     fn decode_head(i: &[u8]) -> PResult<'_, ([u8; 6], String, PortConfig, PortState)> {
         let (i, hw_addr) = wire::array::<6>(i)?;
         let (i, ()) = wire::pad(i, 2)?;
-        let (i, name) = wire::fixed_str(i, PORT_NAME_LEN)?;
+        let (i, name) = support::fixed_text(i, PORT_NAME_LEN)?;
         let (i, config) = wire::u32(i)?;
         let (i, state) = wire::u32(i)?;
         Ok((i, (hw_addr, name, PortConfig(config), PortState(state))))
@@ -500,7 +504,7 @@ impl Port {
     fn encode_head(&self, out: &mut BytesMut) {
         out.put_slice(&self.hw_addr);
         wire::put_zeros(out, 2);
-        wire::put_fixed_str(out, &self.name, PORT_NAME_LEN);
+        support::put_fixed_text(out, &self.name, PORT_NAME_LEN);
         out.put_u32(self.config.0);
         out.put_u32(self.state.0);
     }
@@ -1161,7 +1165,7 @@ impl fmt::Display for PortStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeErrorKind, Message, Body};
+    use crate::{Body, DecodeErrorKind, Message};
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
@@ -1185,7 +1189,9 @@ mod tests {
     #[test]
     fn of13_port_status_decodes_to_one_ethernet_property() {
         let msg = round_trip(&hex(PORT_STATUS_OF13));
-        let Body::PortStatus(status) = &msg.body else { panic!() };
+        let Body::PortStatus(status) = &msg.body else {
+            panic!()
+        };
         assert_eq!(status.reason, PortReason::MODIFY);
         let port = &status.desc;
         assert_eq!(port.port_no, 1);
@@ -1220,15 +1226,21 @@ mod tests {
     #[test]
     fn of14_port_status_keeps_every_property_in_order() {
         let msg = round_trip(&hex(PORT_STATUS_OF14));
-        let Body::PortStatus(status) = &msg.body else { panic!() };
+        let Body::PortStatus(status) = &msg.body else {
+            panic!()
+        };
         let port = &status.desc;
         assert_eq!(port.name, "私のポート");
         assert_eq!(port.properties.len(), 5);
         assert_eq!(port.ethernet().unwrap().curr_speed, 5000);
-        let PortDescProperty::Optical(optical) = &port.properties[1] else { panic!() };
+        let PortDescProperty::Optical(optical) = &port.properties[1] else {
+            panic!()
+        };
         assert_eq!(optical.supported, OpticalFeatures::RX_TUNE);
         assert_eq!((optical.tx_pwr_min, optical.tx_pwr_max), (1000, 2000));
-        let PortDescProperty::Experimenter(exp) = &port.properties[4] else { panic!() };
+        let PortDescProperty::Experimenter(exp) = &port.properties[4] else {
+            panic!()
+        };
         assert_eq!((exp.experimenter, exp.exp_type), (101, 2));
         assert_eq!(&exp.data[..], &[0, 0, 0, 1, 0, 0, 0, 2]);
     }
@@ -1239,8 +1251,12 @@ mod tests {
         // Retype the optical property as an unknown type 7.
         bytes[0x58..0x5a].copy_from_slice(&[0, 7]);
         let msg = round_trip(&bytes);
-        let Body::PortStatus(status) = &msg.body else { panic!() };
-        let PortDescProperty::Unknown(unknown) = &status.desc.properties[1] else { panic!() };
+        let Body::PortStatus(status) = &msg.body else {
+            panic!()
+        };
+        let PortDescProperty::Unknown(unknown) = &status.desc.properties[1] else {
+            panic!()
+        };
         assert_eq!((unknown.prop_type, unknown.data.len()), (7, 36));
     }
 
@@ -1251,7 +1267,10 @@ mod tests {
         bytes[0x14..0x16].copy_from_slice(&[0, 0x27]);
         let err = Message::decode(&bytes).unwrap_err();
         assert_eq!(err.offset, 0x14);
-        assert!(matches!(err.kind, DecodeErrorKind::LengthTooShort { what: "port", .. }));
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::LengthTooShort { what: "port", .. }
+        ));
         // Port length beyond the message.
         bytes[0x14..0x16].copy_from_slice(&[0, 0xb0]);
         let err = Message::decode(&bytes).unwrap_err();
@@ -1294,7 +1313,9 @@ mod tests {
             "04100028 00000000 00000001 00000000 aabbcc998877 0000 00000001 00000001 00002808 00000000",
         );
         let msg = round_trip(&bytes);
-        let Body::PortMod(pm) = &msg.body else { panic!() };
+        let Body::PortMod(pm) = &msg.body else {
+            panic!()
+        };
         assert_eq!(pm.config, PortConfig::PORT_DOWN);
         assert_eq!(
             pm.properties,
@@ -1310,7 +1331,10 @@ mod tests {
         let down = PortMod::set_down(1, [0xaa, 0xbb, 0xcc, 0x99, 0x88, 0x77], true);
         let mut out = BytesMut::new();
         down.encode_body(Version::OF13, &mut out).unwrap();
-        assert_eq!(&out[..], &hex("00000001 00000000 aabbcc998877 0000 00000001 00000001 00000000 00000000")[..]);
+        assert_eq!(
+            &out[..],
+            &hex("00000001 00000000 aabbcc998877 0000 00000001 00000001 00000000 00000000")[..]
+        );
         let (_, back) = PortMod::decode_body(Version::OF13, &out).unwrap();
         assert_eq!(back, down);
     }
@@ -1326,10 +1350,17 @@ mod tests {
              ffff0014 00000065 00000002 00000001 00000002 00000000",
         );
         let msg = round_trip(&bytes);
-        let Body::PortMod(pm) = &msg.body else { panic!() };
+        let Body::PortMod(pm) = &msg.body else {
+            panic!()
+        };
         assert_eq!(pm.properties.len(), 5);
-        let PortModProperty::Optical(o) = &pm.properties[1] else { panic!() };
-        assert_eq!((o.freq_lmda, o.fl_offset, o.grid_span, o.tx_pwr), (1500, 2000, 3000, 300));
+        let PortModProperty::Optical(o) = &pm.properties[1] else {
+            panic!()
+        };
+        assert_eq!(
+            (o.freq_lmda, o.fl_offset, o.grid_span, o.tx_pwr),
+            (1500, 2000, 3000, 300)
+        );
     }
 
     #[test]
@@ -1342,7 +1373,10 @@ mod tests {
         bytes.extend(hex("00000009 00000010"));
         let (rest, stats) = PortStats::decode(Version::OF13, &bytes).unwrap();
         assert!(rest.is_empty());
-        assert_eq!((stats.port_no, stats.rx_packets, stats.tx_errors), (7, 1, 8));
+        assert_eq!(
+            (stats.port_no, stats.rx_packets, stats.tx_errors),
+            (7, 1, 8)
+        );
         assert_eq!(stats.ethernet().unwrap().collisions, 12);
         assert_eq!((stats.duration_sec, stats.duration_nsec), (9, 16));
         let mut out = BytesMut::new();

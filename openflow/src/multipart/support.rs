@@ -268,7 +268,11 @@ impl<'a> RawProperty<'a> {
     }
 
     /// The body of a property whose length must be exactly `size` (header included).
-    pub(crate) fn fixed(&self, size: usize, what: &'static str) -> Result<&'a [u8], nom::Err<WireError>> {
+    pub(crate) fn fixed(
+        &self,
+        size: usize,
+        what: &'static str,
+    ) -> Result<&'a [u8], nom::Err<WireError>> {
         let length = self.body.len() + 4;
         let kind = if length < size {
             DecodeErrorKind::LengthTooShort {
@@ -387,8 +391,48 @@ impl UnknownProperty {
 
 impl fmt::Display for UnknownProperty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "property(type={},{} bytes)", self.prop_type, self.data.len())
+        write!(
+            f,
+            "property(type={},{} bytes)",
+            self.prop_type,
+            self.data.len()
+        )
     }
+}
+
+/// Reads a NUL-terminated fixed-width text field (port names, descriptions).
+///
+/// The text is what precedes the first NUL, at most `n - 1` bytes: a field
+/// missing its terminating NUL loses its last byte. Invalid UTF-8 is replaced
+/// and the result cut back to `n - 1` bytes at a character boundary, so that
+/// decoded text always encodes to itself and decodes back unchanged.
+pub(crate) fn fixed_text(i: &[u8], n: usize) -> PResult<'_, String> {
+    let (rest, raw) = wire::take(i, n)?;
+    let max = n.saturating_sub(1);
+    let end = raw
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(raw.len())
+        .min(max);
+    let text = String::from_utf8_lossy(raw.get(..end).unwrap_or_default());
+    Ok((rest, truncated(&text, max).to_owned()))
+}
+
+/// Writes `text` into a NUL-padded field of `n` bytes, cut at a character
+/// boundary so the field holds valid UTF-8 and ends in at least one NUL.
+pub(crate) fn put_fixed_text(out: &mut BytesMut, text: &str, n: usize) {
+    let text = truncated(text, n.saturating_sub(1));
+    out.put_slice(text.as_bytes());
+    wire::put_zeros(out, n - text.len());
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncated(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
 }
 
 /// Formats a port number the way ovs-ofctl does, naming the reserved ports.
@@ -474,6 +518,11 @@ mod tests {
         assert_eq!(TestFlags(0x10).to_string(), "0x10");
         assert!((TestFlags::A | TestFlags::B).contains(TestFlags::B));
         assert_eq!(TestFlags::KNOWN, TestFlags(5));
+        assert!(TestFlags::EMPTY.is_empty() && !TestFlags::A.is_empty());
+        assert_eq!(TestFlags(5) & TestFlags::B, TestFlags::B);
+        let mut flags = TestFlags::A;
+        flags |= TestFlags::B;
+        assert_eq!(flags, TestFlags(5));
     }
 
     #[test]
@@ -490,7 +539,10 @@ mod tests {
         let nom::Err::Error(e) = err else { panic!() };
         let e = e.into_decode_error(&buf);
         assert_eq!(e.offset, 2);
-        assert!(matches!(e.kind, DecodeErrorKind::LengthTooShort { length: 3, .. }));
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LengthTooShort { length: 3, .. }
+        ));
 
         let buf = [0u8, 0, 0, 9, 9, 9];
         let nom::Err::Error(e) = split_by_length(&buf, 2, 4, "thing").unwrap_err() else {
@@ -498,7 +550,14 @@ mod tests {
         };
         let e = e.into_decode_error(&buf);
         assert_eq!(e.offset, 2);
-        assert!(matches!(e.kind, DecodeErrorKind::LengthTooLong { length: 9, max: 6, .. }));
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LengthTooLong {
+                length: 9,
+                max: 6,
+                ..
+            }
+        ));
 
         let (rest, whole) = split_by_length(&[0, 0, 0, 4, 7], 2, 4, "thing").unwrap();
         assert_eq!((whole.len(), rest), (4, &[7u8][..]));
@@ -506,11 +565,16 @@ mod tests {
 
     #[test]
     fn properties_skip_padding_and_require_it() {
-        let buf = [0xffu8, 0xff, 0, 12, 0, 0, 0, 101, 0, 0, 0, 1, 0, 0, 0, 0, 0xaa];
+        let buf = [
+            0xffu8, 0xff, 0, 12, 0, 0, 0, 101, 0, 0, 0, 1, 0, 0, 0, 0, 0xaa,
+        ];
         let (rest, raw) = RawProperty::decode(&buf).unwrap();
         assert_eq!(rest, &[0xaa]);
         let exp = ExperimenterProperty::decode(&raw).unwrap();
-        assert_eq!((exp.experimenter, exp.exp_type, exp.data.len()), (101, 1, 0));
+        assert_eq!(
+            (exp.experimenter, exp.exp_type, exp.data.len()),
+            (101, 1, 0)
+        );
         let mut out = BytesMut::new();
         exp.encode(&mut out).unwrap();
         assert_eq!(&out[..], &buf[..16]);
@@ -518,9 +582,30 @@ mod tests {
     }
 
     #[test]
+    fn fixed_text_always_re_encodes_to_itself() {
+        // Invalid UTF-8 that grows when replaced, and a field without its NUL.
+        let mut field = [b'a'; 16];
+        field[3] = 0xff;
+        field[4] = 0xfe;
+        let (_, text) = fixed_text(&field, 16).unwrap();
+        assert!(text.len() <= 15);
+        let mut out = BytesMut::new();
+        put_fixed_text(&mut out, &text, 16);
+        assert_eq!(out.len(), 16);
+        assert_eq!(fixed_text(&out, 16).unwrap().1, text);
+        // Multi-byte characters are never split.
+        let mut out = BytesMut::new();
+        put_fixed_text(&mut out, "ポートポートポート", 16);
+        assert_eq!(fixed_text(&out, 16).unwrap().1, "ポートポー");
+    }
+
+    #[test]
     fn port_names_and_macs_print_like_ovs() {
         assert_eq!(PortName(0xffff_fffd).to_string(), "CONTROLLER");
         assert_eq!(PortName(7).to_string(), "7");
-        assert_eq!(Mac(&[0xf2, 0x0b, 0xa4, 0xd0, 0x3f, 0x70]).to_string(), "f2:0b:a4:d0:3f:70");
+        assert_eq!(
+            Mac(&[0xf2, 0x0b, 0xa4, 0xd0, 0x3f, 0x70]).to_string(),
+            "f2:0b:a4:d0:3f:70"
+        );
     }
 }
