@@ -111,7 +111,11 @@ impl fmt::Display for FlowStatsRequest {
         if self.cookie_mask != 0 {
             write!(f, " cookie=0x{:x}/0x{:x}", self.cookie, self.cookie_mask)?;
         }
-        write!(f, " {}", self.r#match)
+        let fields = self.r#match.to_string();
+        if !fields.is_empty() {
+            write!(f, " {fields}")?;
+        }
+        Ok(())
     }
 }
 
