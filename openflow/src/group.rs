@@ -499,11 +499,12 @@ impl GroupFeatures {
 
 impl fmt::Display for GroupFeatures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "types={} capabilities={} max_groups={:?} actions={:#x?}",
-            self.types, self.capabilities, self.max_groups, self.actions
-        )
+        write!(f, "types={} capabilities={}", self.types, self.capabilities)?;
+        let names = ["all", "select", "indirect", "ff"];
+        for ((name, max), actions) in names.iter().zip(self.max_groups).zip(self.actions) {
+            write!(f, " {name}:max_groups={max},actions=0x{actions:x}")?;
+        }
+        Ok(())
     }
 }
 
@@ -627,6 +628,12 @@ mod tests {
         assert_eq!(
             features.capabilities,
             GroupCapabilities::SELECT_WEIGHT | GroupCapabilities::CHAINING
+        );
+        assert_eq!(
+            features.to_string(),
+            "types=all|select|indirect|ff capabilities=select_weight|chaining \
+             all:max_groups=16777216,actions=0x3ff9801 select:max_groups=16777216,actions=0x3ff9801 \
+             indirect:max_groups=16777216,actions=0x3ff9801 ff:max_groups=16777216,actions=0x3ff9801"
         );
         let mut out = BytesMut::new();
         features.encode(&mut out);

@@ -160,8 +160,8 @@ impl MeterBand {
 
     fn decode(i: &[u8]) -> PResult<'_, MeterBand> {
         let (rest, whole) = support::split_by_length(i, 2, BAND_HEAD_LEN, "meter band")?;
-        let (b, band_type) = wire::u16(whole)?;
-        let (b, _length) = wire::u16(b)?;
+        let (length_field, band_type) = wire::u16(whole)?;
+        let (b, _length) = wire::u16(length_field)?;
         let (b, rate) = wire::u32(b)?;
         let (b, burst_size) = wire::u32(b)?;
         let band_type = MeterBandType(band_type);
@@ -181,7 +181,7 @@ impl MeterBand {
             } else {
                 return Ok(());
             };
-            Err(nom::Err::Error(WireError::at(&whole[2..], kind)))
+            Err(nom::Err::Error(WireError::at(length_field, kind)))
         };
         let band = match band_type {
             MeterBandType::DROP => {
@@ -200,7 +200,7 @@ impl MeterBand {
             MeterBandType::EXPERIMENTER => {
                 if whole.len() < BAND_LEN {
                     return wire::fail(
-                        &whole[2..],
+                        length_field,
                         DecodeErrorKind::LengthTooShort {
                             what: "experimenter band",
                             length: whole.len(),

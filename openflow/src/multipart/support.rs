@@ -254,15 +254,16 @@ pub(crate) struct RawProperty<'a> {
 impl<'a> RawProperty<'a> {
     /// Reads one property and skips the padding that aligns the next one to 8 bytes.
     pub(crate) fn decode(i: &'a [u8]) -> PResult<'a, RawProperty<'a>> {
-        let (_, prop_type) = wire::u16(i)?;
         let (rest, whole) = split_by_length(i, 2, 4, "property")?;
         let (rest, ()) = wire::pad(rest, (8 - whole.len() % 8) % 8)?;
+        let (length_field, prop_type) = wire::u16(whole)?;
+        let (body, _length) = wire::u16(length_field)?;
         Ok((
             rest,
             RawProperty {
                 prop_type,
-                length_field: &whole[2..],
-                body: &whole[4..],
+                length_field,
+                body,
             },
         ))
     }
