@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{ExperimenterId, HexPreview};
 use crate::error::{DecodeError, EncodeError};
-use crate::header::{Header, Version};
+use crate::header::{Header, MsgType, Version};
 use crate::message::{BodyCodec, Message};
 use crate::wire::{self, PResult};
 
@@ -591,9 +591,17 @@ impl fmt::Display for ErrorMsg {
         if self.data.is_empty() {
             return Ok(());
         }
-        match (self.offending_message(), self.offending_header()) {
-            (Ok(request), _) => write!(f, " request: {request}"),
-            (Err(_), Some(header)) => write!(
+        let header = self.offending_header();
+        // An error about an error is shown by its header only: decoding and
+        // showing it in full would recurse once per nesting level, and the
+        // data of a hostile peer can nest thousands deep.
+        let decoded = match header {
+            Some(h) if h.msg_type != MsgType::ERROR => self.offending_message().ok(),
+            _ => None,
+        };
+        match (decoded, header) {
+            (Some(request), _) => write!(f, " request: {request}"),
+            (None, Some(header)) => write!(
                 f,
                 " request: {} ({}) (xid=0x{:x}), {} of {} bytes",
                 header.msg_type,
@@ -602,7 +610,7 @@ impl fmt::Display for ErrorMsg {
                 self.data.len(),
                 header.length
             ),
-            (Err(_), None) => write!(f, " data={}", HexPreview(&self.data, 64)),
+            (None, None) => write!(f, " data={}", HexPreview(&self.data, 64)),
         }
     }
 }
@@ -715,6 +723,24 @@ mod tests {
             "type=TYPE_18 code=3"
         );
         assert_eq!(codes::flow_mod_failed::IS_SYNC, 10);
+    }
+
+    #[test]
+    fn deeply_nested_errors_display_without_recursing() {
+        let mut bytes = hex("0414000800000007");
+        for _ in 0..5000 {
+            let mut outer = hex("040100000000000000010006");
+            outer.extend_from_slice(&bytes);
+            let len = u16::try_from(outer.len()).unwrap_or(u16::MAX);
+            outer[2..4].copy_from_slice(&len.to_be_bytes());
+            if outer.len() > usize::from(u16::MAX) {
+                break;
+            }
+            bytes = outer;
+        }
+        let msg = Message::decode(&bytes).unwrap();
+        let text = msg.to_string();
+        assert!(text.contains("request: ERROR (OF1.3)"), "{text}");
     }
 
     #[test]

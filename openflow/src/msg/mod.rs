@@ -4,8 +4,7 @@
 //! 1.3) and 5 (OpenFlow 1.4). Where the two versions differ (FLOW_MOD
 //! importance, TABLE_MOD properties, the asynchronous configuration) the type
 //! says so instead of hiding it: values that one version cannot carry are an
-//! [`EncodeError::WrongVersion`](crate::EncodeError::WrongVersion), never
-//! silently dropped.
+//! [`crate::EncodeError::WrongVersion`], never silently dropped.
 
 use std::fmt;
 
