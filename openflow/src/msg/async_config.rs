@@ -105,8 +105,22 @@ fn flow_removed_reason_name(bit: u8) -> Option<&'static str> {
     FlowRemovedReason(bit).name()
 }
 
-fn no_reason_names(_: u8) -> Option<&'static str> {
-    None
+fn role_status_reason_name(bit: u8) -> Option<&'static str> {
+    ["master_request", "config", "experimenter"]
+        .get(usize::from(bit))
+        .copied()
+}
+
+fn table_status_reason_name(bit: u8) -> Option<&'static str> {
+    match bit {
+        3 => Some("vacancy_down"),
+        4 => Some("vacancy_up"),
+        _ => None,
+    }
+}
+
+fn requestforward_reason_name(bit: u8) -> Option<&'static str> {
+    ["group_mod", "meter_mod"].get(usize::from(bit)).copied()
 }
 
 /// The OpenFlow 1.3 configuration (`ofp_async_config`): for each message, a
@@ -289,7 +303,9 @@ impl fmt::Display for AsyncConfigProp {
                     0 => packet_in_reason_name,
                     1 => port_status_reason_name,
                     2 => flow_removed_reason_name,
-                    _ => no_reason_names,
+                    3 => role_status_reason_name,
+                    4 => table_status_reason_name,
+                    _ => requestforward_reason_name,
                 };
                 write!(f, "{prop_type}={}", ReasonBits(*mask, names))
             }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{ExperimenterId, HexPreview};
 use crate::error::{DecodeError, EncodeError};
-use crate::header::{Header, MsgType, Version};
+use crate::header::{HEADER_LEN, Header, MsgType, Version};
 use crate::message::{BodyCodec, Message};
 use crate::wire::{self, PResult};
 
@@ -503,12 +503,16 @@ impl ErrorMsg {
         ErrorMsg::new(error_type, code, Bytes::copy_from_slice(&request[..end]))
     }
 
-    /// The header of the request that failed, if `data` starts with one.
+    /// The header of the request that failed, if `data` starts with what
+    /// looks like one (a known OpenFlow version and a possible length).
     pub fn offending_header(&self) -> Option<Header> {
         if self.code.error_type() == ErrorType::HELLO_FAILED {
             return None;
         }
-        Header::peek(&self.data)
+        let header = Header::peek(&self.data)?;
+        let plausible = (Version::OF10..=Version::OF15).contains(&header.version)
+            && usize::from(header.length) >= HEADER_LEN;
+        plausible.then_some(header)
     }
 
     /// Decodes the request that failed from `data`. Fails when the switch sent
@@ -663,6 +667,11 @@ mod tests {
             }
         );
         assert_eq!(&e.data[..], b"jikken data");
+        assert_eq!(e.offending_header(), None);
+        assert_eq!(
+            e.to_string(),
+            "experimenter=0x000f423f exp_code=60000 data=6a696b6b656e2064617461"
+        );
     }
 
     #[test]

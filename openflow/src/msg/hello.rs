@@ -34,6 +34,7 @@ pub struct Hello {
 
 /// One HELLO element.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HelloElement {
     /// `OFPHET_VERSIONBITMAP`: bit `n % 32` of word `n / 32` is set when the
     /// sender supports wire version `n`.
