@@ -23,6 +23,7 @@ pub mod msg;
 pub mod multipart;
 pub mod oxm;
 pub mod port;
+pub mod session;
 mod stub;
 mod wire;
 
