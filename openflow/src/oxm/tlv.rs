@@ -373,28 +373,29 @@ pub(crate) fn fmt_hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
     bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
 
+impl Oxm {
+    fn fmt_opaque_header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.header() {
+            Ok(h) => write!(f, "oxm:0x{:08x}", h.0),
+            Err(_) => f.write_str("oxm:oversized"),
+        }
+    }
+}
+
 impl fmt::Display for Oxm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Oxm::Field(m) => fmt::Display::fmt(m, f),
+            // Opaque TLVs print as their header (and experimenter) in hex,
+            // free of commas so a match prints as a comma-separated list.
             Oxm::Experimenter(e) => {
-                write!(
-                    f,
-                    "experimenter_oxm(experimenter=0x{:08x},field={}{})=",
-                    e.experimenter,
-                    e.field,
-                    if e.hasmask { ",hasmask" } else { "" }
-                )?;
+                self.fmt_opaque_header(f)?;
+                write!(f, "/0x{:08x}=", e.experimenter)?;
                 fmt_hex(&e.payload, f)
             }
             Oxm::Unknown(u) => {
-                write!(
-                    f,
-                    "oxm(class={},field={}{})=",
-                    u.class,
-                    u.field,
-                    if u.hasmask { ",hasmask" } else { "" }
-                )?;
+                self.fmt_opaque_header(f)?;
+                f.write_str("=")?;
                 fmt_hex(&u.payload, f)
             }
         }
