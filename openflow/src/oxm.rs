@@ -203,17 +203,20 @@ impl Match {
     /// them.
     pub fn validate(&self) -> Result<(), EncodeError> {
         let mut seen = vec![false; Field::ALL.len()];
-        let mut seen_opaque: Vec<(u32, u8)> = Vec::new();
+        let mut seen_opaque: Vec<OpaqueKey> = Vec::new();
         let mut ctx = PrereqContext::default();
         for oxm in &self.oxms {
             let m = match oxm {
                 Oxm::Field(m) => m,
                 Oxm::Experimenter(e) => {
-                    check_unique_opaque(&mut seen_opaque, (e.experimenter, e.field))?;
+                    check_unique_opaque(
+                        &mut seen_opaque,
+                        OpaqueKey::Experimenter(e.experimenter, e.field),
+                    )?;
                     continue;
                 }
                 Oxm::Unknown(u) => {
-                    check_unique_opaque(&mut seen_opaque, (u32::from(u.class.0), u.field))?;
+                    check_unique_opaque(&mut seen_opaque, OpaqueKey::Class(u.class, u.field))?;
                     continue;
                 }
             };
@@ -374,7 +377,14 @@ impl fmt::Display for Match {
     }
 }
 
-fn check_unique_opaque(seen: &mut Vec<(u32, u8)>, key: (u32, u8)) -> Result<(), EncodeError> {
+/// What makes an opaque TLV the same field as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpaqueKey {
+    Class(OxmClass, u8),
+    Experimenter(u32, u8),
+}
+
+fn check_unique_opaque(seen: &mut Vec<OpaqueKey>, key: OpaqueKey) -> Result<(), EncodeError> {
     if seen.contains(&key) {
         return Err(EncodeError::DuplicateField("opaque OXM"));
     }
