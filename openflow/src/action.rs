@@ -6,6 +6,24 @@
 //! unknown types), which re-encodes byte for byte. Length fields are computed
 //! on encode; a decoded action whose length disagrees with its content is an
 //! error rather than something silently re-encoded differently.
+//!
+//! ```
+//! use augur_openflow::action::{self, Action, Ct, PortNo};
+//!
+//! let actions = [
+//!     Action::Ct(Ct::new().commit().zone(5).table(2)),
+//!     Action::resubmit_table(3),
+//!     Action::output(PortNo(6)),
+//! ];
+//! assert_eq!(
+//!     action::display_list(&actions).to_string(),
+//!     "ct(commit,zone=5,table=2),resubmit(,3),output:6"
+//! );
+//! let mut wire = bytes::BytesMut::new();
+//! Action::encode_list(&actions, &mut wire)?;
+//! assert_eq!(Action::parse_list(&wire)?, actions);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod nicira;
 
@@ -491,7 +509,7 @@ impl Action {
         Ok(())
     }
 
-    /// Size of the action on the wire.
+    /// Size of the action on the wire (0 if it cannot be encoded).
     pub fn wire_len(&self) -> usize {
         let mut out = BytesMut::new();
         match self.encode(&mut out) {

@@ -268,7 +268,7 @@ impl Instruction {
         Ok(())
     }
 
-    /// Size of the instruction on the wire.
+    /// Size of the instruction on the wire (0 if it cannot be encoded).
     pub fn wire_len(&self) -> usize {
         let mut out = BytesMut::new();
         match self.encode(&mut out) {

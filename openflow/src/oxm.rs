@@ -19,6 +19,32 @@
 //! would make such flows impossible to delete. Editing a decoded match makes it
 //! a built match again, checked as a whole. [`Match::validate`] runs the checks
 //! on demand either way.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use augur_openflow::oxm::{CtState, Field, Match};
+//!
+//! let m = Match::new()
+//!     .in_port(3)
+//!     .eth_type(0x0800)
+//!     .ipv4_dst_masked(Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(255, 255, 255, 0))
+//!     .ip_proto(6)
+//!     .tcp_dst(22)
+//!     .ct_state(CtState::TRACKED | CtState::NEW, CtState::TRACKED | CtState::NEW);
+//! assert_eq!(m.get(Field::TcpDst).map(|f| f.value), Some(22));
+//! assert_eq!(
+//!     m.to_string(),
+//!     "in_port=3,eth_type=0x800,ipv4_dst=10.0.0.0/255.255.255.0,ip_proto=6,tcp_dst=22,ct_state=+new+trk"
+//! );
+//! let bytes = m.to_bytes()?;
+//! assert_eq!(Match::parse(&bytes)?, m);
+//!
+//! // The prerequisite ip_proto=6 is missing: refused on encode.
+//! assert!(Match::new().eth_type(0x0800).tcp_dst(22).to_bytes().is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod field;
 mod tlv;
@@ -179,30 +205,12 @@ impl Match {
         self.masked(Field::CtState, value, mask)
     }
 
-    /// Builder: matches register `n` (0..=15) exactly. Out-of-range register
-    /// numbers are ignored; use [`Field::reg`] to check them first.
-    pub fn reg(self, n: u8, value: u32) -> Match {
-        match Field::reg(n) {
-            Some(field) => self.exact(field, value),
-            None => self,
-        }
-    }
-
-    /// Builder: matches register `n` (0..=15) under a mask. Out-of-range
-    /// register numbers are ignored; use [`Field::reg`] to check them first.
-    pub fn reg_masked(self, n: u8, value: u32, mask: u32) -> Match {
-        match Field::reg(n) {
-            Some(field) => self.masked(field, value, mask),
-            None => self,
-        }
-    }
-
     /// Checks the rules of OpenFlow 1.3.5 §7.2.3: each field at most once,
     /// masks only where allowed and with no value bit outside them, values
     /// within the field's width, and prerequisites before the fields that need
     /// them.
     pub fn validate(&self) -> Result<(), EncodeError> {
-        let mut seen = vec![false; Field::ALL.len()];
+        let mut seen = [false; Field::ALL.len()];
         let mut seen_opaque: Vec<OpaqueKey> = Vec::new();
         let mut ctx = PrereqContext::default();
         for oxm in &self.oxms {
@@ -573,7 +581,11 @@ mod tests {
             (
                 // reg0=0x1234, reg5=0xabcd/0xffff (ovs-ofctl match_load_nx_register).
                 "0001001800010004000012340001 0b080000abcd0000ffff".replace(' ', ""),
-                Match::new().reg(0, 0x1234).reg_masked(5, 0xabcd, 0xffff),
+                Match::new().exact(Field::Reg0, 0x1234u32).masked(
+                    Field::Reg5,
+                    0xabcdu32,
+                    0xffffu32,
+                ),
             ),
         ];
         for (hex_str, built) in cases {
@@ -603,7 +615,7 @@ mod tests {
         );
         let m = Match::new()
             .in_port(PortNo::LOCAL)
-            .reg_masked(5, 0xabcd, 0xffff)
+            .masked(Field::Reg5, 0xabcdu32, 0xffffu32)
             .ct_zone(5)
             .ct_mark(0x1)
             .eth_dst(mac("f2:0b:a4:7d:f8:ea"));

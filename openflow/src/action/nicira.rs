@@ -326,6 +326,10 @@ impl fmt::Display for Ct {
     /// `ct(commit,zone=5,table=2,nat(src=...),exec(set_field:1->ct_mark))`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts: Vec<String> = self.flags.names().map(str::to_owned).collect();
+        let unknown = self.flags.0 & !(CtFlags::COMMIT.0 | CtFlags::FORCE.0);
+        if unknown != 0 {
+            parts.push(format!("flags=0x{unknown:x}"));
+        }
         match self.zone {
             CtZone::Field(sf) => parts.push(format!("zone={sf}")),
             CtZone::Immediate(0) => {}

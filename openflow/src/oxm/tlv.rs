@@ -220,8 +220,11 @@ pub struct UnknownOxm {
 }
 
 /// One OXM TLV.
+///
+/// In JSON a known field is `{"field", "value", "mask"}`; opaque TLVs show
+/// their header parts and payload.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(untagged)]
 pub enum Oxm {
     /// A field this crate knows.
     Field(MatchField),
