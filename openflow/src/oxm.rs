@@ -12,8 +12,8 @@
 //! on maskable fields with no value bit outside the mask, and that each field's
 //! prerequisites appear before it (OF1.3.5 §7.2.3.8). A match built with the
 //! typed API is checked when it is encoded ([`Match::encode`] fails with an
-//! [`EncodeError`]), so the controller never sends a match the switch would
-//! reject. A match decoded from the wire remembers that it was decoded and is
+//! [`EncodeError`]), so the controller never sends a match that breaks them.
+//! A match decoded from the wire remembers that it was decoded and is
 //! re-encoded exactly as received, even if the peer broke those rules: a codec
 //! that refused to echo back what a switch reported (flow stats, packet-ins)
 //! would make such flows impossible to delete. Editing a decoded match makes it
