@@ -1,35 +1,631 @@
-//! Actions: OpenFlow 1.3 standard actions and the Nicira/OVS extensions.
+//! Actions: the OpenFlow 1.3 standard actions and the Nicira/OVS extensions a
+//! stateful policy needs (`ct`, `nat`, `ct_clear`, `resubmit`).
 //!
-//! STUB: keeps each action TLV as bytes; replaced by the real decoder.
+//! Every action decodes into a typed variant when this crate knows it and into
+//! an opaque variant otherwise (other Nicira subtypes, other experimenters,
+//! unknown types), which re-encodes byte for byte. Length fields are computed
+//! on encode; a decoded action whose length disagrees with its content is an
+//! error rather than something silently re-encoded differently.
+//!
+//! ```
+//! use augur_openflow::action::{self, Action, Ct, PortNo};
+//!
+//! let actions = [
+//!     Action::Ct(Ct::new().commit().zone(5).table(2)),
+//!     Action::resubmit_table(3),
+//!     Action::output(PortNo(6)),
+//! ];
+//! assert_eq!(
+//!     action::display_list(&actions).to_string(),
+//!     "ct(commit,zone=5,table=2),resubmit(,3),output:6"
+//! );
+//! let mut wire = bytes::BytesMut::new();
+//! Action::encode_list(&actions, &mut wire)?;
+//! assert_eq!(Action::parse_list(&wire)?, actions);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod nicira;
+
+use std::fmt;
+use std::str::FromStr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use crate::error::EncodeError;
+pub use nicira::{Ct, CtFlags, CtZone, NX_EXPERIMENTER_ID, Nat, NatFlags, NxSubtype, Subfield};
+
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::oxm::{MatchField, Oxm, fmt_hex};
 use crate::wire::{self, PResult};
 
-/// One action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Action {
-    /// Raw action (stub).
-    Raw(#[serde(with = "crate::wire::hex_bytes")] Bytes),
-}
+/// An OpenFlow 1.3 port number, including the reserved ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(transparent)]
+pub struct PortNo(pub u32);
 
-impl Action {
-    /// Decodes one action TLV.
-    pub(crate) fn decode(i: &[u8]) -> PResult<'_, Action> {
-        let (_, len) = wire::u16(i.get(2..).unwrap_or(&[]))?;
-        let (rest, raw) = wire::frame(i, usize::from(len), 8, "action")?;
-        Ok((rest, Action::Raw(Bytes::copy_from_slice(raw))))
+impl PortNo {
+    /// The highest number of a physical or logical port.
+    pub const MAX: PortNo = PortNo(0xffff_ff00);
+    /// The packet's ingress port.
+    pub const IN_PORT: PortNo = PortNo(0xffff_fff8);
+    /// Submit to the first flow table (packet-out only).
+    pub const TABLE: PortNo = PortNo(0xffff_fff9);
+    /// The switch's normal L2/L3 processing.
+    pub const NORMAL: PortNo = PortNo(0xffff_fffa);
+    /// Every port except the ingress port and blocked ones.
+    pub const FLOOD: PortNo = PortNo(0xffff_fffb);
+    /// Every port except the ingress port.
+    pub const ALL: PortNo = PortNo(0xffff_fffc);
+    /// The controller.
+    pub const CONTROLLER: PortNo = PortNo(0xffff_fffd);
+    /// The switch's local networking stack.
+    pub const LOCAL: PortNo = PortNo(0xffff_fffe);
+    /// No port ("any" in wildcards such as `out_port`).
+    pub const ANY: PortNo = PortNo(0xffff_ffff);
+
+    /// Offset between the OpenFlow 1.0 reserved ports (0xff00..) and the
+    /// OpenFlow 1.1+ ones (0xffffff00..), as OVS converts them.
+    const OF10_OFFSET: u32 = 0xffff_0000;
+
+    /// The name of a reserved port.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            PortNo::IN_PORT => "IN_PORT",
+            PortNo::TABLE => "TABLE",
+            PortNo::NORMAL => "NORMAL",
+            PortNo::FLOOD => "FLOOD",
+            PortNo::ALL => "ALL",
+            PortNo::CONTROLLER => "CONTROLLER",
+            PortNo::LOCAL => "LOCAL",
+            PortNo::ANY => "ANY",
+            _ => return None,
+        })
     }
 
-    /// Encodes one action TLV.
-    pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+    /// Whether this is a reserved port rather than a switch port.
+    pub fn is_reserved(self) -> bool {
+        self.0 > PortNo::MAX.0
+    }
+
+    /// Converts a 16-bit OpenFlow 1.0 port (used inside Nicira actions).
+    pub fn from_of10(port: u16) -> PortNo {
+        let port = u32::from(port);
+        if port < 0xff00 {
+            PortNo(port)
+        } else {
+            PortNo(port + PortNo::OF10_OFFSET)
+        }
+    }
+
+    /// The 16-bit OpenFlow 1.0 form, if the port has one.
+    pub fn to_of10(self) -> Option<u16> {
+        if self.0 < 0xff00 {
+            u16::try_from(self.0).ok()
+        } else if self.0 >= PortNo::MAX.0 {
+            u16::try_from(self.0 - PortNo::OF10_OFFSET).ok()
+        } else {
+            None
+        }
+    }
+}
+
+impl From<u32> for PortNo {
+    fn from(port: u32) -> PortNo {
+        PortNo(port)
+    }
+}
+
+impl fmt::Display for PortNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// Text that is neither a port number nor a reserved port name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid port (expected a number or a name such as LOCAL or CONTROLLER)")]
+pub struct ParsePortError;
+
+impl FromStr for PortNo {
+    type Err = ParsePortError;
+
+    fn from_str(s: &str) -> Result<PortNo, ParsePortError> {
+        const NAMED: [PortNo; 8] = [
+            PortNo::IN_PORT,
+            PortNo::TABLE,
+            PortNo::NORMAL,
+            PortNo::FLOOD,
+            PortNo::ALL,
+            PortNo::CONTROLLER,
+            PortNo::LOCAL,
+            PortNo::ANY,
+        ];
+        if let Some(port) = NAMED
+            .into_iter()
+            .find(|p| p.name().is_some_and(|n| n.eq_ignore_ascii_case(s)))
+        {
+            return Ok(port);
+        }
+        let parsed = match s.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16),
+            None => s.parse(),
+        };
+        parsed.map(PortNo).map_err(|_| ParsePortError)
+    }
+}
+
+/// An action type code (`ofp_action_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ActionType(pub u16);
+
+#[allow(missing_docs)]
+impl ActionType {
+    pub const OUTPUT: ActionType = ActionType(0);
+    pub const COPY_TTL_OUT: ActionType = ActionType(11);
+    pub const COPY_TTL_IN: ActionType = ActionType(12);
+    pub const SET_MPLS_TTL: ActionType = ActionType(15);
+    pub const DEC_MPLS_TTL: ActionType = ActionType(16);
+    pub const PUSH_VLAN: ActionType = ActionType(17);
+    pub const POP_VLAN: ActionType = ActionType(18);
+    pub const PUSH_MPLS: ActionType = ActionType(19);
+    pub const POP_MPLS: ActionType = ActionType(20);
+    pub const SET_QUEUE: ActionType = ActionType(21);
+    pub const GROUP: ActionType = ActionType(22);
+    pub const SET_NW_TTL: ActionType = ActionType(23);
+    pub const DEC_NW_TTL: ActionType = ActionType(24);
+    pub const SET_FIELD: ActionType = ActionType(25);
+    pub const PUSH_PBB: ActionType = ActionType(26);
+    pub const POP_PBB: ActionType = ActionType(27);
+    pub const EXPERIMENTER: ActionType = ActionType(0xffff);
+
+    /// The specification's name, if the type has one.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            ActionType::OUTPUT => "OUTPUT",
+            ActionType::COPY_TTL_OUT => "COPY_TTL_OUT",
+            ActionType::COPY_TTL_IN => "COPY_TTL_IN",
+            ActionType::SET_MPLS_TTL => "SET_MPLS_TTL",
+            ActionType::DEC_MPLS_TTL => "DEC_MPLS_TTL",
+            ActionType::PUSH_VLAN => "PUSH_VLAN",
+            ActionType::POP_VLAN => "POP_VLAN",
+            ActionType::PUSH_MPLS => "PUSH_MPLS",
+            ActionType::POP_MPLS => "POP_MPLS",
+            ActionType::SET_QUEUE => "SET_QUEUE",
+            ActionType::GROUP => "GROUP",
+            ActionType::SET_NW_TTL => "SET_NW_TTL",
+            ActionType::DEC_NW_TTL => "DEC_NW_TTL",
+            ActionType::SET_FIELD => "SET_FIELD",
+            ActionType::PUSH_PBB => "PUSH_PBB",
+            ActionType::POP_PBB => "POP_PBB",
+            ActionType::EXPERIMENTER => "EXPERIMENTER",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ActionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "0x{:04x}", self.0),
+        }
+    }
+}
+
+/// An experimenter action of an experimenter other than Nicira, kept as bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ExperimenterAction {
+    /// The experimenter id.
+    pub experimenter: u32,
+    /// Everything after the experimenter id (its length keeps the action a
+    /// multiple of 8 bytes).
+    #[serde(with = "crate::wire::hex_bytes")]
+    pub data: Bytes,
+}
+
+/// A Nicira action of a subtype this crate does not decode, kept as bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct NxAction {
+    /// The Nicira subtype.
+    pub subtype: NxSubtype,
+    /// Everything after the subtype.
+    #[serde(with = "crate::wire::hex_bytes")]
+    pub data: Bytes,
+}
+
+/// An action of a type this crate does not know, kept as bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct UnknownAction {
+    /// The action type.
+    pub action_type: ActionType,
+    /// Everything after the type and length.
+    #[serde(with = "crate::wire::hex_bytes")]
+    pub data: Bytes,
+}
+
+/// `max_len` asking the switch to send the whole packet to the controller
+/// (`OFPCML_NO_BUFFER`).
+pub const CONTROLLER_NO_BUFFER: u16 = 0xffff;
+
+/// One action.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Sends the packet out of a port.
+    Output {
+        /// The port.
+        port: PortNo,
+        /// Bytes to send to the controller when `port` is CONTROLLER.
+        max_len: u16,
+    },
+    /// Copies the TTL from the next-to-outermost header to the outermost.
+    CopyTtlOut,
+    /// Copies the TTL from the outermost header to the next-to-outermost.
+    CopyTtlIn,
+    /// Sets the MPLS TTL.
+    SetMplsTtl(u8),
+    /// Decrements the MPLS TTL.
+    DecMplsTtl,
+    /// Pushes a VLAN tag with this ethertype.
+    PushVlan(u16),
+    /// Pops the outer VLAN tag.
+    PopVlan,
+    /// Pushes an MPLS shim with this ethertype.
+    PushMpls(u16),
+    /// Pops the outer MPLS shim, leaving this ethertype.
+    PopMpls(u16),
+    /// Sets the queue for output.
+    SetQueue(u32),
+    /// Processes the packet through a group.
+    Group(u32),
+    /// Sets the IP TTL.
+    SetNwTtl(u8),
+    /// Decrements the IP TTL.
+    DecNwTtl,
+    /// Sets a header field (one OXM TLV).
+    SetField(Oxm),
+    /// Pushes a PBB service tag with this ethertype.
+    PushPbb(u16),
+    /// Pops the outer PBB service tag.
+    PopPbb,
+    /// Nicira `ct`: sends the packet through the connection tracker.
+    Ct(Ct),
+    /// Nicira `ct_clear`: clears the connection-tracking state.
+    CtClear,
+    /// Nicira `nat` (normally nested in `ct`).
+    Nat(Nat),
+    /// Nicira `resubmit:port`: searches the current table as if the packet had
+    /// arrived on `in_port`.
+    Resubmit {
+        /// The ingress port to pretend (`IN_PORT` keeps the real one).
+        in_port: PortNo,
+    },
+    /// Nicira `resubmit(port,table)`.
+    ResubmitTable {
+        /// The ingress port to pretend (`IN_PORT` keeps the real one).
+        in_port: PortNo,
+        /// The table to search (255 for the current one).
+        table: u8,
+        /// Match on the conntrack original-direction tuple (`resubmit(,t,ct)`).
+        ct: bool,
+    },
+    /// A Nicira action this crate does not decode.
+    Nicira(NxAction),
+    /// An action of another experimenter.
+    Experimenter(ExperimenterAction),
+    /// An action of an unknown type.
+    Unknown(UnknownAction),
+}
+
+/// Size of the common action header (type and length).
+const ACTION_HEADER_LEN: usize = 4;
+
+/// How deeply `ct` actions may nest inside each other. OVS allows none; a
+/// bound keeps hostile input from exhausting the stack.
+const MAX_NESTING: usize = 4;
+
+impl Action {
+    /// `output:port` (with `max_len` 0, which only matters for CONTROLLER).
+    pub fn output(port: impl Into<PortNo>) -> Action {
+        Action::Output {
+            port: port.into(),
+            max_len: 0,
+        }
+    }
+
+    /// Sends the packet to the controller, at most `max_len` bytes of it
+    /// ([`CONTROLLER_NO_BUFFER`] for all of it).
+    pub fn controller(max_len: u16) -> Action {
+        Action::Output {
+            port: PortNo::CONTROLLER,
+            max_len,
+        }
+    }
+
+    /// `set_field:value->field`.
+    pub fn set_field(m: MatchField) -> Action {
+        Action::SetField(Oxm::Field(m))
+    }
+
+    /// `resubmit(,table)`.
+    pub fn resubmit_table(table: u8) -> Action {
+        Action::ResubmitTable {
+            in_port: PortNo::IN_PORT,
+            table,
+            ct: false,
+        }
+    }
+
+    /// The action type on the wire.
+    pub fn action_type(&self) -> ActionType {
         match self {
-            Action::Raw(raw) => out.put_slice(raw),
+            Action::Output { .. } => ActionType::OUTPUT,
+            Action::CopyTtlOut => ActionType::COPY_TTL_OUT,
+            Action::CopyTtlIn => ActionType::COPY_TTL_IN,
+            Action::SetMplsTtl(_) => ActionType::SET_MPLS_TTL,
+            Action::DecMplsTtl => ActionType::DEC_MPLS_TTL,
+            Action::PushVlan(_) => ActionType::PUSH_VLAN,
+            Action::PopVlan => ActionType::POP_VLAN,
+            Action::PushMpls(_) => ActionType::PUSH_MPLS,
+            Action::PopMpls(_) => ActionType::POP_MPLS,
+            Action::SetQueue(_) => ActionType::SET_QUEUE,
+            Action::Group(_) => ActionType::GROUP,
+            Action::SetNwTtl(_) => ActionType::SET_NW_TTL,
+            Action::DecNwTtl => ActionType::DEC_NW_TTL,
+            Action::SetField(_) => ActionType::SET_FIELD,
+            Action::PushPbb(_) => ActionType::PUSH_PBB,
+            Action::PopPbb => ActionType::POP_PBB,
+            Action::Ct(_)
+            | Action::CtClear
+            | Action::Nat(_)
+            | Action::Resubmit { .. }
+            | Action::ResubmitTable { .. }
+            | Action::Nicira(_)
+            | Action::Experimenter(_) => ActionType::EXPERIMENTER,
+            Action::Unknown(u) => u.action_type,
+        }
+    }
+
+    /// Decodes one action.
+    pub(crate) fn decode(i: &[u8]) -> PResult<'_, Action> {
+        Action::decode_nested(i, 0)
+    }
+
+    /// Decodes one action `depth` levels inside `ct` actions.
+    pub(crate) fn decode_nested(i: &[u8], depth: usize) -> PResult<'_, Action> {
+        let (after_type, action_type) = wire::u16(i)?;
+        let (_, len) = wire::u16(after_type)?;
+        let len = usize::from(len);
+        if len < 8 {
+            return wire::fail(
+                after_type,
+                DecodeErrorKind::LengthTooShort {
+                    what: "action",
+                    length: len,
+                    min: 8,
+                },
+            );
+        }
+        if len % 8 != 0 {
+            return wire::fail(
+                after_type,
+                DecodeErrorKind::Misaligned {
+                    what: "action",
+                    length: len,
+                },
+            );
+        }
+        if i.len() < len {
+            return wire::fail(&i[i.len()..], DecodeErrorKind::Truncated);
+        }
+        let (whole, rest) = i.split_at(len);
+        let action = decode_body(ActionType(action_type), whole, depth)?;
+        Ok((rest, action))
+    }
+
+    /// Decodes a buffer holding exactly one action.
+    pub fn parse(bytes: &[u8]) -> Result<Action, DecodeError> {
+        wire::finish(
+            bytes,
+            Action::decode(bytes)
+                .and_then(|(rest, a)| wire::all_consumed(rest, "action").map(|(r, ())| (r, a))),
+        )
+    }
+
+    /// Decodes a buffer holding a list of actions and nothing else.
+    pub fn parse_list(bytes: &[u8]) -> Result<Vec<Action>, DecodeError> {
+        wire::finish(bytes, decode_actions(bytes))
+    }
+
+    /// Appends a list of actions. On error nothing is appended.
+    pub fn encode_list(actions: &[Action], out: &mut BytesMut) -> Result<(), EncodeError> {
+        encode_actions(actions, out)
+    }
+
+    /// Appends the action. On error nothing is appended.
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let start = out.len();
+        let result = self.encode_unchecked(out, start);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn encode_unchecked(&self, out: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
+        out.put_u16(self.action_type().0);
+        let len_at = wire::reserve_u16(out);
+        match self {
+            Action::Output { port, max_len } => {
+                out.put_u32(port.0);
+                out.put_u16(*max_len);
+                wire::put_zeros(out, 6);
+            }
+            Action::CopyTtlOut
+            | Action::CopyTtlIn
+            | Action::DecMplsTtl
+            | Action::PopVlan
+            | Action::DecNwTtl
+            | Action::PopPbb => wire::put_zeros(out, 4),
+            Action::SetMplsTtl(ttl) | Action::SetNwTtl(ttl) => {
+                out.put_u8(*ttl);
+                wire::put_zeros(out, 3);
+            }
+            Action::PushVlan(ethertype)
+            | Action::PushMpls(ethertype)
+            | Action::PopMpls(ethertype)
+            | Action::PushPbb(ethertype) => {
+                out.put_u16(*ethertype);
+                wire::put_zeros(out, 2);
+            }
+            Action::SetQueue(id) | Action::Group(id) => out.put_u32(*id),
+            Action::SetField(oxm) => {
+                oxm.encode(out)?;
+                wire::pad_to_8(out, start);
+            }
+            Action::Ct(_)
+            | Action::CtClear
+            | Action::Nat(_)
+            | Action::Resubmit { .. }
+            | Action::ResubmitTable { .. }
+            | Action::Nicira(_) => nicira::encode(self, out, start)?,
+            Action::Experimenter(e) => {
+                out.put_u32(e.experimenter);
+                out.put_slice(&e.data);
+            }
+            Action::Unknown(u) => out.put_slice(&u.data),
+        }
+        let len = wire::patch_len_u16(out, len_at, start, "action")?;
+        if len % 8 != 0 {
+            return Err(EncodeError::OutOfRange(
+                "opaque action data (the action must be a multiple of 8 bytes)",
+            ));
         }
         Ok(())
     }
+
+    /// Size of the action on the wire (0 if it cannot be encoded).
+    pub fn wire_len(&self) -> usize {
+        let mut out = BytesMut::new();
+        match self.encode(&mut out) {
+            Ok(()) => out.len(),
+            Err(_) => 0,
+        }
+    }
+}
+
+/// Checks that a fixed-size action has exactly its size.
+fn expect_len<'a>(whole: &'a [u8], expected: usize, what: &'static str) -> PResult<'a, ()> {
+    let length = whole.len();
+    let at = &whole[2..];
+    if length < expected {
+        wire::fail(
+            at,
+            DecodeErrorKind::LengthTooShort {
+                what,
+                length,
+                min: expected,
+            },
+        )
+    } else if length > expected {
+        wire::fail(
+            at,
+            DecodeErrorKind::LengthTooLong {
+                what,
+                length,
+                max: expected,
+            },
+        )
+    } else {
+        Ok((whole, ()))
+    }
+}
+
+/// Decodes the action `whole` (header included, length already checked to be
+/// a multiple of 8 of at least 8).
+fn decode_body(
+    action_type: ActionType,
+    whole: &[u8],
+    depth: usize,
+) -> Result<Action, nom::Err<wire::WireError>> {
+    let body = &whole[ACTION_HEADER_LEN..];
+    let eight = |what| expect_len(whole, 8, what).map(|_| ());
+    let action = match action_type {
+        ActionType::OUTPUT => {
+            expect_len(whole, 16, "output action")?;
+            let (b, port) = wire::u32(body)?;
+            let (_, max_len) = wire::u16(b)?;
+            Action::Output {
+                port: PortNo(port),
+                max_len,
+            }
+        }
+        ActionType::COPY_TTL_OUT => eight("copy_ttl_out action").map(|()| Action::CopyTtlOut)?,
+        ActionType::COPY_TTL_IN => eight("copy_ttl_in action").map(|()| Action::CopyTtlIn)?,
+        ActionType::DEC_MPLS_TTL => eight("dec_mpls_ttl action").map(|()| Action::DecMplsTtl)?,
+        ActionType::POP_VLAN => eight("pop_vlan action").map(|()| Action::PopVlan)?,
+        ActionType::DEC_NW_TTL => eight("dec_nw_ttl action").map(|()| Action::DecNwTtl)?,
+        ActionType::POP_PBB => eight("pop_pbb action").map(|()| Action::PopPbb)?,
+        ActionType::SET_MPLS_TTL => {
+            eight("set_mpls_ttl action")?;
+            Action::SetMplsTtl(wire::u8(body)?.1)
+        }
+        ActionType::SET_NW_TTL => {
+            eight("set_nw_ttl action")?;
+            Action::SetNwTtl(wire::u8(body)?.1)
+        }
+        ActionType::PUSH_VLAN => {
+            eight("push_vlan action")?;
+            Action::PushVlan(wire::u16(body)?.1)
+        }
+        ActionType::PUSH_MPLS => {
+            eight("push_mpls action")?;
+            Action::PushMpls(wire::u16(body)?.1)
+        }
+        ActionType::POP_MPLS => {
+            eight("pop_mpls action")?;
+            Action::PopMpls(wire::u16(body)?.1)
+        }
+        ActionType::PUSH_PBB => {
+            eight("push_pbb action")?;
+            Action::PushPbb(wire::u16(body)?.1)
+        }
+        ActionType::SET_QUEUE => {
+            eight("set_queue action")?;
+            Action::SetQueue(wire::u32(body)?.1)
+        }
+        ActionType::GROUP => {
+            eight("group action")?;
+            Action::Group(wire::u32(body)?.1)
+        }
+        ActionType::SET_FIELD => {
+            let (_, oxm) = Oxm::decode(body)?;
+            let expected = (ACTION_HEADER_LEN + oxm.wire_len()).next_multiple_of(8);
+            expect_len(whole, expected, "set_field action")?;
+            Action::SetField(oxm)
+        }
+        ActionType::EXPERIMENTER => {
+            let (data, experimenter) = wire::u32(body)?;
+            if experimenter == NX_EXPERIMENTER_ID && !data.is_empty() {
+                nicira::decode(whole, data, depth)?
+            } else {
+                Action::Experimenter(ExperimenterAction {
+                    experimenter,
+                    data: Bytes::copy_from_slice(data),
+                })
+            }
+        }
+        action_type => Action::Unknown(UnknownAction {
+            action_type,
+            data: Bytes::copy_from_slice(body),
+        }),
+    };
+    Ok(action)
 }
 
 /// Decodes a list of actions that fills all of `i`.
@@ -37,15 +633,321 @@ pub(crate) fn decode_actions(i: &[u8]) -> PResult<'_, Vec<Action>> {
     wire::many(i, Action::decode)
 }
 
-/// Encodes a list of actions.
-pub(crate) fn encode_actions(actions: &[Action], out: &mut BytesMut) -> Result<(), EncodeError> {
-    actions.iter().try_for_each(|a| a.encode(out))
+/// Decodes a list of actions nested `depth` levels inside `ct`.
+pub(crate) fn decode_nested_actions(i: &[u8], depth: usize) -> PResult<'_, Vec<Action>> {
+    if depth > MAX_NESTING {
+        return wire::fail(i, DecodeErrorKind::Invalid("actions nested too deeply"));
+    }
+    wire::many(i, |x| Action::decode_nested(x, depth))
 }
 
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Action::Raw(raw) => write!(f, "action({} bytes)", raw.len()),
+/// Encodes a list of actions.
+pub(crate) fn encode_actions(actions: &[Action], out: &mut BytesMut) -> Result<(), EncodeError> {
+    let start = out.len();
+    let result = actions.iter().try_for_each(|a| a.encode(out));
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// Displays a list of actions the way `ovs-ofctl` does: comma-separated, or
+/// `drop` when empty.
+pub fn display_list(actions: &[Action]) -> impl fmt::Display + '_ {
+    DisplayList(actions)
+}
+
+struct DisplayList<'a>(&'a [Action]);
+
+impl fmt::Display for DisplayList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("drop");
         }
+        write_joined(self.0, f)
+    }
+}
+
+/// Writes actions separated by commas.
+pub(crate) fn write_joined(actions: &[Action], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (n, a) in actions.iter().enumerate() {
+        if n > 0 {
+            f.write_str(",")?;
+        }
+        fmt::Display::fmt(a, f)?;
+    }
+    Ok(())
+}
+
+/// Writes `set_field:value->field` (or `value/mask`).
+fn fmt_set_field(oxm: &Oxm, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match oxm {
+        Oxm::Field(m) => {
+            f.write_str("set_field:")?;
+            m.field.fmt_value(m.value, m.mask, f)?;
+            write!(f, "->{}", m.field)
+        }
+        other => write!(f, "set_field:{other}"),
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Output { port, max_len } => match *port {
+                PortNo::CONTROLLER => write!(f, "CONTROLLER:{max_len}"),
+                p if p.is_reserved() => write!(f, "{p}"),
+                p => write!(f, "output:{p}"),
+            },
+            Action::CopyTtlOut => f.write_str("copy_ttl_out"),
+            Action::CopyTtlIn => f.write_str("copy_ttl_in"),
+            Action::SetMplsTtl(ttl) => write!(f, "set_mpls_ttl({ttl})"),
+            Action::DecMplsTtl => f.write_str("dec_mpls_ttl"),
+            Action::PushVlan(t) => write!(f, "push_vlan:0x{t:04x}"),
+            Action::PopVlan => f.write_str("pop_vlan"),
+            Action::PushMpls(t) => write!(f, "push_mpls:0x{t:04x}"),
+            Action::PopMpls(t) => write!(f, "pop_mpls:0x{t:04x}"),
+            Action::SetQueue(q) => write!(f, "set_queue:{q}"),
+            Action::Group(g) => write!(f, "group:{g}"),
+            Action::SetNwTtl(ttl) => write!(f, "mod_nw_ttl:{ttl}"),
+            Action::DecNwTtl => f.write_str("dec_ttl"),
+            Action::SetField(oxm) => fmt_set_field(oxm, f),
+            Action::PushPbb(t) => write!(f, "push_pbb:0x{t:04x}"),
+            Action::PopPbb => f.write_str("pop_pbb"),
+            Action::Ct(ct) => fmt::Display::fmt(ct, f),
+            Action::CtClear => f.write_str("ct_clear"),
+            Action::Nat(nat) => fmt::Display::fmt(nat, f),
+            Action::Resubmit { in_port } => write!(f, "resubmit:{in_port}"),
+            Action::ResubmitTable { in_port, table, ct } => {
+                f.write_str("resubmit(")?;
+                if *in_port != PortNo::IN_PORT {
+                    write!(f, "{in_port}")?;
+                }
+                f.write_str(",")?;
+                if *table != 255 {
+                    write!(f, "{table}")?;
+                }
+                if *ct {
+                    f.write_str(",ct")?;
+                }
+                f.write_str(")")
+            }
+            Action::Nicira(nx) => {
+                match nx.subtype.name() {
+                    Some(name) => write!(f, "nx_{name}(")?,
+                    None => write!(f, "nx_action(subtype={},", nx.subtype.0)?,
+                }
+                fmt_hex(&nx.data, f)?;
+                f.write_str(")")
+            }
+            Action::Experimenter(e) => {
+                write!(f, "experimenter(0x{:08x},", e.experimenter)?;
+                fmt_hex(&e.data, f)?;
+                f.write_str(")")
+            }
+            Action::Unknown(u) => {
+                write!(f, "action(type={},", u.action_type.0)?;
+                fmt_hex(&u.data, f)?;
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::oxm::Field;
+
+    fn round_trip(hex_str: &str) -> Action {
+        let bytes = hex::decode(hex_str).unwrap();
+        let action = Action::parse(&bytes).unwrap_or_else(|e| panic!("{hex_str}: {e}"));
+        let mut out = BytesMut::new();
+        action.encode(&mut out).unwrap();
+        assert_eq!(hex::encode(&out), hex_str);
+        assert_eq!(action.wire_len(), bytes.len());
+        action
+    }
+
+    #[test]
+    fn standard_actions_byte_table() {
+        let table: &[(&str, Action, &str)] = &[
+            (
+                "0000001000000006ffff000000000000",
+                Action::Output {
+                    port: PortNo(6),
+                    max_len: 0xffff,
+                },
+                "output:6",
+            ),
+            (
+                "00000010000000060000000000000000",
+                Action::output(6u32),
+                "output:6",
+            ),
+            (
+                "00000010fffffffdffff000000000000",
+                Action::controller(CONTROLLER_NO_BUFFER),
+                "CONTROLLER:65535",
+            ),
+            (
+                "00000010fffffffa0000000000000000",
+                Action::output(PortNo::NORMAL),
+                "NORMAL",
+            ),
+            ("000b000800000000", Action::CopyTtlOut, "copy_ttl_out"),
+            ("000c000800000000", Action::CopyTtlIn, "copy_ttl_in"),
+            (
+                "000f00080a000000",
+                Action::SetMplsTtl(10),
+                "set_mpls_ttl(10)",
+            ),
+            ("0010000800000000", Action::DecMplsTtl, "dec_mpls_ttl"),
+            (
+                "0011000881000000",
+                Action::PushVlan(0x8100),
+                "push_vlan:0x8100",
+            ),
+            ("0012000800000000", Action::PopVlan, "pop_vlan"),
+            (
+                "0013000888470000",
+                Action::PushMpls(0x8847),
+                "push_mpls:0x8847",
+            ),
+            (
+                "0014000898760000",
+                Action::PopMpls(0x9876),
+                "pop_mpls:0x9876",
+            ),
+            ("0015000800000003", Action::SetQueue(3), "set_queue:3"),
+            ("0016000800000063", Action::Group(99), "group:99"),
+            ("001700080a000000", Action::SetNwTtl(10), "mod_nw_ttl:10"),
+            ("0018000800000000", Action::DecNwTtl, "dec_ttl"),
+            (
+                "001a000812340000",
+                Action::PushPbb(0x1234),
+                "push_pbb:0x1234",
+            ),
+            ("001b000800000000", Action::PopPbb, "pop_pbb"),
+            (
+                "0019001080000c0201020000 00000000",
+                Action::set_field(MatchField::exact(Field::VlanVid, 0x0102u16)),
+                "set_field:0x102->vlan_vid",
+            ),
+            (
+                "00190010800018 04c0a80209000000 00",
+                Action::set_field(MatchField::exact(
+                    Field::Ipv4Dst,
+                    Ipv4Addr::new(192, 168, 2, 9),
+                )),
+                "set_field:192.168.2.9->ipv4_dst",
+            ),
+            (
+                "00190010 0001d604 00654321 00000000",
+                Action::set_field(MatchField::exact(Field::CtMark, 0x654321u32)),
+                "set_field:0x654321->ct_mark",
+            ),
+            (
+                "ffff0010000000650001020304050607",
+                Action::Experimenter(ExperimenterAction {
+                    experimenter: 0x65,
+                    data: Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7]),
+                }),
+                "experimenter(0x00000065,0x0001020304050607)",
+            ),
+            (
+                "1234000800000001",
+                Action::Unknown(UnknownAction {
+                    action_type: ActionType(0x1234),
+                    data: Bytes::from_static(&[0, 0, 0, 1]),
+                }),
+                "action(type=4660,0x00000001)",
+            ),
+        ];
+        for (hex_str, want, text) in table {
+            let hex_str = hex_str.replace(' ', "");
+            let got = round_trip(&hex_str);
+            assert_eq!(&got, want, "{hex_str}");
+            assert_eq!(got.to_string(), *text);
+        }
+    }
+
+    #[test]
+    fn malformed_actions_are_located_errors() {
+        let err = |h: &str| Action::parse_list(&hex::decode(h).unwrap()).unwrap_err();
+        // Length below the header.
+        let e = err("0000000400000000");
+        assert_eq!(e.offset, 2);
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LengthTooShort { length: 4, .. }
+        ));
+        // Not a multiple of 8.
+        let e = err("000b000c0000000000000000");
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::Misaligned { length: 12, .. }
+        ));
+        // Output with the wrong size.
+        let e = err("000000080000000600000000");
+        assert!(
+            matches!(e.kind, DecodeErrorKind::LengthTooShort { min: 16, .. }),
+            "{e}"
+        );
+        let e = err("000b00100000000000000000 00000000"
+            .replace(' ', "")
+            .as_str());
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LengthTooLong { max: 8, .. }
+        ));
+        // Runs past the input.
+        let e = err("0000001000000006ffff");
+        assert_eq!((e.offset, e.kind), (10, DecodeErrorKind::Truncated));
+        // Second action truncated: offset counts from the list start.
+        let e = err("000b0008000000000016");
+        assert_eq!(e.offset, 10);
+        // set_field whose OXM overruns the action.
+        let e = err("0019000880000c02");
+        assert_eq!(e.kind, DecodeErrorKind::Truncated);
+        // set_field with an extra 8 bytes of padding.
+        let e = err("0019001880000c020102000000000000 0000000000000000"
+            .replace(' ', "")
+            .as_str());
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LengthTooLong { max: 16, .. }
+        ));
+    }
+
+    #[test]
+    fn opaque_actions_must_stay_aligned_on_encode() {
+        let a = Action::Experimenter(ExperimenterAction {
+            experimenter: 1,
+            data: Bytes::from_static(&[1, 2, 3]),
+        });
+        let mut out = BytesMut::new();
+        assert!(a.encode(&mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn ports_convert_and_print() {
+        assert_eq!(PortNo::from_of10(0xfff8), PortNo::IN_PORT);
+        assert_eq!(PortNo::from_of10(1234), PortNo(1234));
+        assert_eq!(PortNo::IN_PORT.to_of10(), Some(0xfff8));
+        assert_eq!(PortNo(0x10000).to_of10(), None);
+        assert_eq!("local".parse::<PortNo>(), Ok(PortNo::LOCAL));
+        assert_eq!("17".parse::<PortNo>(), Ok(PortNo(17)));
+        assert_eq!("0x11".parse::<PortNo>(), Ok(PortNo(17)));
+        assert!("seventeen".parse::<PortNo>().is_err());
+        assert_eq!(PortNo::CONTROLLER.to_string(), "CONTROLLER");
+        assert_eq!(display_list(&[]).to_string(), "drop");
+        assert_eq!(
+            display_list(&[Action::output(1u32), Action::CtClear]).to_string(),
+            "output:1,ct_clear"
+        );
     }
 }

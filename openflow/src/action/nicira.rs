@@ -1,0 +1,890 @@
+//! Nicira (Open vSwitch) experimenter actions: `ct`, `nat`, `ct_clear` and
+//! `resubmit`, as OVS encodes them (`lib/ofp-actions.c`); other subtypes stay
+//! opaque.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+
+use super::{Action, NxAction, PortNo, decode_nested_actions, expect_len, write_joined};
+use crate::error::{DecodeErrorKind, EncodeError};
+use crate::oxm::{Field, OxmHeader};
+use crate::wire::{self, PResult, WireError};
+
+/// The experimenter id of Nicira, under which OVS defines its actions.
+pub const NX_EXPERIMENTER_ID: u32 = 0x0000_2320;
+
+/// A Nicira action subtype (`NXAST_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct NxSubtype(pub u16);
+
+macro_rules! nx_subtypes {
+    ($($name:ident = $value:literal, $text:literal;)*) => {
+        #[allow(missing_docs)]
+        impl NxSubtype {
+            $(pub const $name: NxSubtype = NxSubtype($value);)*
+
+            /// OVS's name for the action, if the subtype is known.
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($value => Some($text),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+nx_subtypes! {
+    RESUBMIT = 1, "resubmit";
+    SET_TUNNEL = 2, "set_tunnel";
+    SET_QUEUE = 4, "set_queue";
+    POP_QUEUE = 5, "pop_queue";
+    REG_MOVE = 6, "reg_move";
+    REG_LOAD = 7, "reg_load";
+    NOTE = 8, "note";
+    SET_TUNNEL64 = 9, "set_tunnel64";
+    MULTIPATH = 10, "multipath";
+    BUNDLE = 12, "bundle";
+    BUNDLE_LOAD = 13, "bundle_load";
+    RESUBMIT_TABLE = 14, "resubmit_table";
+    OUTPUT_REG = 15, "output_reg";
+    LEARN = 16, "learn";
+    EXIT = 17, "exit";
+    DEC_TTL = 18, "dec_ttl";
+    FIN_TIMEOUT = 19, "fin_timeout";
+    CONTROLLER = 20, "controller";
+    DEC_TTL_CNT_IDS = 21, "dec_ttl_cnt_ids";
+    WRITE_METADATA = 22, "write_metadata";
+    PUSH_MPLS = 23, "push_mpls";
+    POP_MPLS = 24, "pop_mpls";
+    SET_MPLS_TTL = 25, "set_mpls_ttl";
+    DEC_MPLS_TTL = 26, "dec_mpls_ttl";
+    STACK_PUSH = 27, "stack_push";
+    STACK_POP = 28, "stack_pop";
+    SAMPLE = 29, "sample";
+    SET_MPLS_LABEL = 30, "set_mpls_label";
+    SET_MPLS_TC = 31, "set_mpls_tc";
+    OUTPUT_REG2 = 32, "output_reg2";
+    REG_LOAD2 = 33, "reg_load2";
+    CONJUNCTION = 34, "conjunction";
+    CT = 35, "ct";
+    NAT = 36, "nat";
+    CONTROLLER2 = 37, "controller2";
+    SAMPLE2 = 38, "sample2";
+    OUTPUT_TRUNC = 39, "output_trunc";
+    GROUP = 40, "group";
+    SAMPLE3 = 41, "sample3";
+    CLONE = 42, "clone";
+    CT_CLEAR = 43, "ct_clear";
+    RESUBMIT_TABLE_CT = 44, "resubmit_table_ct";
+    LEARN2 = 45, "learn2";
+    ENCAP = 46, "encap";
+    DECAP = 47, "decap";
+    DEC_NSH_TTL = 48, "dec_nsh_ttl";
+    DEBUG_SLOW = 0xfe00, "debug_slow";
+    DEBUG_RECIRC = 0xff00, "debug_recirc";
+}
+
+macro_rules! flag_set {
+    ($(#[$doc:meta])* $name:ident($int:ty) { $($(#[$fdoc:meta])* $flag:ident = $bit:expr, $text:literal;)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $int);
+
+        impl $name {
+            $($(#[$fdoc])* pub const $flag: $name = $name($bit);)*
+
+            /// Whether every bit of `other` is set.
+            pub const fn contains(self, other: $name) -> bool {
+                self.0 & other.0 == other.0
+            }
+
+            /// Known flags set in `self`, by name, in bit order.
+            fn names(self) -> impl Iterator<Item = &'static str> {
+                [$(($name::$flag, $text)),*]
+                    .into_iter()
+                    .filter(move |(flag, _)| self.contains(*flag))
+                    .map(|(_, text)| text)
+            }
+        }
+
+        impl std::ops::BitOr for $name {
+            type Output = $name;
+            fn bitor(self, rhs: $name) -> $name {
+                $name(self.0 | rhs.0)
+            }
+        }
+
+        impl std::ops::BitOrAssign for $name {
+            fn bitor_assign(&mut self, rhs: $name) {
+                self.0 |= rhs.0;
+            }
+        }
+    };
+}
+
+flag_set! {
+    /// Flags of the `ct` action (`NX_CT_F_*`).
+    CtFlags(u16) {
+        /// Commit the connection to the connection tracker.
+        COMMIT = 1 << 0, "commit";
+        /// Commit in this direction even if the connection exists in the
+        /// other (needs COMMIT).
+        FORCE = 1 << 1, "force";
+    }
+}
+
+flag_set! {
+    /// Flags of the `nat` action (`NX_NAT_F_*`).
+    NatFlags(u16) {
+        /// Source NAT.
+        SRC = 1 << 0, "src";
+        /// Destination NAT.
+        DST = 1 << 1, "dst";
+        /// Keep the mapping stable across restarts.
+        PERSISTENT = 1 << 2, "persistent";
+        /// Choose the port by hash.
+        PROTO_HASH = 1 << 3, "hash";
+        /// Choose the port at random.
+        PROTO_RANDOM = 1 << 4, "random";
+    }
+}
+
+/// Bits `[ofs, ofs + n_bits)` of a field named by its NXM/OXM header, as
+/// Nicira actions address registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Subfield {
+    /// The field's header (its mask bit clear).
+    pub field: OxmHeader,
+    /// The first bit, counted from the least significant.
+    pub ofs: u16,
+    /// How many bits (1..=64).
+    pub n_bits: u8,
+}
+
+impl Subfield {
+    /// All of a field of at most 64 bits (`reg0[]`).
+    pub fn whole(field: Field) -> Subfield {
+        Subfield {
+            field: field.header(false),
+            ofs: 0,
+            n_bits: u8::try_from(field.bits()).unwrap_or(u8::MAX),
+        }
+    }
+
+    /// Bits `ofs..ofs + n_bits` of `field`.
+    pub fn bits(field: Field, ofs: u16, n_bits: u8) -> Subfield {
+        Subfield {
+            field: field.header(false),
+            ofs,
+            n_bits,
+        }
+    }
+
+    /// Splits the packed `ofs << 6 | (n_bits - 1)` form.
+    fn from_ofs_nbits(field: OxmHeader, ofs_nbits: u16) -> Subfield {
+        Subfield {
+            field,
+            ofs: ofs_nbits >> 6,
+            // Six bits plus one: always 1..=64.
+            n_bits: (ofs_nbits & 0x3f) as u8 + 1,
+        }
+    }
+
+    /// The packed `ofs << 6 | (n_bits - 1)` form.
+    fn ofs_nbits(self) -> Result<u16, EncodeError> {
+        if self.ofs >= 1 << 10 || self.n_bits == 0 || self.n_bits > 64 {
+            return Err(EncodeError::OutOfRange("subfield offset or width"));
+        }
+        Ok(self.ofs << 6 | u16::from(self.n_bits - 1))
+    }
+}
+
+impl fmt::Display for Subfield {
+    /// `reg0[]`, `reg0[4]`, `reg0[4..31]`, as `ovs-ofctl` writes them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.field)?;
+        let whole = self
+            .field
+            .known_field()
+            .is_some_and(|k| self.ofs == 0 && u32::from(self.n_bits) >= k.bits());
+        if whole {
+            f.write_str("[]")
+        } else if self.n_bits == 1 {
+            write!(f, "[{}]", self.ofs)
+        } else {
+            let last = u32::from(self.ofs) + u32::from(self.n_bits) - 1;
+            write!(f, "[{}..{}]", self.ofs, last)
+        }
+    }
+}
+
+/// The connection-tracking zone of a `ct` action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CtZone {
+    /// A fixed zone.
+    Immediate(u16),
+    /// Taken from packet bits (a register, usually).
+    Field(Subfield),
+}
+
+impl Default for CtZone {
+    fn default() -> CtZone {
+        CtZone::Immediate(0)
+    }
+}
+
+/// The Nicira `ct` action: send the packet through the connection tracker,
+/// optionally committing it and recirculating to a table with the `ct_*`
+/// fields filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct Ct {
+    /// Commit / force.
+    pub flags: CtFlags,
+    /// The zone.
+    pub zone: CtZone,
+    /// The table to recirculate to, if any.
+    pub recirc_table: Option<u8>,
+    /// Application-layer gateway (the protocol's port: 21 FTP, 69 TFTP), 0
+    /// for none.
+    pub alg: u16,
+    /// Nested actions run in the tracker's context (`nat`, `set_field` of
+    /// `ct_mark`/`ct_label`).
+    pub actions: Vec<Action>,
+}
+
+/// Size of `nx_action_conntrack` without nested actions.
+const CT_LEN: usize = 24;
+/// Size of `nx_action_nat` without range parameters.
+const NAT_LEN: usize = 16;
+/// Size of the resubmit actions and of `ct_clear`.
+const SHORT_NX_LEN: usize = 16;
+/// `recirc_table` meaning "do not recirculate".
+const NO_RECIRC: u8 = 0xff;
+
+impl Ct {
+    /// The FTP application-layer gateway.
+    pub const ALG_FTP: u16 = 21;
+    /// The TFTP application-layer gateway.
+    pub const ALG_TFTP: u16 = 69;
+
+    /// `ct()`: track in zone 0, no commit, no recirculation.
+    pub fn new() -> Ct {
+        Ct::default()
+    }
+
+    /// Builder: commit the connection.
+    pub fn commit(mut self) -> Ct {
+        self.flags |= CtFlags::COMMIT;
+        self
+    }
+
+    /// Builder: commit even over a connection in the other direction.
+    pub fn force(mut self) -> Ct {
+        self.flags |= CtFlags::COMMIT | CtFlags::FORCE;
+        self
+    }
+
+    /// Builder: a fixed zone.
+    pub fn zone(mut self, zone: u16) -> Ct {
+        self.zone = CtZone::Immediate(zone);
+        self
+    }
+
+    /// Builder: the zone taken from packet bits.
+    pub fn zone_from(mut self, source: Subfield) -> Ct {
+        self.zone = CtZone::Field(source);
+        self
+    }
+
+    /// Builder: recirculate to `table` (0..=254).
+    pub fn table(mut self, table: u8) -> Ct {
+        self.recirc_table = Some(table);
+        self
+    }
+
+    /// Builder: an application-layer gateway.
+    pub fn alg(mut self, alg: u16) -> Ct {
+        self.alg = alg;
+        self
+    }
+
+    /// Builder: appends a nested action.
+    pub fn then(mut self, action: Action) -> Ct {
+        self.actions.push(action);
+        self
+    }
+}
+
+impl fmt::Display for Ct {
+    /// `ct(commit,zone=5,table=2,nat(src=...),exec(set_field:1->ct_mark))`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self.flags.names().map(str::to_owned).collect();
+        let unknown = self.flags.0 & !(CtFlags::COMMIT.0 | CtFlags::FORCE.0);
+        if unknown != 0 {
+            parts.push(format!("flags=0x{unknown:x}"));
+        }
+        match self.zone {
+            CtZone::Field(sf) => parts.push(format!("zone={sf}")),
+            CtZone::Immediate(0) => {}
+            CtZone::Immediate(z) => parts.push(format!("zone={z}")),
+        }
+        if let Some(table) = self.recirc_table {
+            parts.push(format!("table={table}"));
+        }
+        // Like OVS: a leading nat is written outside exec().
+        let mut nested = &self.actions[..];
+        if let Some((Action::Nat(nat), rest)) = nested.split_first() {
+            parts.push(nat.to_string());
+            nested = rest;
+        }
+        if !nested.is_empty() {
+            parts.push(format!("exec({})", Joined(nested)));
+        }
+        match self.alg {
+            0 => {}
+            Ct::ALG_FTP => parts.push("alg=ftp".to_owned()),
+            Ct::ALG_TFTP => parts.push("alg=tftp".to_owned()),
+            alg => parts.push(format!("alg={alg}")),
+        }
+        write!(f, "ct({})", parts.join(","))
+    }
+}
+
+struct Joined<'a>(&'a [Action]);
+
+impl fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_joined(self.0, f)
+    }
+}
+
+/// The Nicira `nat` action. Each range bound is optional on the wire (its
+/// presence is a bit of `range_present`), so each is an `Option` here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct Nat {
+    /// src/dst and port-selection flags.
+    pub flags: NatFlags,
+    /// Lowest IPv4 address of the range.
+    pub ipv4_min: Option<Ipv4Addr>,
+    /// Highest IPv4 address of the range.
+    pub ipv4_max: Option<Ipv4Addr>,
+    /// Lowest IPv6 address of the range.
+    pub ipv6_min: Option<Ipv6Addr>,
+    /// Highest IPv6 address of the range.
+    pub ipv6_max: Option<Ipv6Addr>,
+    /// Lowest transport port of the range.
+    pub proto_min: Option<u16>,
+    /// Highest transport port of the range.
+    pub proto_max: Option<u16>,
+}
+
+/// `range_present` bits (`NX_NAT_RANGE_*`).
+mod range {
+    pub(super) const IPV4_MIN: u16 = 1 << 0;
+    pub(super) const IPV4_MAX: u16 = 1 << 1;
+    pub(super) const IPV6_MIN: u16 = 1 << 2;
+    pub(super) const IPV6_MAX: u16 = 1 << 3;
+    pub(super) const PROTO_MIN: u16 = 1 << 4;
+    pub(super) const PROTO_MAX: u16 = 1 << 5;
+    pub(super) const KNOWN: u16 = 0x3f;
+}
+
+impl Nat {
+    /// Which range bounds are present.
+    fn range_present(&self) -> u16 {
+        [
+            (self.ipv4_min.is_some(), range::IPV4_MIN),
+            (self.ipv4_max.is_some(), range::IPV4_MAX),
+            (self.ipv6_min.is_some(), range::IPV6_MIN),
+            (self.ipv6_max.is_some(), range::IPV6_MAX),
+            (self.proto_min.is_some(), range::PROTO_MIN),
+            (self.proto_max.is_some(), range::PROTO_MAX),
+        ]
+        .into_iter()
+        .filter(|(present, _)| *present)
+        .fold(0, |acc, (_, bit)| acc | bit)
+    }
+
+    /// Bytes of range parameters `range_present` announces.
+    fn params_len(range_present: u16) -> usize {
+        [
+            (range::IPV4_MIN, 4),
+            (range::IPV4_MAX, 4),
+            (range::IPV6_MIN, 16),
+            (range::IPV6_MAX, 16),
+            (range::PROTO_MIN, 2),
+            (range::PROTO_MAX, 2),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| range_present & bit != 0)
+        .map(|(_, len)| len)
+        .sum()
+    }
+}
+
+impl fmt::Display for Nat {
+    /// `nat`, `nat(src=10.0.0.1-10.0.0.9:1000-2000,random)` as OVS writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("nat")?;
+        let kind = if self.flags.contains(NatFlags::SRC) {
+            "src"
+        } else if self.flags.contains(NatFlags::DST) {
+            "dst"
+        } else {
+            return Ok(());
+        };
+        write!(f, "({kind}")?;
+        let bracket = self.proto_min.is_some();
+        let mut any_addr = true;
+        if let Some(min) = self.ipv4_min {
+            write!(f, "={min}")?;
+            if let Some(max) = self.ipv4_max.filter(|max| *max != min) {
+                write!(f, "-{max}")?;
+            }
+        } else if let Some(min) = self.ipv6_min {
+            let v6 = |a: Ipv6Addr| {
+                if bracket {
+                    format!("[{a}]")
+                } else {
+                    a.to_string()
+                }
+            };
+            write!(f, "={}", v6(min))?;
+            if let Some(max) = self.ipv6_max.filter(|max| *max != min) {
+                write!(f, "-{}", v6(max))?;
+            }
+        } else {
+            any_addr = false;
+        }
+        if let Some(min) = self.proto_min {
+            if !any_addr {
+                f.write_str("=")?;
+            }
+            write!(f, ":{min}")?;
+            if let Some(max) = self.proto_max.filter(|max| *max != min) {
+                write!(f, "-{max}")?;
+            }
+        }
+        for name in self.flags.names().filter(|n| *n != "src" && *n != "dst") {
+            write!(f, ",{name}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Decodes a Nicira action: `whole` is the action, `data` what follows the
+/// experimenter id (at least the 2-byte subtype, as the length is a multiple
+/// of 8 and above 8).
+pub(super) fn decode<'a>(
+    whole: &'a [u8],
+    data: &'a [u8],
+    depth: usize,
+) -> Result<Action, nom::Err<WireError>> {
+    let (body, subtype) = wire::u16(data)?;
+    let subtype = NxSubtype(subtype);
+    let action = match subtype {
+        NxSubtype::CT => decode_ct(whole, body, depth)?,
+        NxSubtype::NAT => decode_nat(whole, body)?,
+        NxSubtype::CT_CLEAR => {
+            expect_len(whole, SHORT_NX_LEN, "ct_clear action")?;
+            Action::CtClear
+        }
+        NxSubtype::RESUBMIT => {
+            expect_len(whole, SHORT_NX_LEN, "resubmit action")?;
+            let (_, in_port) = wire::u16(body)?;
+            Action::Resubmit {
+                in_port: PortNo::from_of10(in_port),
+            }
+        }
+        NxSubtype::RESUBMIT_TABLE | NxSubtype::RESUBMIT_TABLE_CT => {
+            expect_len(whole, SHORT_NX_LEN, "resubmit action")?;
+            let (b, in_port) = wire::u16(body)?;
+            let (_, table) = wire::u8(b)?;
+            Action::ResubmitTable {
+                in_port: PortNo::from_of10(in_port),
+                table,
+                ct: subtype == NxSubtype::RESUBMIT_TABLE_CT,
+            }
+        }
+        _ => Action::Nicira(NxAction {
+            subtype,
+            data: Bytes::copy_from_slice(body),
+        }),
+    };
+    Ok(action)
+}
+
+fn too_short<'a, T>(whole: &'a [u8], what: &'static str, min: usize) -> PResult<'a, T> {
+    wire::fail(
+        &whole[2..],
+        DecodeErrorKind::LengthTooShort {
+            what,
+            length: whole.len(),
+            min,
+        },
+    )
+}
+
+fn decode_ct<'a>(
+    whole: &'a [u8],
+    body: &'a [u8],
+    depth: usize,
+) -> Result<Action, nom::Err<WireError>> {
+    if whole.len() < CT_LEN {
+        too_short::<()>(whole, "ct action", CT_LEN)?;
+    }
+    let (b, flags) = wire::u16(body)?;
+    let (b, zone_src) = wire::u32(b)?;
+    let (b, zone_ofs_nbits) = wire::u16(b)?;
+    let (b, recirc_table) = wire::u8(b)?;
+    let (b, ()) = wire::pad(b, 3)?;
+    let (nested, alg) = wire::u16(b)?;
+    let zone = match zone_src {
+        0 => CtZone::Immediate(zone_ofs_nbits),
+        header => CtZone::Field(Subfield::from_ofs_nbits(OxmHeader(header), zone_ofs_nbits)),
+    };
+    let (_, actions) = decode_nested_actions(nested, depth + 1)?;
+    Ok(Action::Ct(Ct {
+        flags: CtFlags(flags),
+        zone,
+        recirc_table: (recirc_table != NO_RECIRC).then_some(recirc_table),
+        alg,
+        actions,
+    }))
+}
+
+fn decode_nat<'a>(whole: &'a [u8], body: &'a [u8]) -> Result<Action, nom::Err<WireError>> {
+    if whole.len() < NAT_LEN {
+        too_short::<()>(whole, "nat action", NAT_LEN)?;
+    }
+    let (b, ()) = wire::pad(body, 2)?;
+    let (b, flags) = wire::u16(b)?;
+    let (mut p, range_present) = wire::u16(b)?;
+    if range_present & !range::KNOWN != 0 {
+        // Parameters this crate cannot size: keep the action as it is.
+        return Ok(Action::Nicira(NxAction {
+            subtype: NxSubtype::NAT,
+            data: Bytes::copy_from_slice(body),
+        }));
+    }
+    let expected = (NAT_LEN + Nat::params_len(range_present)).next_multiple_of(8);
+    expect_len(whole, expected, "nat action")?;
+    let mut nat = Nat {
+        flags: NatFlags(flags),
+        ..Nat::default()
+    };
+    let has = |bit: u16| range_present & bit != 0;
+    if has(range::IPV4_MIN) {
+        let (rest, v) = wire::array::<4>(p)?;
+        nat.ipv4_min = Some(Ipv4Addr::from(v));
+        p = rest;
+    }
+    if has(range::IPV4_MAX) {
+        let (rest, v) = wire::array::<4>(p)?;
+        nat.ipv4_max = Some(Ipv4Addr::from(v));
+        p = rest;
+    }
+    if has(range::IPV6_MIN) {
+        let (rest, v) = wire::array::<16>(p)?;
+        nat.ipv6_min = Some(Ipv6Addr::from(v));
+        p = rest;
+    }
+    if has(range::IPV6_MAX) {
+        let (rest, v) = wire::array::<16>(p)?;
+        nat.ipv6_max = Some(Ipv6Addr::from(v));
+        p = rest;
+    }
+    if has(range::PROTO_MIN) {
+        let (rest, v) = wire::u16(p)?;
+        nat.proto_min = Some(v);
+        p = rest;
+    }
+    if has(range::PROTO_MAX) {
+        let (_, v) = wire::u16(p)?;
+        nat.proto_max = Some(v);
+    }
+    Ok(Action::Nat(nat))
+}
+
+/// Appends the body of a Nicira action after its type and length.
+pub(super) fn encode(action: &Action, out: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
+    out.put_u32(NX_EXPERIMENTER_ID);
+    match action {
+        Action::Ct(ct) => {
+            out.put_u16(NxSubtype::CT.0);
+            out.put_u16(ct.flags.0);
+            match ct.zone {
+                CtZone::Immediate(zone) => {
+                    out.put_u32(0);
+                    out.put_u16(zone);
+                }
+                CtZone::Field(sf) => {
+                    if sf.field.0 == 0 {
+                        return Err(EncodeError::OutOfRange("ct zone source field"));
+                    }
+                    out.put_u32(sf.field.0);
+                    out.put_u16(sf.ofs_nbits()?);
+                }
+            }
+            out.put_u8(match ct.recirc_table {
+                None => NO_RECIRC,
+                Some(NO_RECIRC) => return Err(EncodeError::OutOfRange("ct table")),
+                Some(table) => table,
+            });
+            wire::put_zeros(out, 3);
+            out.put_u16(ct.alg);
+            for nested in &ct.actions {
+                nested.encode(out)?;
+            }
+        }
+        Action::Nat(nat) => {
+            out.put_u16(NxSubtype::NAT.0);
+            wire::put_zeros(out, 2);
+            out.put_u16(nat.flags.0);
+            out.put_u16(nat.range_present());
+            for addr in [nat.ipv4_min, nat.ipv4_max].into_iter().flatten() {
+                out.put_slice(&addr.octets());
+            }
+            for addr in [nat.ipv6_min, nat.ipv6_max].into_iter().flatten() {
+                out.put_slice(&addr.octets());
+            }
+            for port in [nat.proto_min, nat.proto_max].into_iter().flatten() {
+                out.put_u16(port);
+            }
+            wire::pad_to_8(out, start);
+        }
+        Action::CtClear => {
+            out.put_u16(NxSubtype::CT_CLEAR.0);
+            wire::put_zeros(out, 6);
+        }
+        Action::Resubmit { in_port } => {
+            out.put_u16(NxSubtype::RESUBMIT.0);
+            out.put_u16(of10_port(*in_port)?);
+            wire::put_zeros(out, 4);
+        }
+        Action::ResubmitTable { in_port, table, ct } => {
+            let subtype = if *ct {
+                NxSubtype::RESUBMIT_TABLE_CT
+            } else {
+                NxSubtype::RESUBMIT_TABLE
+            };
+            out.put_u16(subtype.0);
+            out.put_u16(of10_port(*in_port)?);
+            out.put_u8(*table);
+            wire::put_zeros(out, 3);
+        }
+        Action::Nicira(nx) => {
+            out.put_u16(nx.subtype.0);
+            out.put_slice(&nx.data);
+        }
+        _ => return Err(EncodeError::OutOfRange("not a Nicira action")),
+    }
+    Ok(())
+}
+
+fn of10_port(port: PortNo) -> Result<u16, EncodeError> {
+    port.to_of10().ok_or(EncodeError::OutOfRange(
+        "resubmit in_port (must fit OpenFlow 1.0's 16 bits)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DecodeErrorKind;
+    use crate::oxm::MatchField;
+
+    fn round_trip(hex_str: &str) -> Action {
+        let hex_str = hex_str.replace(' ', "");
+        let bytes = hex::decode(&hex_str).unwrap();
+        let action = Action::parse(&bytes).unwrap_or_else(|e| panic!("{hex_str}: {e}"));
+        let mut out = BytesMut::new();
+        action.encode(&mut out).unwrap();
+        assert_eq!(hex::encode(&out), hex_str);
+        action
+    }
+
+    #[test]
+    fn nicira_byte_table() {
+        let table: Vec<(&str, Action, &str)> = vec![
+            (
+                // ovs-ofctl action_ct: ct(table=4,zone=NXM_NX_REG0[4..31])
+                "ffff0018 00002320 0023 0000 00010004 011b 04 000000 0000",
+                Action::Ct(
+                    Ct::new()
+                        .zone_from(Subfield::bits(Field::Reg0, 4, 28))
+                        .table(4),
+                ),
+                "ct(zone=reg0[4..31],table=4)",
+            ),
+            (
+                // action_ct_exec: ct(commit,exec(set_field:0x654321->ct_mark))
+                "ffff0028 00002320 0023 0001 00000000 0000 ff 000000 0000 \
+                 00190010 0001d604 00654321 00000000",
+                Action::Ct(Ct::new().commit().then(Action::set_field(MatchField::exact(
+                    Field::CtMark,
+                    0x654321u32,
+                )))),
+                "ct(commit,exec(set_field:0x654321->ct_mark))",
+            ),
+            (
+                // action_ct_nat: ct(commit,nat(src=10.1.12.0-10.1.13.255:1-1023))
+                "ffff0038 00002320 0023 0001 00000000 0000 ff 000000 0000 \
+                 ffff0020 00002320 0024 0000 0001 0033 0a010c00 0a010dff 0001 03ff 00000000",
+                Action::Ct(Ct::new().commit().then(Action::Nat(Nat {
+                    flags: NatFlags::SRC,
+                    ipv4_min: Some(Ipv4Addr::new(10, 1, 12, 0)),
+                    ipv4_max: Some(Ipv4Addr::new(10, 1, 13, 255)),
+                    proto_min: Some(1),
+                    proto_max: Some(1023),
+                    ..Nat::default()
+                }))),
+                "ct(commit,nat(src=10.1.12.0-10.1.13.255:1-1023))",
+            ),
+            (
+                // action_ct_nat_v6: nat(dst=2001:1::1-2001:1::ffff)
+                "ffff0030 00002320 0024 0000 0002 000c \
+                 20010001000000000000000000000001 2001000100000000000000000000ffff",
+                Action::Nat(Nat {
+                    flags: NatFlags::DST,
+                    ipv6_min: Some("2001:1::1".parse().unwrap()),
+                    ipv6_max: Some("2001:1::ffff".parse().unwrap()),
+                    ..Nat::default()
+                }),
+                "nat(dst=2001:1::1-2001:1::ffff)",
+            ),
+            (
+                "ffff0010 00002320 0024 0000 0000 0000",
+                Action::Nat(Nat::default()),
+                "nat",
+            ),
+            (
+                "ffff0010 00002320 002b 000000000000",
+                Action::CtClear,
+                "ct_clear",
+            ),
+            (
+                "ffff0010 00002320 000e 04d2 63 000000",
+                Action::ResubmitTable {
+                    in_port: PortNo(1234),
+                    table: 99,
+                    ct: false,
+                },
+                "resubmit(1234,99)",
+            ),
+            (
+                "ffff0010 00002320 000e fff8 03 000000",
+                Action::resubmit_table(3),
+                "resubmit(,3)",
+            ),
+            (
+                "ffff0010 00002320 002c fff8 03 000000",
+                Action::ResubmitTable {
+                    in_port: PortNo::IN_PORT,
+                    table: 3,
+                    ct: true,
+                },
+                "resubmit(,3,ct)",
+            ),
+            (
+                "ffff0010 00002320 0001 0005 00000000",
+                Action::Resubmit { in_port: PortNo(5) },
+                "resubmit:5",
+            ),
+            (
+                // ovs-ofctl action_note, kept opaque.
+                "ffff0010 00002320 0008 040506070000",
+                Action::Nicira(NxAction {
+                    subtype: NxSubtype::NOTE,
+                    data: Bytes::from_static(&[4, 5, 6, 7, 0, 0]),
+                }),
+                "nx_note(0x040506070000)",
+            ),
+        ];
+        for (hex_str, want, text) in table {
+            let got = round_trip(hex_str);
+            assert_eq!(got, want, "{hex_str}");
+            assert_eq!(got.to_string(), text);
+        }
+        let ct = Action::Ct(Ct::new().commit().zone(5).table(2));
+        assert_eq!(ct.to_string(), "ct(commit,zone=5,table=2)");
+    }
+
+    #[test]
+    fn nat_with_unknown_range_bits_stays_opaque() {
+        let a = round_trip("ffff0018 00002320 0024 0000 0001 0040 0102030405060708");
+        assert!(matches!(
+            a,
+            Action::Nicira(NxAction {
+                subtype: NxSubtype::NAT,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn malformed_nicira_actions_are_errors() {
+        let err = |h: &str| Action::parse(&hex::decode(h.replace(' ', "")).unwrap()).unwrap_err();
+        // ct shorter than its fixed part.
+        let e = err("ffff0010 00002320 0023 0000 00000000");
+        assert!(
+            matches!(e.kind, DecodeErrorKind::LengthTooShort { min: 24, .. }),
+            "{e}"
+        );
+        // nat announcing an IPv4 minimum but no room for it.
+        let e = err("ffff0010 00002320 0024 0000 0001 0001");
+        assert!(
+            matches!(e.kind, DecodeErrorKind::LengthTooShort { min: 24, .. }),
+            "{e}"
+        );
+        // ct_clear with extra bytes.
+        let e = err("ffff0018 00002320 002b 000000000000 0000000000000000");
+        assert!(
+            matches!(e.kind, DecodeErrorKind::LengthTooLong { max: 16, .. }),
+            "{e}"
+        );
+        // A nested action that overruns the ct action.
+        let e = err("ffff0020 00002320 0023 0000 00000000 0000 ff 000000 0000 0000001000000000");
+        assert_eq!(e.kind, DecodeErrorKind::Truncated);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        // ct(exec(ct(exec(...)))) six levels deep.
+        let mut inner = BytesMut::new();
+        let mut action = Action::CtClear;
+        for _ in 0..6 {
+            action = Action::Ct(Ct::new().commit().then(action));
+        }
+        action.encode(&mut inner).unwrap();
+        let e = Action::parse(&inner).unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::Invalid("actions nested too deeply")
+        );
+    }
+
+    #[test]
+    fn unencodable_values_are_refused() {
+        let mut out = BytesMut::new();
+        let bad_table = Action::Ct(Ct::new().table(255));
+        assert_eq!(
+            bad_table.encode(&mut out),
+            Err(EncodeError::OutOfRange("ct table"))
+        );
+        let bad_port = Action::Resubmit {
+            in_port: PortNo(70000),
+        };
+        assert!(bad_port.encode(&mut out).is_err());
+        let bad_sf = Action::Ct(Ct::new().zone_from(Subfield::bits(Field::Reg0, 0, 65)));
+        assert!(bad_sf.encode(&mut out).is_err());
+        assert!(out.is_empty());
+    }
+}
