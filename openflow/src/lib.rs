@@ -24,7 +24,6 @@ pub mod multipart;
 pub mod oxm;
 pub mod port;
 pub mod session;
-mod stub;
 mod wire;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};

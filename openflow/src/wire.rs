@@ -1,5 +1,4 @@
 //! Bounds-checked reading (nom over complete input) and length-patching writing.
-#![allow(dead_code)] // stub: removed once the decoders use every helper
 //!
 //! Every decoder in the crate is a nom parser over `&[u8]` with [`WireError`] as
 //! its error. A `WireError` remembers the *address* of the byte where decoding
