@@ -3,6 +3,9 @@
 //! its helpers manage ports and flows. Skips without OVS unless
 //! `AUGUR_REQUIRE_OVS=1`.
 
+// Helpers outside #[test] functions panic on failure too, as tests should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;

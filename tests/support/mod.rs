@@ -42,10 +42,7 @@ pub fn ryu_packets(shared: &Path, version: &str) -> Vec<(String, Vec<u8>)> {
     paths
         .into_iter()
         .map(|path| {
-            let name = format!(
-                "{version}/{}",
-                path.file_name().unwrap().to_string_lossy()
-            );
+            let name = format!("{version}/{}", path.file_name().unwrap().to_string_lossy());
             let bytes = std::fs::read(&path).unwrap();
             (name, bytes)
         })

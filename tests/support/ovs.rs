@@ -36,13 +36,7 @@ impl TestBridge {
     /// panics instead when `AUGUR_REQUIRE_OVS=1`.
     pub fn new(controller_port: u16) -> Option<TestBridge> {
         if let Err(why) = ovs_usable() {
-            if ovs_required() {
-                panic!(
-                    "AUGUR_REQUIRE_OVS=1 but Open vSwitch is not usable: {why}. \
-                     `sudo bash scripts/setup.sh` installs and starts it."
-                );
-            }
-            eprintln!("skipping: Open vSwitch is not usable ({why}); AUGUR_REQUIRE_OVS=1 makes this fail");
+            skip_without_ovs(&why);
             return None;
         }
         let (name, datapath_id) = unique_identity();
@@ -159,11 +153,40 @@ pub fn ovs_required() -> bool {
     std::env::var_os("AUGUR_REQUIRE_OVS").is_some_and(|v| v == "1")
 }
 
+/// Prints why an OVS-backed test skips, or panics if `AUGUR_REQUIRE_OVS=1`.
+pub fn skip_without_ovs(why: &str) {
+    if ovs_required() {
+        panic!(
+            "AUGUR_REQUIRE_OVS=1 but Open vSwitch is not usable: {why}. \
+             `sudo bash scripts/setup.sh` installs and starts it."
+        );
+    }
+    eprintln!("skipping: Open vSwitch is not usable ({why}); AUGUR_REQUIRE_OVS=1 makes this fail");
+}
+
+/// Whether `ovs-ofctl` runs (it needs no daemon for `ofp-print`); skips or
+/// panics through [`skip_without_ovs`] when it does not.
+pub fn ofctl_available() -> bool {
+    let result = run("ovs-ofctl", &["--version"]);
+    if matches!(&result, Ok(out) if out.status.success()) {
+        true
+    } else {
+        skip_without_ovs(&format!(
+            "`ovs-ofctl --version` failed: {}",
+            describe(&result)
+        ));
+        false
+    }
+}
+
 /// `Ok` when both the database and the switch daemon answer.
 pub fn ovs_usable() -> Result<(), String> {
     for (program, args) in [
         ("ovs-vsctl", &["--timeout=5", "show"][..]),
-        ("ovs-appctl", &["--timeout=5", "-t", "ovs-vswitchd", "version"][..]),
+        (
+            "ovs-appctl",
+            &["--timeout=5", "-t", "ovs-vswitchd", "version"][..],
+        ),
     ] {
         let result = run(program, args);
         if !matches!(&result, Ok(out) if out.status.success()) {
@@ -191,7 +214,11 @@ fn run(program: &str, args: &[&str]) -> std::io::Result<Output> {
 fn checked(program: &str, args: &[&str], result: std::io::Result<Output>) -> String {
     match result {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-        result => panic!("`{program} {}` failed: {}", args.join(" "), describe(&result)),
+        result => panic!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            describe(&result)
+        ),
     }
 }
 
