@@ -2,6 +2,9 @@
 //! against a real Open vSwitch bridge (skipped without OVS unless
 //! `AUGUR_REQUIRE_OVS=1`).
 
+// Helpers outside #[test] functions panic on failure too, as tests should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
