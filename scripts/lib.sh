@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in this directory; sourced, not run.
 
 # Prints a message on stderr and exits with failure.

@@ -7,7 +7,7 @@
 #
 #   sudo bash scripts/test.sh
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 source scripts/lib.sh
 
 export AUGUR_REQUIRE_OVS=1
@@ -25,7 +25,7 @@ run_step() {
   shift
   local t0=$SECONDS
   echo
-  echo "== $name: $*"
+  echo "== $name"
   "$@"
   local status=$?
   local outcome=ok
@@ -64,7 +64,10 @@ run_step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 summary+=("$last_line")
 ((last_status == 0)) || failed=$((failed + 1))
 
-run_step "cargo test" bash -c 'cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$0"' "$logs/cargo-test.log"
+cargo_tests() {
+  cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$logs/cargo-test.log"
+}
+run_step "cargo test" cargo_tests
 read -r p f i < <(count_cargo_tests "$logs/cargo-test.log")
 passed=$((passed + p))
 failed=$((failed + f))
@@ -74,7 +77,10 @@ summary+=("$last_line   $p passed, $f failed, $i ignored")
 
 AUGUR_BIN=$(augur_bin)
 export AUGUR_BIN
-run_step integration bash -c '/usr/bin/python3 integration/run_tests.py 2>&1 | tee "$0"' "$logs/integration.log"
+mininet_tests() {
+  /usr/bin/python3 integration/run_tests.py 2>&1 | tee "$logs/integration.log"
+}
+run_step integration mininet_tests
 read -r p f s < <(awk '/^integration: [0-9]+ passed/ { print $2, $4, $6 }' "$logs/integration.log" | tail -n 1)
 p=${p:-0} f=${f:-0} s=${s:-0}
 passed=$((passed + p))
