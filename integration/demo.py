@@ -55,4 +55,9 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # The topology and probe context managers have cleaned up by now.
+        say('interrupted; stopped augur and removed the switch')
+        sys.exit(130)
