@@ -228,6 +228,7 @@ pub fn parse_hex(args: &[String]) -> Result<Vec<u8>, HexError> {
 mod tests {
     use super::*;
     use augur_openflow::DecodeErrorKind;
+    use proptest::prelude::*;
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| s.to_string()).collect()
@@ -327,5 +328,39 @@ mod tests {
         let got: Vec<_> = messages(&input).collect();
         assert_eq!(got.len(), 1);
         assert!(got[0].is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn hex_round_trips_whatever_the_separators(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            separators in proptest::collection::vec(prop::sample::select(vec!["", " ", ":", "\n"]), 64),
+        ) {
+            let text: String = bytes
+                .iter()
+                .zip(separators.iter().cycle())
+                .map(|(b, sep)| format!("{b:02X}{sep}"))
+                .collect();
+            prop_assert_eq!(parse_hex(&[text]).unwrap(), bytes);
+        }
+
+        #[test]
+        fn any_input_decodes_or_fails_inside_its_bounds(
+            input in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let mut end = 0;
+            for item in messages(&input) {
+                match item {
+                    Ok((offset, _)) => {
+                        prop_assert_eq!(offset, end);
+                        end = input.len().min(end + usize::from(u16::from_be_bytes([input[offset + 2], input[offset + 3]])));
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(e.start, end);
+                        prop_assert!(e.error.offset >= e.start && e.error.offset <= input.len(), "{}", e);
+                    }
+                }
+            }
+        }
     }
 }
