@@ -16,7 +16,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -26,6 +25,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::{Instant, timeout_at};
 
 use crate::cli::ProbeArgs;
@@ -51,7 +51,9 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<()> {
 async fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let out = Output { json: args.json };
-    let mut interrupted = pin!(tokio::signal::ctrl_c());
+    // A signal stream rather than `ctrl_c()`: it can be awaited again after
+    // each select, and a registration failure is an error, not an interrupt.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
 
     let listener = TcpListener::bind(args.listen.0)
         .await
@@ -63,7 +65,7 @@ async fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
             Ok(accepted) => accepted.context("accepting the switch's connection failed")?,
             Err(_) => bail!("no switch connected within {} s", args.timeout),
         },
-        _ = &mut interrupted => bail!("interrupted before a switch connected"),
+        _ = interrupt.recv() => bail!("interrupted before a switch connected"),
     };
     // One switch per probe: later connection attempts are refused.
     drop(listener);
@@ -75,7 +77,7 @@ async fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
 
     let deframer = Deframer::default();
     let mut buf = BytesMut::with_capacity(4096);
-    loop {
+    let ended = loop {
         while let Some(frame) = deframer
             .next_frame(&mut buf)
             .context("the switch sent a stream that is not OpenFlow")?
@@ -100,21 +102,18 @@ async fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
         let read = tokio::select! {
             read = timeout_at(deadline, stream.read_buf(&mut buf)) => match read {
                 Ok(read) => read.context("reading from the switch failed")?,
-                Err(_) => break,
+                Err(_) => break format!("within {} s", args.timeout),
             },
-            _ = &mut interrupted => break,
+            _ = interrupt.recv() => break "before the probe was interrupted".to_owned(),
         };
         if read == 0 {
             out.closed();
-            break;
+            break "before it closed the connection".to_owned();
         }
-    }
+    };
 
     if handshake.switch.is_none() {
-        bail!(
-            "the switch at {peer} did not complete the handshake (no FEATURES_REPLY) within {} s",
-            args.timeout
-        );
+        bail!("the switch at {peer} did not complete the handshake (no FEATURES_REPLY) {ended}");
     }
     Ok(())
 }
