@@ -16,7 +16,7 @@ def _problem():
         import mininet.net  # noqa: F401  (Debian's python3-mininet)
     except ImportError:
         return 'no mininet module (run with /usr/bin/python3; apt-get install mininet)'
-    for tool in ('ovs-vsctl', 'ovs-ofctl', 'ethtool', 'ping'):
+    for tool in ('ovs-vsctl', 'ovs-ofctl', 'ethtool', 'ping', 'iperf3', 'timeout'):
         if shutil.which(tool) is None:
             return '%s is not installed' % tool
     if subprocess.run(['ovs-vsctl', '--timeout=5', 'show'],
