@@ -1,0 +1,10 @@
+//! augur: an SDN controller for Open vSwitch that learns how VMs talk and
+//! adjusts their access policy ahead of need.
+//!
+//! The library holds the controller's parts so that integration tests and the
+//! `augur` binary share them: [`switch`] drives OpenFlow connections. Protocol
+//! codecs and pure decision logic live in the workspace crates
+//! (`augur-openflow`, `augur-ovsdb`, `augur-flows`).
+#![forbid(unsafe_code)]
+
+pub mod switch;
