@@ -542,6 +542,7 @@ mod tests {
     use crate::multipart::{MultipartReply, MultipartReplyFlags};
     use crate::oxm::Match;
     use crate::port::{PortConfig, PortState};
+    use crate::{MacAddr, PortNo};
 
     /// The switch side of the conversation, scripted.
     struct Clock(Instant);
@@ -563,8 +564,8 @@ mod tests {
 
     fn port(port_no: u32, name: &str) -> Port {
         Port {
-            port_no,
-            hw_addr: [0x02, 0, 0, 0, 0, port_no as u8],
+            port_no: PortNo(port_no),
+            hw_addr: MacAddr([0x02, 0, 0, 0, 0, port_no as u8]),
             name: name.into(),
             config: PortConfig::default(),
             state: PortState::default(),
@@ -589,39 +590,72 @@ mod tests {
         } else {
             MultipartReplyFlags::default()
         };
-        Message::new(version, xid, Body::MultipartReply(MultipartReply { flags, body }))
+        Message::new(
+            version,
+            xid,
+            Body::MultipartReply(MultipartReply { flags, body }),
+        )
     }
 
     /// Runs the handshake with a switch offering OF1.0–1.4; returns the session.
     fn ready_session(clock: &mut Clock) -> SwitchSession {
         let mut s = SwitchSession::new(SessionConfig::default(), clock.0);
         let hello = drain(&mut s);
-        assert!(matches!(hello[..], [Message { body: Body::Hello(_), .. }]));
+        assert!(matches!(
+            hello[..],
+            [Message {
+                body: Body::Hello(_),
+                ..
+            }]
+        ));
         let offer = Hello::offering(&[Version::OF10, Version::OF13, Version::OF14]);
         s.handle_message(Message::new(Version::OF14, 7, Body::Hello(offer)), clock.0);
         let sent = drain(&mut s);
         assert!(sent.iter().all(|m| m.version == Version::OF14));
         let xid_of = |pred: fn(&Body) -> bool| sent.iter().find(|m| pred(&m.body)).unwrap().xid;
         let features_xid = xid_of(|b| matches!(b, Body::FeaturesRequest));
-        let desc_xid = xid_of(|b| {
-            matches!(b, Body::MultipartRequest(r) if *r == MultipartRequest::desc())
-        });
-        let ports_xid = xid_of(|b| {
-            matches!(b, Body::MultipartRequest(r) if *r == MultipartRequest::port_desc())
-        });
+        let desc_xid =
+            xid_of(|b| matches!(b, Body::MultipartRequest(r) if *r == MultipartRequest::desc()));
+        let ports_xid = xid_of(
+            |b| matches!(b, Body::MultipartRequest(r) if *r == MultipartRequest::port_desc()),
+        );
         let now = clock.advance(Duration::from_millis(5));
         let v = Version::OF14;
-        s.handle_message(Message::new(v, features_xid, Body::FeaturesReply(features())), now);
         s.handle_message(
-            reply(v, ports_xid, true, MultipartReplyBody::PortDesc(vec![port(2, "vm2")])),
+            Message::new(v, features_xid, Body::FeaturesReply(features())),
             now,
         );
-        assert!(events(&mut s).is_empty(), "a partial port list is not the end");
         s.handle_message(
-            reply(v, ports_xid, false, MultipartReplyBody::PortDesc(vec![port(1, "vm1")])),
+            reply(
+                v,
+                ports_xid,
+                true,
+                MultipartReplyBody::PortDesc(vec![port(2, "vm2")]),
+            ),
             now,
         );
-        s.handle_message(reply(v, desc_xid, false, MultipartReplyBody::Desc(Desc::default())), now);
+        assert!(
+            events(&mut s).is_empty(),
+            "a partial port list is not the end"
+        );
+        s.handle_message(
+            reply(
+                v,
+                ports_xid,
+                false,
+                MultipartReplyBody::PortDesc(vec![port(1, "vm1")]),
+            ),
+            now,
+        );
+        s.handle_message(
+            reply(
+                v,
+                desc_xid,
+                false,
+                MultipartReplyBody::Desc(Desc::default()),
+            ),
+            now,
+        );
         let ready = events(&mut s);
         let [Event::Ready(info)] = &ready[..] else {
             panic!("expected Ready, got {ready:?}");
@@ -651,7 +685,14 @@ mod tests {
             now,
         );
         let sent = drain(&mut s);
-        let [Message { body: Body::Error(e), version, .. }] = &sent[..] else {
+        let [
+            Message {
+                body: Body::Error(e),
+                version,
+                ..
+            },
+        ] = &sent[..]
+        else {
             panic!("expected an ERROR, got {sent:?}");
         };
         assert_eq!(e.code.error_type(), ErrorType::HELLO_FAILED);
@@ -672,7 +713,10 @@ mod tests {
         let deadline = s.poll_timeout().unwrap();
         assert!(deadline <= clock.0 + Duration::from_secs(10));
         s.handle_timeout(clock.advance(Duration::from_secs(10)));
-        assert_eq!(events(&mut s), [Event::Closed(CloseReason::HandshakeTimeout)]);
+        assert_eq!(
+            events(&mut s),
+            [Event::Closed(CloseReason::HandshakeTimeout)]
+        );
         assert_eq!(s.poll_timeout(), None);
     }
 
@@ -703,7 +747,14 @@ mod tests {
         assert_eq!(wake, clock.0 + config.echo_interval);
         s.handle_timeout(clock.advance(config.echo_interval));
         let sent = drain(&mut s);
-        let [Message { body: Body::EchoRequest(_), xid, .. }] = sent[..] else {
+        let [
+            Message {
+                body: Body::EchoRequest(_),
+                xid,
+                ..
+            },
+        ] = sent[..]
+        else {
             panic!("expected an echo request, got {sent:?}");
         };
         // Answered: the session stays up and probes again later.
@@ -765,7 +816,13 @@ mod tests {
         };
         s.handle_message(status(PortReason::ADD, port(3, "vm3")), clock.0);
         s.handle_message(status(PortReason::DELETE, port(2, "vm2")), clock.0);
-        let names: Vec<_> = s.switch().unwrap().ports.iter().map(|p| p.name.clone()).collect();
+        let names: Vec<_> = s
+            .switch()
+            .unwrap()
+            .ports
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         assert_eq!(names, ["vm1", "vm3"]);
         assert_eq!(events(&mut s).len(), 2, "each PORT_STATUS is also an event");
     }

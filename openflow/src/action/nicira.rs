@@ -8,150 +8,138 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use super::{Action, NxAction, PortNo, decode_nested_actions, expect_len, write_joined};
+use super::{Action, NxAction, decode_nested_actions, expect_len, write_joined};
 use crate::error::{DecodeErrorKind, EncodeError};
 use crate::oxm::{Field, OxmHeader};
+use crate::types::{ExperimenterId, PortNo};
 use crate::wire::{self, PResult, WireError};
 
-/// The experimenter id of Nicira, under which OVS defines its actions.
-pub const NX_EXPERIMENTER_ID: u32 = 0x0000_2320;
-
-/// A Nicira action subtype (`NXAST_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct NxSubtype(pub u16);
-
-macro_rules! nx_subtypes {
-    ($($name:ident = $value:literal, $text:literal;)*) => {
-        #[allow(missing_docs)]
-        impl NxSubtype {
-            $(pub const $name: NxSubtype = NxSubtype($value);)*
-
-            /// OVS's name for the action, if the subtype is known.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $($value => Some($text),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-nx_subtypes! {
-    RESUBMIT = 1, "resubmit";
-    SET_TUNNEL = 2, "set_tunnel";
-    SET_QUEUE = 4, "set_queue";
-    POP_QUEUE = 5, "pop_queue";
-    REG_MOVE = 6, "reg_move";
-    REG_LOAD = 7, "reg_load";
-    NOTE = 8, "note";
-    SET_TUNNEL64 = 9, "set_tunnel64";
-    MULTIPATH = 10, "multipath";
-    BUNDLE = 12, "bundle";
-    BUNDLE_LOAD = 13, "bundle_load";
-    RESUBMIT_TABLE = 14, "resubmit_table";
-    OUTPUT_REG = 15, "output_reg";
-    LEARN = 16, "learn";
-    EXIT = 17, "exit";
-    DEC_TTL = 18, "dec_ttl";
-    FIN_TIMEOUT = 19, "fin_timeout";
-    CONTROLLER = 20, "controller";
-    DEC_TTL_CNT_IDS = 21, "dec_ttl_cnt_ids";
-    WRITE_METADATA = 22, "write_metadata";
-    PUSH_MPLS = 23, "push_mpls";
-    POP_MPLS = 24, "pop_mpls";
-    SET_MPLS_TTL = 25, "set_mpls_ttl";
-    DEC_MPLS_TTL = 26, "dec_mpls_ttl";
-    STACK_PUSH = 27, "stack_push";
-    STACK_POP = 28, "stack_pop";
-    SAMPLE = 29, "sample";
-    SET_MPLS_LABEL = 30, "set_mpls_label";
-    SET_MPLS_TC = 31, "set_mpls_tc";
-    OUTPUT_REG2 = 32, "output_reg2";
-    REG_LOAD2 = 33, "reg_load2";
-    CONJUNCTION = 34, "conjunction";
-    CT = 35, "ct";
-    NAT = 36, "nat";
-    CONTROLLER2 = 37, "controller2";
-    SAMPLE2 = 38, "sample2";
-    OUTPUT_TRUNC = 39, "output_trunc";
-    GROUP = 40, "group";
-    SAMPLE3 = 41, "sample3";
-    CLONE = 42, "clone";
-    CT_CLEAR = 43, "ct_clear";
-    RESUBMIT_TABLE_CT = 44, "resubmit_table_ct";
-    LEARN2 = 45, "learn2";
-    ENCAP = 46, "encap";
-    DECAP = 47, "decap";
-    DEC_NSH_TTL = 48, "dec_nsh_ttl";
-    DEBUG_SLOW = 0xfe00, "debug_slow";
-    DEBUG_RECIRC = 0xff00, "debug_recirc";
-}
-
-macro_rules! flag_set {
-    ($(#[$doc:meta])* $name:ident($int:ty) { $($(#[$fdoc:meta])* $flag:ident = $bit:expr, $text:literal;)* }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(pub $int);
-
-        impl $name {
-            $($(#[$fdoc])* pub const $flag: $name = $name($bit);)*
-
-            /// Whether every bit of `other` is set.
-            pub const fn contains(self, other: $name) -> bool {
-                self.0 & other.0 == other.0
-            }
-
-            /// Known flags set in `self`, by name, in bit order.
-            fn names(self) -> impl Iterator<Item = &'static str> {
-                [$(($name::$flag, $text)),*]
-                    .into_iter()
-                    .filter(move |(flag, _)| self.contains(*flag))
-                    .map(|(_, text)| text)
-            }
-        }
-
-        impl std::ops::BitOr for $name {
-            type Output = $name;
-            fn bitor(self, rhs: $name) -> $name {
-                $name(self.0 | rhs.0)
-            }
-        }
-
-        impl std::ops::BitOrAssign for $name {
-            fn bitor_assign(&mut self, rhs: $name) {
-                self.0 |= rhs.0;
-            }
-        }
-    };
+wire_enum! {
+    /// A Nicira action subtype (`NXAST_*`), named as `ovs-ofctl` names the action.
+    pub struct NxSubtype(u16) {
+        /// `NXAST_RESUBMIT`.
+        RESUBMIT = 1 => "resubmit",
+        /// `NXAST_SET_TUNNEL`.
+        SET_TUNNEL = 2 => "set_tunnel",
+        /// `NXAST_SET_QUEUE`.
+        SET_QUEUE = 4 => "set_queue",
+        /// `NXAST_POP_QUEUE`.
+        POP_QUEUE = 5 => "pop_queue",
+        /// `NXAST_REG_MOVE`.
+        REG_MOVE = 6 => "reg_move",
+        /// `NXAST_REG_LOAD`.
+        REG_LOAD = 7 => "reg_load",
+        /// `NXAST_NOTE`.
+        NOTE = 8 => "note",
+        /// `NXAST_SET_TUNNEL64`.
+        SET_TUNNEL64 = 9 => "set_tunnel64",
+        /// `NXAST_MULTIPATH`.
+        MULTIPATH = 10 => "multipath",
+        /// `NXAST_BUNDLE`.
+        BUNDLE = 12 => "bundle",
+        /// `NXAST_BUNDLE_LOAD`.
+        BUNDLE_LOAD = 13 => "bundle_load",
+        /// `NXAST_RESUBMIT_TABLE`.
+        RESUBMIT_TABLE = 14 => "resubmit_table",
+        /// `NXAST_OUTPUT_REG`.
+        OUTPUT_REG = 15 => "output_reg",
+        /// `NXAST_LEARN`.
+        LEARN = 16 => "learn",
+        /// `NXAST_EXIT`.
+        EXIT = 17 => "exit",
+        /// `NXAST_DEC_TTL`.
+        DEC_TTL = 18 => "dec_ttl",
+        /// `NXAST_FIN_TIMEOUT`.
+        FIN_TIMEOUT = 19 => "fin_timeout",
+        /// `NXAST_CONTROLLER`.
+        CONTROLLER = 20 => "controller",
+        /// `NXAST_DEC_TTL_CNT_IDS`.
+        DEC_TTL_CNT_IDS = 21 => "dec_ttl_cnt_ids",
+        /// `NXAST_WRITE_METADATA`.
+        WRITE_METADATA = 22 => "write_metadata",
+        /// `NXAST_PUSH_MPLS`.
+        PUSH_MPLS = 23 => "push_mpls",
+        /// `NXAST_POP_MPLS`.
+        POP_MPLS = 24 => "pop_mpls",
+        /// `NXAST_SET_MPLS_TTL`.
+        SET_MPLS_TTL = 25 => "set_mpls_ttl",
+        /// `NXAST_DEC_MPLS_TTL`.
+        DEC_MPLS_TTL = 26 => "dec_mpls_ttl",
+        /// `NXAST_STACK_PUSH`.
+        STACK_PUSH = 27 => "stack_push",
+        /// `NXAST_STACK_POP`.
+        STACK_POP = 28 => "stack_pop",
+        /// `NXAST_SAMPLE`.
+        SAMPLE = 29 => "sample",
+        /// `NXAST_SET_MPLS_LABEL`.
+        SET_MPLS_LABEL = 30 => "set_mpls_label",
+        /// `NXAST_SET_MPLS_TC`.
+        SET_MPLS_TC = 31 => "set_mpls_tc",
+        /// `NXAST_OUTPUT_REG2`.
+        OUTPUT_REG2 = 32 => "output_reg2",
+        /// `NXAST_REG_LOAD2`.
+        REG_LOAD2 = 33 => "reg_load2",
+        /// `NXAST_CONJUNCTION`.
+        CONJUNCTION = 34 => "conjunction",
+        /// `NXAST_CT`.
+        CT = 35 => "ct",
+        /// `NXAST_NAT`.
+        NAT = 36 => "nat",
+        /// `NXAST_CONTROLLER2`.
+        CONTROLLER2 = 37 => "controller2",
+        /// `NXAST_SAMPLE2`.
+        SAMPLE2 = 38 => "sample2",
+        /// `NXAST_OUTPUT_TRUNC`.
+        OUTPUT_TRUNC = 39 => "output_trunc",
+        /// `NXAST_GROUP`.
+        GROUP = 40 => "group",
+        /// `NXAST_SAMPLE3`.
+        SAMPLE3 = 41 => "sample3",
+        /// `NXAST_CLONE`.
+        CLONE = 42 => "clone",
+        /// `NXAST_CT_CLEAR`.
+        CT_CLEAR = 43 => "ct_clear",
+        /// `NXAST_RESUBMIT_TABLE_CT`.
+        RESUBMIT_TABLE_CT = 44 => "resubmit_table_ct",
+        /// `NXAST_LEARN2`.
+        LEARN2 = 45 => "learn2",
+        /// `NXAST_ENCAP`.
+        ENCAP = 46 => "encap",
+        /// `NXAST_DECAP`.
+        DECAP = 47 => "decap",
+        /// `NXAST_DEC_NSH_TTL`.
+        DEC_NSH_TTL = 48 => "dec_nsh_ttl",
+        /// `NXAST_DEBUG_SLOW`.
+        DEBUG_SLOW = 0xfe00 => "debug_slow",
+        /// `NXAST_DEBUG_RECIRC`.
+        DEBUG_RECIRC = 0xff00 => "debug_recirc",
+    }
 }
 
 flag_set! {
     /// Flags of the `ct` action (`NX_CT_F_*`).
-    CtFlags(u16) {
+    pub struct CtFlags(u16) {
         /// Commit the connection to the connection tracker.
-        COMMIT = 1 << 0, "commit";
+        COMMIT = 1 << 0 => "commit",
         /// Commit in this direction even if the connection exists in the
         /// other (needs COMMIT).
-        FORCE = 1 << 1, "force";
+        FORCE = 1 << 1 => "force",
     }
 }
 
 flag_set! {
     /// Flags of the `nat` action (`NX_NAT_F_*`).
-    NatFlags(u16) {
+    pub struct NatFlags(u16) {
         /// Source NAT.
-        SRC = 1 << 0, "src";
+        SRC = 1 << 0 => "src",
         /// Destination NAT.
-        DST = 1 << 1, "dst";
+        DST = 1 << 1 => "dst",
         /// Keep the mapping stable across restarts.
-        PERSISTENT = 1 << 2, "persistent";
+        PERSISTENT = 1 << 2 => "persistent",
         /// Choose the port by hash.
-        PROTO_HASH = 1 << 3, "hash";
+        PROTO_HASH = 1 << 3 => "hash",
         /// Choose the port at random.
-        PROTO_RANDOM = 1 << 4, "random";
+        PROTO_RANDOM = 1 << 4 => "random",
     }
 }
 
@@ -326,7 +314,7 @@ impl fmt::Display for Ct {
     /// `ct(commit,zone=5,table=2,nat(src=...),exec(set_field:1->ct_mark))`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts: Vec<String> = self.flags.names().map(str::to_owned).collect();
-        let unknown = self.flags.0 & !(CtFlags::COMMIT.0 | CtFlags::FORCE.0);
+        let unknown = self.flags.0 & !CtFlags::KNOWN.0;
         if unknown != 0 {
             parts.push(format!("flags=0x{unknown:x}"));
         }
@@ -615,7 +603,7 @@ fn decode_nat<'a>(whole: &'a [u8], body: &'a [u8]) -> Result<Action, nom::Err<Wi
 
 /// Appends the body of a Nicira action after its type and length.
 pub(super) fn encode(action: &Action, out: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
-    out.put_u32(NX_EXPERIMENTER_ID);
+    out.put_u32(ExperimenterId::NICIRA.0);
     match action {
         Action::Ct(ct) => {
             out.put_u16(NxSubtype::CT.0);
