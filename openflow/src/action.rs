@@ -33,11 +33,14 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-pub use nicira::{Ct, CtFlags, CtZone, Nat, NatFlags, NxSubtype, Subfield};
+pub use nicira::{
+    Conjunction, Controller2Prop, Ct, CtFlags, CtZone, Nat, NatFlags, NxController, NxSubtype,
+    RegLoad, RegMove, Sample, Subfield,
+};
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::oxm::{MatchField, Oxm};
-use crate::types::{ExperimenterId, Hex, PortNo};
+use crate::types::{ExperimenterId, Hex, Joined, PortNo};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -177,7 +180,49 @@ pub enum Action {
         /// Match on the conntrack original-direction tuple (`resubmit(,t,ct)`).
         ct: bool,
     },
-    /// A Nicira action this crate does not decode.
+    /// Nicira `conjunction`: one clause of a conjunctive match.
+    Conjunction(Conjunction),
+    /// Nicira `load` (`NXAST_REG_LOAD`): writes a constant into bits of a field.
+    RegLoad(RegLoad),
+    /// Nicira `reg_load2`: sets a field, or the bits of it under the mask,
+    /// from a whole NXM/OXM entry (`ovs-ofctl` writes it as `set_field`).
+    RegLoad2(Oxm),
+    /// Nicira `move`: copies bits between fields.
+    RegMove(RegMove),
+    /// Nicira `push`: pushes bits of a field on the action stack.
+    StackPush(Subfield),
+    /// Nicira `pop`: pops the action stack into bits of a field.
+    StackPop(Subfield),
+    /// Nicira `note`: opaque bytes carried in the flow, doing nothing. The
+    /// zeros that pad the action to 8 bytes are part of the note.
+    Note(#[serde(with = "crate::wire::hex_bytes")] Bytes),
+    /// Nicira `controller` (`NXAST_CONTROLLER`): a PACKET_IN with a reason
+    /// and controller id.
+    NxController(NxController),
+    /// Nicira `controller2` (`NXAST_CONTROLLER2`): a PACKET_IN whose settings
+    /// (user data, pausing, ...) are properties, in wire order.
+    Controller2(Vec<Controller2Prop>),
+    /// Nicira `output_trunc`: outputs at most `max_len` bytes of the packet.
+    OutputTrunc {
+        /// The port (an OpenFlow 1.0 number on the wire).
+        port: PortNo,
+        /// Bytes to keep.
+        max_len: u32,
+    },
+    /// Nicira `fin_timeout`: shortens the flow's timeouts once a TCP FIN or
+    /// RST is seen (0 leaves a timeout unchanged).
+    FinTimeout {
+        /// The new idle timeout, in seconds.
+        idle_timeout: u16,
+        /// The new hard timeout, in seconds.
+        hard_timeout: u16,
+    },
+    /// Nicira `dec_ttl(id,...)`: decrements the IP TTL, sending an
+    /// invalid-TTL PACKET_IN to these controllers when it expires.
+    DecTtlCntIds(Vec<u16>),
+    /// Nicira `sample`: samples packets to an IPFIX collector set.
+    Sample(Sample),
+    /// A Nicira action this crate does not decode (`learn`, `bundle`, ...).
     Nicira(NxAction),
     /// An action of another experimenter.
     Experimenter(ExperimenterAction),
@@ -248,6 +293,19 @@ impl Action {
             | Action::Nat(_)
             | Action::Resubmit { .. }
             | Action::ResubmitTable { .. }
+            | Action::Conjunction(_)
+            | Action::RegLoad(_)
+            | Action::RegLoad2(_)
+            | Action::RegMove(_)
+            | Action::StackPush(_)
+            | Action::StackPop(_)
+            | Action::Note(_)
+            | Action::NxController(_)
+            | Action::Controller2(_)
+            | Action::OutputTrunc { .. }
+            | Action::FinTimeout { .. }
+            | Action::DecTtlCntIds(_)
+            | Action::Sample(_)
             | Action::Nicira(_)
             | Action::Experimenter(_) => ActionType::EXPERIMENTER,
             Action::Unknown(u) => u.action_type,
@@ -356,6 +414,19 @@ impl Action {
             | Action::Nat(_)
             | Action::Resubmit { .. }
             | Action::ResubmitTable { .. }
+            | Action::Conjunction(_)
+            | Action::RegLoad(_)
+            | Action::RegLoad2(_)
+            | Action::RegMove(_)
+            | Action::StackPush(_)
+            | Action::StackPop(_)
+            | Action::Note(_)
+            | Action::NxController(_)
+            | Action::Controller2(_)
+            | Action::OutputTrunc { .. }
+            | Action::FinTimeout { .. }
+            | Action::DecTtlCntIds(_)
+            | Action::Sample(_)
             | Action::Nicira(_) => nicira::encode(self, out, start)?,
             Action::Experimenter(e) => {
                 out.put_u32(e.experimenter.0);
@@ -527,19 +598,8 @@ impl fmt::Display for DisplayList<'_> {
         if self.0.is_empty() {
             return f.write_str("drop");
         }
-        write_joined(self.0, f)
+        write!(f, "{}", Joined(self.0, ","))
     }
-}
-
-/// Writes actions separated by commas.
-pub(crate) fn write_joined(actions: &[Action], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for (n, a) in actions.iter().enumerate() {
-        if n > 0 {
-            f.write_str(",")?;
-        }
-        fmt::Display::fmt(a, f)?;
-    }
-    Ok(())
 }
 
 /// Writes `set_field:value->field` (or `value/mask`).
@@ -595,6 +655,33 @@ impl fmt::Display for Action {
                 }
                 f.write_str(")")
             }
+            Action::Conjunction(c) => fmt::Display::fmt(c, f),
+            Action::RegLoad(load) => fmt::Display::fmt(load, f),
+            Action::RegLoad2(oxm) => fmt_set_field(oxm, f),
+            Action::RegMove(mv) => fmt::Display::fmt(mv, f),
+            Action::StackPush(sf) => write!(f, "push:{sf}"),
+            Action::StackPop(sf) => write!(f, "pop:{sf}"),
+            Action::Note(note) => write!(f, "note:{}", nicira::Dotted(note)),
+            Action::NxController(c) => fmt::Display::fmt(c, f),
+            Action::Controller2(props) => write!(f, "controller({})", Joined(props, ",")),
+            Action::OutputTrunc { port, max_len } => {
+                write!(f, "output(port={port},max_len={max_len})")
+            }
+            Action::FinTimeout {
+                idle_timeout,
+                hard_timeout,
+            } => {
+                let mut parts = Vec::new();
+                if *idle_timeout != 0 {
+                    parts.push(format!("idle_timeout={idle_timeout}"));
+                }
+                if *hard_timeout != 0 {
+                    parts.push(format!("hard_timeout={hard_timeout}"));
+                }
+                write!(f, "fin_timeout({})", parts.join(","))
+            }
+            Action::DecTtlCntIds(ids) => write!(f, "dec_ttl({})", Joined(ids, ",")),
+            Action::Sample(sample) => fmt::Display::fmt(sample, f),
             Action::Nicira(nx) => {
                 match nx.subtype.name() {
                     Some(name) => write!(f, "nx_{name}(")?,

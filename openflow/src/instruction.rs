@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::action::{self, Action};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
-use crate::types::{ExperimenterId, Hex};
+use crate::types::{ExperimenterId, Hex, Joined};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -320,11 +320,9 @@ impl fmt::Display for Instruction {
             Instruction::ApplyActions(actions) if actions.is_empty() => {
                 f.write_str("apply_actions()")
             }
-            Instruction::ApplyActions(actions) => action::write_joined(actions, f),
+            Instruction::ApplyActions(actions) => write!(f, "{}", Joined(actions, ",")),
             Instruction::WriteActions(actions) => {
-                f.write_str("write_actions(")?;
-                action::write_joined(actions, f)?;
-                f.write_str(")")
+                write!(f, "write_actions({})", Joined(actions, ","))
             }
             Instruction::ClearActions => f.write_str("clear_actions"),
             Instruction::Meter(id) => write!(f, "meter:{id}"),
