@@ -596,9 +596,11 @@ impl Controller2Prop {
         use controller2 as t;
         let (rest, raw) = RawProperty::decode(i, t::WHAT)?;
         let prop = match raw.prop_type {
-            t::MAX_LEN => Controller2Prop::MaxLen(wire::u16(raw.fixed(6, "max_len property")?)?.1),
+            // 16-bit values have two bytes of padding inside the length, as
+            // OpenFlow property lists always write them (OVS ofpprop_put_u16).
+            t::MAX_LEN => Controller2Prop::MaxLen(wire::u16(raw.fixed(8, "max_len property")?)?.1),
             t::CONTROLLER_ID => {
-                Controller2Prop::ControllerId(wire::u16(raw.fixed(6, "controller id property")?)?.1)
+                Controller2Prop::ControllerId(wire::u16(raw.fixed(8, "controller id property")?)?.1)
             }
             t::REASON => Controller2Prop::Reason(PacketInReason(
                 wire::u8(raw.fixed(5, "reason property")?)?.1,
@@ -619,9 +621,15 @@ impl Controller2Prop {
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         use controller2 as t;
         match self {
-            Controller2Prop::MaxLen(n) => put_property(out, t::MAX_LEN, t::WHAT, |o| o.put_u16(*n)),
+            Controller2Prop::MaxLen(n) => put_property(out, t::MAX_LEN, t::WHAT, |o| {
+                o.put_u16(*n);
+                wire::put_zeros(o, 2);
+            }),
             Controller2Prop::ControllerId(id) => {
-                put_property(out, t::CONTROLLER_ID, t::WHAT, |o| o.put_u16(*id))
+                put_property(out, t::CONTROLLER_ID, t::WHAT, |o| {
+                    o.put_u16(*id);
+                    wire::put_zeros(o, 2);
+                })
             }
             Controller2Prop::Reason(r) => put_property(out, t::REASON, t::WHAT, |o| o.put_u8(r.0)),
             Controller2Prop::Userdata(data) => {
@@ -1355,7 +1363,7 @@ mod tests {
                 "ffff0018 00002320 0007 011b 00010004 000000000deadbee",
                 Action::RegLoad(RegLoad {
                     dst: reg(0, 4, 28),
-                    value: 0xdead_bee,
+                    value: 0x0dea_dbee,
                 }),
                 "load:0xdeadbee->reg0[4..31]",
             ),
@@ -1402,7 +1410,7 @@ mod tests {
             ),
             (
                 "ffff0040 00002320 0025 000000000000 \
-                 00000006 04000000 00010006 000a0000 00020005 05000000 \
+                 00000008 04000000 00010008 000a0000 00020005 05000000 \
                  00030009 0102030405000000 00000000 00040004 00000000",
                 Action::Controller2(vec![
                     Controller2Prop::MaxLen(1024),
