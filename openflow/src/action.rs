@@ -453,31 +453,10 @@ impl Action {
     }
 }
 
-/// Checks that a fixed-size action has exactly its size.
+/// Checks that a fixed-size action (`whole`, its type-length header
+/// included) has exactly its size.
 fn expect_len<'a>(whole: &'a [u8], expected: usize, what: &'static str) -> PResult<'a, ()> {
-    let length = whole.len();
-    let at = &whole[2..];
-    if length < expected {
-        wire::fail(
-            at,
-            DecodeErrorKind::LengthTooShort {
-                what,
-                length,
-                min: expected,
-            },
-        )
-    } else if length > expected {
-        wire::fail(
-            at,
-            DecodeErrorKind::LengthTooLong {
-                what,
-                length,
-                max: expected,
-            },
-        )
-    } else {
-        Ok((whole, ()))
-    }
+    wire::exact_len(&whole[2..], whole.len(), expected, what)
 }
 
 /// Decodes the action `whole` (header included, length already checked to be

@@ -476,9 +476,9 @@ impl GroupFeatures {
 impl fmt::Display for GroupFeatures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "types={} capabilities={}", self.types, self.capabilities)?;
-        let names = ["all", "select", "indirect", "ff"];
-        for ((name, max), actions) in names.iter().zip(self.max_groups).zip(self.actions) {
-            write!(f, " {name}:max_groups={max},actions=0x{actions:x}")?;
+        for (t, (max, actions)) in (0u8..).zip(self.max_groups.into_iter().zip(self.actions)) {
+            let group_type = GroupType(t);
+            write!(f, " {group_type}:max_groups={max},actions=0x{actions:x}")?;
         }
         Ok(())
     }

@@ -131,29 +131,7 @@ impl Instruction {
         }
         let (whole, rest) = i.split_at(len);
         let body = &whole[HEADER_LEN..];
-        let exact = |expected: usize, what: &'static str| -> PResult<'_, ()> {
-            if len == expected {
-                Ok((whole, ()))
-            } else if len < expected {
-                wire::fail(
-                    &whole[2..],
-                    DecodeErrorKind::LengthTooShort {
-                        what,
-                        length: len,
-                        min: expected,
-                    },
-                )
-            } else {
-                wire::fail(
-                    &whole[2..],
-                    DecodeErrorKind::LengthTooLong {
-                        what,
-                        length: len,
-                        max: expected,
-                    },
-                )
-            }
-        };
+        let exact = |expected, what| wire::exact_len(&whole[2..], len, expected, what);
         let instruction = match ty {
             InstructionType::GOTO_TABLE => {
                 exact(8, "goto_table instruction")?;

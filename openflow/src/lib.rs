@@ -57,11 +57,11 @@ pub use instruction::Instruction;
 pub use message::{Body, Message, ONF_BUNDLE_ADD_MESSAGE, ONF_BUNDLE_CONTROL, ONF_EXPERIMENTER_ID};
 pub use meter::MeterMod;
 pub use msg::{
-    BundleAdd, BundleControl, ErrorMsg, FlowMod, FlowModCommand, FlowModFlags, FlowRemoved, Hello,
-    PacketIn, PacketOut,
+    BundleAdd, BundleControl, ErrorMsg, ErrorType, FlowMod, FlowModCommand, FlowModFlags,
+    FlowRemoved, Hello, PacketIn, PacketInReason, PacketOut, SwitchFeatures,
 };
-pub use multipart::{MultipartReply, MultipartRequest};
-pub use oxm::{CtState, Field, Match};
+pub use multipart::{MultipartReply, MultipartReplyBody, MultipartRequest, MultipartRequestBody};
+pub use oxm::{CtState, Field, Match, MatchField, Oxm};
 pub use port::{Port, PortMod, PortStatus};
 pub use prop::{ExperimenterProperty, UnknownProperty};
 pub use types::{

@@ -11,7 +11,7 @@
 /// `Display` writes the name, or the number for an unknown value: in decimal,
 /// or with the format given after `as` (`struct ActionType(u16) as "0x{:04x}"`).
 ///
-/// ```ignore
+/// ```text
 /// wire_enum! {
 ///     /// What a GROUP_MOD does (`OFPGC_*`).
 ///     pub struct GroupCommand(u16) {

@@ -79,21 +79,7 @@ impl<'a> RawProperty<'a> {
         what: &'static str,
     ) -> Result<&'a [u8], nom::Err<WireError>> {
         let length = self.body.len() + PROP_HEADER_LEN;
-        if length < size {
-            self.fail(DecodeErrorKind::LengthTooShort {
-                what,
-                length,
-                min: size,
-            })
-        } else if length > size {
-            self.fail(DecodeErrorKind::LengthTooLong {
-                what,
-                length,
-                max: size,
-            })
-        } else {
-            Ok(self.body)
-        }
+        wire::exact_len(self.length_field, length, size, what).map(|_| self.body)
     }
 
     /// An error about this property, located at its length field.

@@ -133,6 +133,38 @@ pub(crate) fn fixed_str(i: &[u8], n: usize) -> PResult<'_, String> {
     Ok((rest, truncated(&text, max).to_owned()))
 }
 
+/// Checks that a fixed-size structure claims exactly `expected` bytes:
+/// `length` is what its length field (at `length_field`) says, and a
+/// mismatch is reported there.
+pub(crate) fn exact_len<'a>(
+    length_field: &'a [u8],
+    length: usize,
+    expected: usize,
+    what: &'static str,
+) -> PResult<'a, ()> {
+    if length < expected {
+        fail(
+            length_field,
+            DecodeErrorKind::LengthTooShort {
+                what,
+                length,
+                min: expected,
+            },
+        )
+    } else if length > expected {
+        fail(
+            length_field,
+            DecodeErrorKind::LengthTooLong {
+                what,
+                length,
+                max: expected,
+            },
+        )
+    } else {
+        Ok((length_field, ()))
+    }
+}
+
 /// Splits a structure of `length` bytes, as claimed by the length field at
 /// `length_field`, off the front of `i`. A claim beyond the bytes present is
 /// reported at the field rather than as truncated input: the enclosing

@@ -755,6 +755,40 @@ mod tests {
     }
 
     #[test]
+    fn errors_decode_in_any_version() {
+        // An OpenFlow 1.0 switch refusing our HELLO.
+        let mut bytes = hex("010100000000000100000000");
+        bytes.extend_from_slice(b"OpenFlow 1.0 only");
+        bytes[3] = bytes.len() as u8;
+        let msg = Message::decode(&bytes).unwrap();
+        assert_eq!(msg.version, Version::OF10);
+        let Body::Error(e) = &msg.body else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(e.text().as_deref(), Some("OpenFlow 1.0 only"));
+        assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
+        assert_eq!(
+            msg.to_string(),
+            "ERROR (OF1.0) (xid=0x1): type=HELLO_FAILED code=INCOMPATIBLE \"OpenFlow 1.0 only\""
+        );
+        // OpenFlow 1.0 numbers types differently after BAD_ACTION (3 is
+        // FLOW_MOD_FAILED there): shown by number, not misnamed.
+        let msg = Message::decode(&hex("0101000c0000000200030001")).unwrap();
+        assert_eq!(msg.to_string(), "ERROR (OF1.0) (xid=0x2): type=3 code=1");
+        let of12 = Message {
+            version: Version::OF12,
+            ..msg
+        };
+        assert_eq!(
+            of12.to_string(),
+            "ERROR (OF1.2) (xid=0x2): type=BAD_INSTRUCTION code=UNSUP_INST"
+        );
+        // Other OpenFlow 1.0 messages are still refused.
+        let err = Message::decode(&hex("0105000800000003")).unwrap_err();
+        assert_eq!(err.kind, crate::DecodeErrorKind::UnsupportedVersion(1));
+    }
+
+    #[test]
     fn every_standard_code_has_a_name_and_unknown_ones_do_not() {
         assert_eq!(
             ErrorType::BUNDLE_FAILED.code_name(15),
