@@ -83,7 +83,7 @@ pub struct Bucket {
     /// Port whose liveness gates the bucket in a fast-failover group, or [`PortNo::ANY`].
     pub watch_port: PortNo,
     /// Group whose liveness gates the bucket in a fast-failover group, or
-    /// [`GROUP_ANY`](crate::GROUP_ANY).
+    /// [`GROUP_ANY`].
     pub watch_group: u32,
     /// The actions applied to the packet.
     pub actions: Vec<Action>,

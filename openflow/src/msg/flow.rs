@@ -10,7 +10,7 @@ use crate::header::Version;
 use crate::instruction::{self, Instruction};
 use crate::message::{BodyCodec, require_version};
 use crate::oxm::Match;
-use crate::types::{GROUP_ANY, NO_BUFFER, PortNo, TABLE_ALL, TableName};
+use crate::types::{GROUP_ANY, GroupName, NO_BUFFER, PortNo, TABLE_ALL, TableName};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -279,7 +279,7 @@ impl fmt::Display for FlowMod {
             write!(f, " out_port={}", self.out_port)?;
         }
         if self.out_group != GROUP_ANY {
-            write!(f, " out_group={}", self.out_group)?;
+            write!(f, " out_group={}", GroupName(self.out_group))?;
         }
         write!(f, " priority={}", self.priority)?;
         let fields = self.match_.to_string();
