@@ -10,16 +10,9 @@ use crate::action::{self, Action};
 use crate::error::EncodeError;
 use crate::header::Version;
 use crate::message::BodyCodec;
-use crate::multipart::support::{self, Layout, PortName, wire_enum, wire_flags};
-use crate::port::PORT_ANY;
+use crate::message::Layout;
+use crate::types::{GROUP_ANY, GroupName, PortNo};
 use crate::wire::{self, PResult};
-
-/// Highest group id; the ids above are reserved.
-pub const GROUP_MAX: u32 = 0xffff_ff00;
-/// Every group (in GROUP_MOD DELETE and statistics requests).
-pub const GROUP_ALL: u32 = 0xffff_fffc;
-/// Wildcard: any group (in filters), or no group to watch.
-pub const GROUP_ANY: u32 = 0xffff_ffff;
 
 /// Length of the fixed part of a bucket.
 const BUCKET_HEAD_LEN: usize = 16;
@@ -35,7 +28,7 @@ wire_enum! {
         ADD = 0 => "add",
         /// Replace an existing group.
         MODIFY = 1 => "modify",
-        /// Delete a group (or all, with [`GROUP_ALL`]).
+        /// Delete a group (or all, with [`GROUP_ALL`](crate::GROUP_ALL)).
         DELETE = 2 => "delete",
     }
 }
@@ -54,7 +47,7 @@ wire_enum! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Group types supported by a switch: bit `1 << t` for each [`GroupType`] `t`.
     pub struct GroupTypes(u32) {
         /// [`GroupType::ALL`].
@@ -68,7 +61,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Group capabilities of a switch (`OFPGFC_*`).
     pub struct GroupCapabilities(u32) {
         /// Bucket weights in select groups.
@@ -87,9 +80,10 @@ wire_flags! {
 pub struct Bucket {
     /// Relative weight in a select group; 0 elsewhere.
     pub weight: u16,
-    /// Port whose liveness gates the bucket in a fast-failover group, or [`PORT_ANY`].
-    pub watch_port: u32,
-    /// Group whose liveness gates the bucket in a fast-failover group, or [`GROUP_ANY`].
+    /// Port whose liveness gates the bucket in a fast-failover group, or [`PortNo::ANY`].
+    pub watch_port: PortNo,
+    /// Group whose liveness gates the bucket in a fast-failover group, or
+    /// [`GROUP_ANY`].
     pub watch_group: u32,
     /// The actions applied to the packet.
     pub actions: Vec<Action>,
@@ -100,14 +94,14 @@ impl Bucket {
     pub fn new(actions: Vec<Action>) -> Bucket {
         Bucket {
             weight: 0,
-            watch_port: PORT_ANY,
+            watch_port: PortNo::ANY,
             watch_group: GROUP_ANY,
             actions,
         }
     }
 
     fn decode(i: &[u8]) -> PResult<'_, Bucket> {
-        let (rest, whole) = support::split_by_length(i, 0, BUCKET_HEAD_LEN, "bucket")?;
+        let (rest, whole) = wire::split_by_length(i, 0, BUCKET_HEAD_LEN, "bucket")?;
         let (b, _length) = wire::u16(whole)?;
         let (b, weight) = wire::u16(b)?;
         let (b, watch_port) = wire::u32(b)?;
@@ -118,7 +112,7 @@ impl Bucket {
             rest,
             Bucket {
                 weight,
-                watch_port,
+                watch_port: PortNo(watch_port),
                 watch_group,
                 actions,
             },
@@ -129,7 +123,7 @@ impl Bucket {
         let start = out.len();
         let len_at = wire::reserve_u16(out);
         out.put_u16(self.weight);
-        out.put_u32(self.watch_port);
+        out.put_u32(self.watch_port.0);
         out.put_u32(self.watch_group);
         wire::put_zeros(out, 4);
         action::encode_actions(&self.actions, out)?;
@@ -140,7 +134,7 @@ impl Bucket {
 
 /// Decodes the buckets filling all of `i`.
 fn decode_buckets(i: &[u8]) -> PResult<'_, Vec<Bucket>> {
-    support::list_by_length(i, 0, BUCKET_HEAD_LEN, Bucket::decode)
+    wire::list_by_length(i, 0, BUCKET_HEAD_LEN, Bucket::decode)
 }
 
 fn encode_buckets(buckets: &[Bucket], out: &mut BytesMut) -> Result<(), EncodeError> {
@@ -153,31 +147,13 @@ impl fmt::Display for Bucket {
         if self.weight != 0 {
             write!(f, "weight:{},", self.weight)?;
         }
-        if self.watch_port != PORT_ANY {
-            write!(f, "watch_port:{},", PortName(self.watch_port))?;
+        if self.watch_port != PortNo::ANY {
+            write!(f, "watch_port:{},", self.watch_port)?;
         }
         if self.watch_group != GROUP_ANY {
             write!(f, "watch_group:{},", self.watch_group)?;
         }
-        f.write_str("actions=")?;
-        if self.actions.is_empty() {
-            f.write_str("drop")
-        } else {
-            support::join(f, &self.actions, ",")
-        }
-    }
-}
-
-/// Formats a group id, naming the reserved ones.
-struct GroupName(u32);
-
-impl fmt::Display for GroupName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            GROUP_ALL => f.write_str("all"),
-            GROUP_ANY => f.write_str("any"),
-            n => write!(f, "{n}"),
-        }
+        write!(f, "actions={}", action::display_list(&self.actions))
     }
 }
 
@@ -213,7 +189,7 @@ impl GroupMod {
         }
     }
 
-    /// Deletes group `group_id` ([`GROUP_ALL`] for every group).
+    /// Deletes group `group_id` ([`GROUP_ALL`](crate::GROUP_ALL) for every group).
     pub fn delete(group_id: u32) -> GroupMod {
         GroupMod {
             command: GroupCommand::DELETE,
@@ -298,7 +274,7 @@ pub struct GroupStats {
 impl GroupStats {
     /// Decodes one entry.
     pub(crate) fn decode(i: &[u8]) -> PResult<'_, GroupStats> {
-        let (rest, whole) = support::split_by_length(i, 0, GROUP_STATS_HEAD_LEN, "group stats")?;
+        let (rest, whole) = wire::split_by_length(i, 0, GROUP_STATS_HEAD_LEN, "group stats")?;
         let (g, _length) = wire::u16(whole)?;
         let (g, ()) = wire::pad(g, 2)?;
         let (g, group_id) = wire::u32(g)?;
@@ -355,7 +331,7 @@ impl GroupStats {
 
     /// Decodes the entries filling all of `i`.
     pub(crate) fn decode_list(i: &[u8]) -> PResult<'_, Vec<GroupStats>> {
-        support::list_by_length(i, 0, GROUP_STATS_HEAD_LEN, GroupStats::decode)
+        wire::list_by_length(i, 0, GROUP_STATS_HEAD_LEN, GroupStats::decode)
     }
 }
 
@@ -396,7 +372,7 @@ pub struct GroupDesc {
 impl GroupDesc {
     /// Decodes one entry.
     pub(crate) fn decode(i: &[u8]) -> PResult<'_, GroupDesc> {
-        let (rest, whole) = support::split_by_length(i, 0, GROUP_DESC_HEAD_LEN, "group desc")?;
+        let (rest, whole) = wire::split_by_length(i, 0, GROUP_DESC_HEAD_LEN, "group desc")?;
         let (g, _length) = wire::u16(whole)?;
         let (g, group_type) = wire::u8(g)?;
         let (g, ()) = wire::pad(g, 1)?;
@@ -426,7 +402,7 @@ impl GroupDesc {
 
     /// Decodes the entries filling all of `i`.
     pub(crate) fn decode_list(i: &[u8]) -> PResult<'_, Vec<GroupDesc>> {
-        support::list_by_length(i, 0, GROUP_DESC_HEAD_LEN, GroupDesc::decode)
+        wire::list_by_length(i, 0, GROUP_DESC_HEAD_LEN, GroupDesc::decode)
     }
 }
 
@@ -500,9 +476,9 @@ impl GroupFeatures {
 impl fmt::Display for GroupFeatures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "types={} capabilities={}", self.types, self.capabilities)?;
-        let names = ["all", "select", "indirect", "ff"];
-        for ((name, max), actions) in names.iter().zip(self.max_groups).zip(self.actions) {
-            write!(f, " {name}:max_groups={max},actions=0x{actions:x}")?;
+        for (t, (max, actions)) in (0u8..).zip(self.max_groups.into_iter().zip(self.actions)) {
+            let group_type = GroupType(t);
+            write!(f, " {group_type}:max_groups={max},actions=0x{actions:x}")?;
         }
         Ok(())
     }
@@ -511,7 +487,7 @@ impl fmt::Display for GroupFeatures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Body, DecodeErrorKind, Message};
+    use crate::{Body, DecodeErrorKind, GROUP_ALL, Message};
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
@@ -539,7 +515,7 @@ mod tests {
         let bucket = &gm.buckets[0];
         assert_eq!(
             (bucket.weight, bucket.watch_port, bucket.watch_group),
-            (1, 1, 1)
+            (1, PortNo(1), 1)
         );
         assert_eq!(bucket.actions.len(), 1);
         assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);

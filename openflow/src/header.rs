@@ -21,6 +21,10 @@ pub struct Version(pub u8);
 impl Version {
     /// OpenFlow 1.0.
     pub const OF10: Version = Version(1);
+    /// OpenFlow 1.1.
+    pub const OF11: Version = Version(2);
+    /// OpenFlow 1.2.
+    pub const OF12: Version = Version(3);
     /// OpenFlow 1.3, the minimum augur speaks.
     pub const OF13: Version = Version(4);
     /// OpenFlow 1.4, used when the switch offers it (for bundles).
@@ -48,98 +52,79 @@ impl fmt::Display for Version {
     }
 }
 
-/// An OpenFlow message type code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct MsgType(pub u8);
-
-#[allow(missing_docs)]
-impl MsgType {
-    pub const HELLO: MsgType = MsgType(0);
-    pub const ERROR: MsgType = MsgType(1);
-    pub const ECHO_REQUEST: MsgType = MsgType(2);
-    pub const ECHO_REPLY: MsgType = MsgType(3);
-    pub const EXPERIMENTER: MsgType = MsgType(4);
-    pub const FEATURES_REQUEST: MsgType = MsgType(5);
-    pub const FEATURES_REPLY: MsgType = MsgType(6);
-    pub const GET_CONFIG_REQUEST: MsgType = MsgType(7);
-    pub const GET_CONFIG_REPLY: MsgType = MsgType(8);
-    pub const SET_CONFIG: MsgType = MsgType(9);
-    pub const PACKET_IN: MsgType = MsgType(10);
-    pub const FLOW_REMOVED: MsgType = MsgType(11);
-    pub const PORT_STATUS: MsgType = MsgType(12);
-    pub const PACKET_OUT: MsgType = MsgType(13);
-    pub const FLOW_MOD: MsgType = MsgType(14);
-    pub const GROUP_MOD: MsgType = MsgType(15);
-    pub const PORT_MOD: MsgType = MsgType(16);
-    pub const TABLE_MOD: MsgType = MsgType(17);
-    pub const MULTIPART_REQUEST: MsgType = MsgType(18);
-    pub const MULTIPART_REPLY: MsgType = MsgType(19);
-    pub const BARRIER_REQUEST: MsgType = MsgType(20);
-    pub const BARRIER_REPLY: MsgType = MsgType(21);
-    pub const QUEUE_GET_CONFIG_REQUEST: MsgType = MsgType(22);
-    pub const QUEUE_GET_CONFIG_REPLY: MsgType = MsgType(23);
-    pub const ROLE_REQUEST: MsgType = MsgType(24);
-    pub const ROLE_REPLY: MsgType = MsgType(25);
-    pub const GET_ASYNC_REQUEST: MsgType = MsgType(26);
-    pub const GET_ASYNC_REPLY: MsgType = MsgType(27);
-    pub const SET_ASYNC: MsgType = MsgType(28);
-    pub const METER_MOD: MsgType = MsgType(29);
-    pub const ROLE_STATUS: MsgType = MsgType(30);
-    pub const TABLE_STATUS: MsgType = MsgType(31);
-    pub const REQUESTFORWARD: MsgType = MsgType(32);
-    pub const BUNDLE_CONTROL: MsgType = MsgType(33);
-    pub const BUNDLE_ADD_MESSAGE: MsgType = MsgType(34);
-
-    /// The specification's name for the type, if it has one.
-    pub fn name(self) -> Option<&'static str> {
-        const NAMES: [&str; 35] = [
-            "HELLO",
-            "ERROR",
-            "ECHO_REQUEST",
-            "ECHO_REPLY",
-            "EXPERIMENTER",
-            "FEATURES_REQUEST",
-            "FEATURES_REPLY",
-            "GET_CONFIG_REQUEST",
-            "GET_CONFIG_REPLY",
-            "SET_CONFIG",
-            "PACKET_IN",
-            "FLOW_REMOVED",
-            "PORT_STATUS",
-            "PACKET_OUT",
-            "FLOW_MOD",
-            "GROUP_MOD",
-            "PORT_MOD",
-            "TABLE_MOD",
-            "MULTIPART_REQUEST",
-            "MULTIPART_REPLY",
-            "BARRIER_REQUEST",
-            "BARRIER_REPLY",
-            "QUEUE_GET_CONFIG_REQUEST",
-            "QUEUE_GET_CONFIG_REPLY",
-            "ROLE_REQUEST",
-            "ROLE_REPLY",
-            "GET_ASYNC_REQUEST",
-            "GET_ASYNC_REPLY",
-            "SET_ASYNC",
-            "METER_MOD",
-            "ROLE_STATUS",
-            "TABLE_STATUS",
-            "REQUESTFORWARD",
-            "BUNDLE_CONTROL",
-            "BUNDLE_ADD_MESSAGE",
-        ];
-        NAMES.get(usize::from(self.0)).copied()
-    }
-}
-
-impl fmt::Display for MsgType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "TYPE_{}", self.0),
-        }
+wire_enum! {
+    /// An OpenFlow message type code (`ofp_type`); unknown ones print as `TYPE_n`.
+    pub struct MsgType(u8) as "TYPE_{}" {
+        /// `OFPT_HELLO`.
+        HELLO = 0 => "HELLO",
+        /// `OFPT_ERROR`.
+        ERROR = 1 => "ERROR",
+        /// `OFPT_ECHO_REQUEST`.
+        ECHO_REQUEST = 2 => "ECHO_REQUEST",
+        /// `OFPT_ECHO_REPLY`.
+        ECHO_REPLY = 3 => "ECHO_REPLY",
+        /// `OFPT_EXPERIMENTER`.
+        EXPERIMENTER = 4 => "EXPERIMENTER",
+        /// `OFPT_FEATURES_REQUEST`.
+        FEATURES_REQUEST = 5 => "FEATURES_REQUEST",
+        /// `OFPT_FEATURES_REPLY`.
+        FEATURES_REPLY = 6 => "FEATURES_REPLY",
+        /// `OFPT_GET_CONFIG_REQUEST`.
+        GET_CONFIG_REQUEST = 7 => "GET_CONFIG_REQUEST",
+        /// `OFPT_GET_CONFIG_REPLY`.
+        GET_CONFIG_REPLY = 8 => "GET_CONFIG_REPLY",
+        /// `OFPT_SET_CONFIG`.
+        SET_CONFIG = 9 => "SET_CONFIG",
+        /// `OFPT_PACKET_IN`.
+        PACKET_IN = 10 => "PACKET_IN",
+        /// `OFPT_FLOW_REMOVED`.
+        FLOW_REMOVED = 11 => "FLOW_REMOVED",
+        /// `OFPT_PORT_STATUS`.
+        PORT_STATUS = 12 => "PORT_STATUS",
+        /// `OFPT_PACKET_OUT`.
+        PACKET_OUT = 13 => "PACKET_OUT",
+        /// `OFPT_FLOW_MOD`.
+        FLOW_MOD = 14 => "FLOW_MOD",
+        /// `OFPT_GROUP_MOD`.
+        GROUP_MOD = 15 => "GROUP_MOD",
+        /// `OFPT_PORT_MOD`.
+        PORT_MOD = 16 => "PORT_MOD",
+        /// `OFPT_TABLE_MOD`.
+        TABLE_MOD = 17 => "TABLE_MOD",
+        /// `OFPT_MULTIPART_REQUEST`.
+        MULTIPART_REQUEST = 18 => "MULTIPART_REQUEST",
+        /// `OFPT_MULTIPART_REPLY`.
+        MULTIPART_REPLY = 19 => "MULTIPART_REPLY",
+        /// `OFPT_BARRIER_REQUEST`.
+        BARRIER_REQUEST = 20 => "BARRIER_REQUEST",
+        /// `OFPT_BARRIER_REPLY`.
+        BARRIER_REPLY = 21 => "BARRIER_REPLY",
+        /// `OFPT_QUEUE_GET_CONFIG_REQUEST`.
+        QUEUE_GET_CONFIG_REQUEST = 22 => "QUEUE_GET_CONFIG_REQUEST",
+        /// `OFPT_QUEUE_GET_CONFIG_REPLY`.
+        QUEUE_GET_CONFIG_REPLY = 23 => "QUEUE_GET_CONFIG_REPLY",
+        /// `OFPT_ROLE_REQUEST`.
+        ROLE_REQUEST = 24 => "ROLE_REQUEST",
+        /// `OFPT_ROLE_REPLY`.
+        ROLE_REPLY = 25 => "ROLE_REPLY",
+        /// `OFPT_GET_ASYNC_REQUEST`.
+        GET_ASYNC_REQUEST = 26 => "GET_ASYNC_REQUEST",
+        /// `OFPT_GET_ASYNC_REPLY`.
+        GET_ASYNC_REPLY = 27 => "GET_ASYNC_REPLY",
+        /// `OFPT_SET_ASYNC`.
+        SET_ASYNC = 28 => "SET_ASYNC",
+        /// `OFPT_METER_MOD`.
+        METER_MOD = 29 => "METER_MOD",
+        /// `OFPT_ROLE_STATUS`.
+        ROLE_STATUS = 30 => "ROLE_STATUS",
+        /// `OFPT_TABLE_STATUS`.
+        TABLE_STATUS = 31 => "TABLE_STATUS",
+        /// `OFPT_REQUESTFORWARD`.
+        REQUESTFORWARD = 32 => "REQUESTFORWARD",
+        /// `OFPT_BUNDLE_CONTROL`.
+        BUNDLE_CONTROL = 33 => "BUNDLE_CONTROL",
+        /// `OFPT_BUNDLE_ADD_MESSAGE`.
+        BUNDLE_ADD_MESSAGE = 34 => "BUNDLE_ADD_MESSAGE",
     }
 }
 

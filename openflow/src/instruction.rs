@@ -10,45 +10,26 @@ use serde::Serialize;
 
 use crate::action::{self, Action};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
-use crate::oxm::fmt_hex;
+use crate::types::{ExperimenterId, Hex, Joined};
 use crate::wire::{self, PResult};
 
-/// An instruction type code (`ofp_instruction_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct InstructionType(pub u16);
-
-#[allow(missing_docs)]
-impl InstructionType {
-    pub const GOTO_TABLE: InstructionType = InstructionType(1);
-    pub const WRITE_METADATA: InstructionType = InstructionType(2);
-    pub const WRITE_ACTIONS: InstructionType = InstructionType(3);
-    pub const APPLY_ACTIONS: InstructionType = InstructionType(4);
-    pub const CLEAR_ACTIONS: InstructionType = InstructionType(5);
-    pub const METER: InstructionType = InstructionType(6);
-    pub const EXPERIMENTER: InstructionType = InstructionType(0xffff);
-
-    /// The specification's name, if the type has one.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self {
-            InstructionType::GOTO_TABLE => "GOTO_TABLE",
-            InstructionType::WRITE_METADATA => "WRITE_METADATA",
-            InstructionType::WRITE_ACTIONS => "WRITE_ACTIONS",
-            InstructionType::APPLY_ACTIONS => "APPLY_ACTIONS",
-            InstructionType::CLEAR_ACTIONS => "CLEAR_ACTIONS",
-            InstructionType::METER => "METER",
-            InstructionType::EXPERIMENTER => "EXPERIMENTER",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for InstructionType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "0x{:04x}", self.0),
-        }
+wire_enum! {
+    /// An instruction type code (`ofp_instruction_type`); unknown ones print in hex.
+    pub struct InstructionType(u16) as "0x{:04x}" {
+        /// `OFPIT_GOTO_TABLE`.
+        GOTO_TABLE = 1 => "GOTO_TABLE",
+        /// `OFPIT_WRITE_METADATA`.
+        WRITE_METADATA = 2 => "WRITE_METADATA",
+        /// `OFPIT_WRITE_ACTIONS`.
+        WRITE_ACTIONS = 3 => "WRITE_ACTIONS",
+        /// `OFPIT_APPLY_ACTIONS`.
+        APPLY_ACTIONS = 4 => "APPLY_ACTIONS",
+        /// `OFPIT_CLEAR_ACTIONS`.
+        CLEAR_ACTIONS = 5 => "CLEAR_ACTIONS",
+        /// `OFPIT_METER`.
+        METER = 6 => "METER",
+        /// `OFPIT_EXPERIMENTER`.
+        EXPERIMENTER = 0xffff => "EXPERIMENTER",
     }
 }
 
@@ -56,7 +37,7 @@ impl fmt::Display for InstructionType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ExperimenterInstruction {
     /// The experimenter id.
-    pub experimenter: u32,
+    pub experimenter: ExperimenterId,
     /// Everything after the experimenter id.
     #[serde(with = "crate::wire::hex_bytes")]
     pub data: Bytes,
@@ -150,29 +131,7 @@ impl Instruction {
         }
         let (whole, rest) = i.split_at(len);
         let body = &whole[HEADER_LEN..];
-        let exact = |expected: usize, what: &'static str| -> PResult<'_, ()> {
-            if len == expected {
-                Ok((whole, ()))
-            } else if len < expected {
-                wire::fail(
-                    &whole[2..],
-                    DecodeErrorKind::LengthTooShort {
-                        what,
-                        length: len,
-                        min: expected,
-                    },
-                )
-            } else {
-                wire::fail(
-                    &whole[2..],
-                    DecodeErrorKind::LengthTooLong {
-                        what,
-                        length: len,
-                        max: expected,
-                    },
-                )
-            }
-        };
+        let exact = |expected, what| wire::exact_len(&whole[2..], len, expected, what);
         let instruction = match ty {
             InstructionType::GOTO_TABLE => {
                 exact(8, "goto_table instruction")?;
@@ -204,7 +163,7 @@ impl Instruction {
             InstructionType::EXPERIMENTER => {
                 let (data, experimenter) = wire::u32(body)?;
                 Instruction::Experimenter(ExperimenterInstruction {
-                    experimenter,
+                    experimenter: ExperimenterId(experimenter),
                     data: Bytes::copy_from_slice(data),
                 })
             }
@@ -259,7 +218,7 @@ impl Instruction {
             Instruction::ClearActions => wire::put_zeros(out, 4),
             Instruction::Meter(id) => out.put_u32(*id),
             Instruction::Experimenter(e) => {
-                out.put_u32(e.experimenter);
+                out.put_u32(e.experimenter.0);
                 out.put_slice(&e.data);
             }
             Instruction::Unknown(u) => out.put_slice(&u.data),
@@ -339,23 +298,27 @@ impl fmt::Display for Instruction {
             Instruction::ApplyActions(actions) if actions.is_empty() => {
                 f.write_str("apply_actions()")
             }
-            Instruction::ApplyActions(actions) => action::write_joined(actions, f),
+            Instruction::ApplyActions(actions) => write!(f, "{}", Joined(actions, ",")),
             Instruction::WriteActions(actions) => {
-                f.write_str("write_actions(")?;
-                action::write_joined(actions, f)?;
-                f.write_str(")")
+                write!(f, "write_actions({})", Joined(actions, ","))
             }
             Instruction::ClearActions => f.write_str("clear_actions"),
             Instruction::Meter(id) => write!(f, "meter:{id}"),
             Instruction::Experimenter(e) => {
-                write!(f, "experimenter_instruction(0x{:08x},", e.experimenter)?;
-                fmt_hex(&e.data, f)?;
-                f.write_str(")")
+                write!(
+                    f,
+                    "experimenter_instruction({},{})",
+                    e.experimenter,
+                    Hex(&e.data)
+                )
             }
             Instruction::Unknown(u) => {
-                write!(f, "instruction(type={},", u.instruction_type.0)?;
-                fmt_hex(&u.data, f)?;
-                f.write_str(")")
+                write!(
+                    f,
+                    "instruction(type={},{})",
+                    u.instruction_type.0,
+                    Hex(&u.data)
+                )
             }
         }
     }
@@ -364,7 +327,7 @@ impl fmt::Display for Instruction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::PortNo;
+    use crate::types::PortNo;
 
     fn round_trip(hex_str: &str) -> Vec<Instruction> {
         let hex_str = hex_str.replace(' ', "");
@@ -420,10 +383,10 @@ mod tests {
             (
                 "ffff000c 00002320 01020304",
                 vec![Instruction::Experimenter(ExperimenterInstruction {
-                    experimenter: 0x2320,
+                    experimenter: ExperimenterId::NICIRA,
                     data: Bytes::from_static(&[1, 2, 3, 4]),
                 })],
-                "experimenter_instruction(0x00002320,0x01020304)",
+                "experimenter_instruction(NX,0x01020304)",
             ),
             (
                 "00070006 abcd",

@@ -15,7 +15,7 @@ use crate::msg::{
 };
 use crate::multipart::{MultipartReply, MultipartRequest};
 use crate::port::{PortMod, PortStatus};
-use crate::wire::{self, PResult};
+use crate::wire::{self, PResult, WireError};
 
 /// The experimenter id of the Open Networking Foundation, under which OVS
 /// accepts bundles in OpenFlow 1.3.
@@ -31,6 +31,57 @@ pub(crate) trait BodyCodec: Sized {
     fn decode_body(version: Version, i: &[u8]) -> PResult<'_, Self>;
     /// Appends the body to `out`.
     fn encode_body(&self, version: Version, out: &mut BytesMut) -> Result<(), EncodeError>;
+}
+
+/// The two body layouts this codec speaks, for the bodies that differ
+/// between OpenFlow 1.3 and 1.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// OpenFlow 1.3: fixed structures.
+    Of13,
+    /// OpenFlow 1.4: fixed heads followed by property lists.
+    Of14,
+}
+
+impl Layout {
+    /// The layout of `version`, or an error located at `i` for any other
+    /// version (which [`Message::decode`] refuses before a body decoder runs).
+    pub(crate) fn decoding(version: Version, i: &[u8]) -> Result<Layout, nom::Err<WireError>> {
+        match version {
+            Version::OF13 => Ok(Layout::Of13),
+            Version::OF14 => Ok(Layout::Of14),
+            v => Err(nom::Err::Error(WireError::at(
+                i,
+                DecodeErrorKind::UnsupportedVersion(v.0),
+            ))),
+        }
+    }
+
+    /// The layout of `version`, or an error naming `what` for any other version.
+    pub(crate) fn encoding(version: Version, what: &'static str) -> Result<Layout, EncodeError> {
+        match version {
+            Version::OF13 => Ok(Layout::Of13),
+            Version::OF14 => Ok(Layout::Of14),
+            v => Err(EncodeError::WrongVersion { what, version: v.0 }),
+        }
+    }
+}
+
+/// Fails with [`EncodeError::WrongVersion`] unless `ok`: for values that one
+/// version cannot carry, which must not be dropped silently.
+pub(crate) fn require_version(
+    ok: bool,
+    what: &'static str,
+    version: Version,
+) -> Result<(), EncodeError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(EncodeError::WrongVersion {
+            what,
+            version: version.0,
+        })
+    }
 }
 
 /// One OpenFlow message.
@@ -138,9 +189,10 @@ impl Message {
 
     /// Decodes exactly one message occupying all of `buf`.
     ///
-    /// Use [`crate::Deframer`] first to cut a stream into messages. HELLO
-    /// (whose body is version-independent) is accepted in any version; other
-    /// messages must be OpenFlow 1.3 or 1.4.
+    /// Use [`crate::Deframer`] first to cut a stream into messages. HELLO and
+    /// ERROR, whose layouts are the same in every version, are accepted in any
+    /// version (so that an OpenFlow 1.0 switch's HELLO_FAILED can be read);
+    /// other messages must be OpenFlow 1.3 or 1.4.
     pub fn decode(buf: &[u8]) -> Result<Message, DecodeError> {
         wire::finish(buf, Self::parse(buf))
     }
@@ -168,7 +220,8 @@ impl Message {
         }
         let version = header.version;
         let i = &buf[HEADER_LEN..length];
-        if header.msg_type != MsgType::HELLO && !version.is_supported() {
+        let any_version = header.msg_type == MsgType::HELLO || header.msg_type == MsgType::ERROR;
+        if !any_version && !version.is_supported() {
             return wire::fail(buf, DecodeErrorKind::UnsupportedVersion(version.0));
         }
         let (rest, body) = decode_body(version, header.msg_type, i)?;
@@ -343,7 +396,7 @@ impl fmt::Display for Message {
         )?;
         match &self.body {
             Body::Hello(b) => write!(f, " {b}"),
-            Body::Error(b) => write!(f, " {b}"),
+            Body::Error(b) => write!(f, " {}", b.display(self.version)),
             Body::EchoRequest(d) | Body::EchoReply(d) => write!(f, " {} bytes of payload", d.len()),
             Body::Experimenter(b) => write!(f, " {b}"),
             Body::FeaturesRequest

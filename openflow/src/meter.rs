@@ -9,17 +9,9 @@ use serde::Serialize;
 use crate::error::{DecodeErrorKind, EncodeError};
 use crate::header::Version;
 use crate::message::BodyCodec;
-use crate::multipart::support::{self, Layout, wire_enum, wire_flags};
+use crate::message::Layout;
+use crate::types::{ExperimenterId, Joined, MeterName};
 use crate::wire::{self, PResult, WireError};
-
-/// Highest meter id; the ids above are reserved.
-pub const METER_MAX: u32 = 0xffff_0000;
-/// Virtual meter of the slow datapath.
-pub const METER_SLOWPATH: u32 = 0xffff_fffd;
-/// Virtual meter of the controller connection.
-pub const METER_CONTROLLER: u32 = 0xffff_fffe;
-/// Every meter (in statistics requests and METER_MOD DELETE).
-pub const METER_ALL: u32 = 0xffff_ffff;
 
 /// Length of the header every band starts with.
 const BAND_HEAD_LEN: usize = 12;
@@ -37,12 +29,12 @@ wire_enum! {
         ADD = 0 => "add",
         /// Replace an existing meter.
         MODIFY = 1 => "modify",
-        /// Delete a meter (or all, with [`METER_ALL`]).
+        /// Delete a meter (or all, with [`METER_ALL`](crate::METER_ALL)).
         DELETE = 2 => "delete",
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Meter configuration (`OFPMF_*`).
     pub struct MeterFlags(u16) {
         /// Rates in kb/s.
@@ -56,7 +48,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Meter capabilities of a switch: the [`MeterFlags`] it supports, as a 32-bit field.
     pub struct MeterCapabilities(u32) {
         /// Rates in kb/s.
@@ -70,7 +62,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Band types supported by a switch: bit `1 << t` for each [`MeterBandType`] `t` below 32.
     pub struct MeterBandTypes(u32) {
         /// [`MeterBandType::DROP`].
@@ -118,7 +110,7 @@ pub enum MeterBand {
         /// Burst size.
         burst_size: u32,
         /// Experimenter id.
-        experimenter: u32,
+        experimenter: ExperimenterId,
         /// Experimenter-defined bytes after the experimenter id.
         #[serde(with = "crate::wire::hex_bytes")]
         data: Bytes,
@@ -159,7 +151,7 @@ impl MeterBand {
     }
 
     fn decode(i: &[u8]) -> PResult<'_, MeterBand> {
-        let (rest, whole) = support::split_by_length(i, 2, BAND_HEAD_LEN, "meter band")?;
+        let (rest, whole) = wire::split_by_length(i, 2, BAND_HEAD_LEN, "meter band")?;
         let (length_field, band_type) = wire::u16(whole)?;
         let (b, _length) = wire::u16(length_field)?;
         let (b, rate) = wire::u32(b)?;
@@ -212,7 +204,7 @@ impl MeterBand {
                 MeterBand::Experimenter {
                     rate,
                     burst_size,
-                    experimenter,
+                    experimenter: ExperimenterId(experimenter),
                     data: Bytes::copy_from_slice(b),
                 }
             }
@@ -254,7 +246,7 @@ impl MeterBand {
             } => {
                 out.put_u32(*rate);
                 out.put_u32(*burst_size);
-                out.put_u32(*experimenter);
+                out.put_u32(experimenter.0);
                 out.put_slice(data);
             }
             MeterBand::Unknown {
@@ -275,7 +267,7 @@ impl MeterBand {
 
 /// Decodes the bands filling all of `i`.
 fn decode_bands(i: &[u8]) -> PResult<'_, Vec<MeterBand>> {
-    support::list_by_length(i, 2, BAND_HEAD_LEN, MeterBand::decode)
+    wire::list_by_length(i, 2, BAND_HEAD_LEN, MeterBand::decode)
 }
 
 fn encode_bands(bands: &[MeterBand], out: &mut BytesMut) -> Result<(), EncodeError> {
@@ -303,7 +295,7 @@ impl fmt::Display for MeterBand {
                 data,
             } => write!(
                 f,
-                "type=experimenter rate={rate} burst_size={burst_size} experimenter=0x{experimenter:x} ({} bytes)",
+                "type=experimenter rate={rate} burst_size={burst_size} experimenter={experimenter} ({} bytes)",
                 data.len()
             ),
             MeterBand::Unknown {
@@ -320,20 +312,6 @@ impl fmt::Display for MeterBand {
     }
 }
 
-/// Formats a meter id, naming the reserved ones.
-struct MeterName(u32);
-
-impl fmt::Display for MeterName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            METER_SLOWPATH => f.write_str("slowpath"),
-            METER_CONTROLLER => f.write_str("controller"),
-            METER_ALL => f.write_str("all"),
-            n => write!(f, "{n}"),
-        }
-    }
-}
-
 /// Writes ` flags bands=band band ...`, the tail shared by METER_MOD and meter configurations.
 fn fmt_flags_and_bands(
     f: &mut fmt::Formatter<'_>,
@@ -344,8 +322,7 @@ fn fmt_flags_and_bands(
         write!(f, " {flags}")?;
     }
     if !bands.is_empty() {
-        f.write_str(" bands=")?;
-        support::join(f, bands, " ")?;
+        write!(f, " bands={}", Joined(bands, " "))?;
     }
     Ok(())
 }
@@ -390,11 +367,11 @@ impl MeterMod {
         }
     }
 
-    /// Deletes meter `meter_id` ([`METER_ALL`] for every meter).
+    /// Deletes meter `meter_id` ([`METER_ALL`](crate::METER_ALL) for every meter).
     pub fn delete(meter_id: u32) -> MeterMod {
         MeterMod {
             command: MeterCommand::DELETE,
-            flags: MeterFlags::EMPTY,
+            flags: MeterFlags::empty(),
             meter_id,
             bands: Vec::new(),
         }
@@ -466,7 +443,7 @@ pub struct MeterStats {
 impl MeterStats {
     /// Decodes one entry.
     pub(crate) fn decode(i: &[u8]) -> PResult<'_, MeterStats> {
-        let (rest, whole) = support::split_by_length(i, 4, METER_STATS_HEAD_LEN, "meter stats")?;
+        let (rest, whole) = wire::split_by_length(i, 4, METER_STATS_HEAD_LEN, "meter stats")?;
         let (m, meter_id) = wire::u32(whole)?;
         let (m, _length) = wire::u16(m)?;
         let (m, ()) = wire::pad(m, 6)?;
@@ -521,7 +498,7 @@ impl MeterStats {
 
     /// Decodes the entries filling all of `i`.
     pub(crate) fn decode_list(i: &[u8]) -> PResult<'_, Vec<MeterStats>> {
-        support::list_by_length(i, 4, METER_STATS_HEAD_LEN, MeterStats::decode)
+        wire::list_by_length(i, 4, METER_STATS_HEAD_LEN, MeterStats::decode)
     }
 }
 
@@ -562,7 +539,7 @@ pub struct MeterConfig {
 impl MeterConfig {
     /// Decodes one entry.
     pub(crate) fn decode(i: &[u8]) -> PResult<'_, MeterConfig> {
-        let (rest, whole) = support::split_by_length(i, 0, METER_CONFIG_HEAD_LEN, "meter config")?;
+        let (rest, whole) = wire::split_by_length(i, 0, METER_CONFIG_HEAD_LEN, "meter config")?;
         let (m, _length) = wire::u16(whole)?;
         let (m, flags) = wire::u16(m)?;
         let (m, meter_id) = wire::u32(m)?;
@@ -590,7 +567,7 @@ impl MeterConfig {
 
     /// Decodes the entries filling all of `i`.
     pub(crate) fn decode_list(i: &[u8]) -> PResult<'_, Vec<MeterConfig>> {
-        support::list_by_length(i, 0, METER_CONFIG_HEAD_LEN, MeterConfig::decode)
+        wire::list_by_length(i, 0, METER_CONFIG_HEAD_LEN, MeterConfig::decode)
     }
 }
 
@@ -661,7 +638,7 @@ impl fmt::Display for MeterFeatures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Body, Message};
+    use crate::{Body, METER_ALL, Message};
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
@@ -705,7 +682,7 @@ mod tests {
                 MeterBand::Experimenter {
                     rate: 1000,
                     burst_size: 10,
-                    experimenter: 999,
+                    experimenter: ExperimenterId(999),
                     data: Bytes::new()
                 },
             ]
@@ -715,7 +692,7 @@ mod tests {
             mm.to_string(),
             "add meter=100 pktps|burst|stats bands=type=drop rate=1000 burst_size=10 \
              type=dscp_remark rate=1000 burst_size=10 prec_level=1 \
-             type=experimenter rate=1000 burst_size=10 experimenter=0x3e7 (0 bytes)"
+             type=experimenter rate=1000 burst_size=10 experimenter=0x000003e7 (0 bytes)"
         );
     }
 

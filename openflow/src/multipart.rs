@@ -11,22 +11,21 @@
 //! with [`MultipartReplyFlags::REPLY_MORE`]; assembling them is up to the caller.
 
 mod flow;
-pub(crate) mod support;
 
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-pub use self::flow::{AggregateStats, FlowStats, FlowStatsRequest, TABLE_ALL, TableStats};
-use self::support::{Layout, PortName, wire_enum, wire_flags};
+pub use self::flow::{AggregateStats, FlowStats, FlowStatsRequest, TableStats};
 use crate::error::EncodeError;
 use crate::group::{GroupDesc, GroupFeatures, GroupStats};
 use crate::header::Version;
-use crate::message::BodyCodec;
+use crate::message::{BodyCodec, Layout};
 use crate::meter::{MeterConfig, MeterFeatures, MeterStats};
 use crate::oxm::Match;
 use crate::port::{Port, PortStats};
+use crate::types::{GroupName, MeterName, PortNo};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -71,7 +70,7 @@ wire_enum! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Flags of a multipart request (`OFPMPF_REQ_*`).
     pub struct MultipartRequestFlags(u16) {
         /// More request parts follow.
@@ -79,7 +78,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Flags of a multipart reply (`OFPMPF_REPLY_*`).
     pub struct MultipartReplyFlags(u16) {
         /// More reply parts follow.
@@ -108,11 +107,11 @@ pub struct Desc {
 
 impl Desc {
     fn decode(i: &[u8]) -> PResult<'_, Desc> {
-        let (i, mfr_desc) = support::fixed_text(i, DESC_STR_LEN)?;
-        let (i, hw_desc) = support::fixed_text(i, DESC_STR_LEN)?;
-        let (i, sw_desc) = support::fixed_text(i, DESC_STR_LEN)?;
-        let (i, serial_num) = support::fixed_text(i, SERIAL_NUM_LEN)?;
-        let (i, dp_desc) = support::fixed_text(i, DESC_STR_LEN)?;
+        let (i, mfr_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
+        let (i, hw_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
+        let (i, sw_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
+        let (i, serial_num) = wire::fixed_str(i, SERIAL_NUM_LEN)?;
+        let (i, dp_desc) = wire::fixed_str(i, DESC_STR_LEN)?;
         Ok((
             i,
             Desc {
@@ -126,11 +125,11 @@ impl Desc {
     }
 
     fn encode(&self, out: &mut BytesMut) {
-        support::put_fixed_text(out, &self.mfr_desc, DESC_STR_LEN);
-        support::put_fixed_text(out, &self.hw_desc, DESC_STR_LEN);
-        support::put_fixed_text(out, &self.sw_desc, DESC_STR_LEN);
-        support::put_fixed_text(out, &self.serial_num, SERIAL_NUM_LEN);
-        support::put_fixed_text(out, &self.dp_desc, DESC_STR_LEN);
+        wire::put_fixed_str(out, &self.mfr_desc, DESC_STR_LEN);
+        wire::put_fixed_str(out, &self.hw_desc, DESC_STR_LEN);
+        wire::put_fixed_str(out, &self.sw_desc, DESC_STR_LEN);
+        wire::put_fixed_str(out, &self.serial_num, SERIAL_NUM_LEN);
+        wire::put_fixed_str(out, &self.dp_desc, DESC_STR_LEN);
     }
 }
 
@@ -155,14 +154,14 @@ pub enum MultipartRequestBody {
     Aggregate(FlowStatsRequest),
     /// Statistics of every table.
     Table,
-    /// Statistics of one port, or all with [`crate::port::PORT_ANY`].
+    /// Statistics of one port, or all with [`PortNo::ANY`].
     PortStats {
         /// The port.
-        port_no: u32,
+        port_no: PortNo,
     },
     /// Descriptions of every port.
     PortDesc,
-    /// Statistics of one group, or all with [`crate::group::GROUP_ALL`].
+    /// Statistics of one group, or all with [`GROUP_ALL`](crate::GROUP_ALL).
     Group {
         /// The group.
         group_id: u32,
@@ -171,12 +170,12 @@ pub enum MultipartRequestBody {
     GroupDesc,
     /// The switch's group capabilities.
     GroupFeatures,
-    /// Statistics of one meter, or all with [`crate::meter::METER_ALL`].
+    /// Statistics of one meter, or all with [`METER_ALL`](crate::METER_ALL).
     Meter {
         /// The meter.
         meter_id: u32,
     },
-    /// Configuration of one meter, or all with [`crate::meter::METER_ALL`].
+    /// Configuration of one meter, or all with [`METER_ALL`](crate::METER_ALL).
     MeterConfig {
         /// The meter.
         meter_id: u32,
@@ -227,7 +226,7 @@ impl MultipartRequest {
     /// A single-part request.
     pub fn new(body: MultipartRequestBody) -> MultipartRequest {
         MultipartRequest {
-            flags: MultipartRequestFlags::EMPTY,
+            flags: MultipartRequestFlags::empty(),
             body,
         }
     }
@@ -237,7 +236,7 @@ impl MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::Desc)
     }
 
-    /// Statistics of the flows of `table_id` ([`TABLE_ALL`] for every table)
+    /// Statistics of the flows of `table_id` ([`TABLE_ALL`](crate::TABLE_ALL) for every table)
     /// whose cookie equals `cookie` in the bits of `cookie_mask` and whose
     /// match is at least as specific as `r#match`.
     pub fn flow_stats(
@@ -274,8 +273,8 @@ impl MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::Table)
     }
 
-    /// Statistics of port `port_no` ([`crate::port::PORT_ANY`] for every port).
-    pub fn port_stats(port_no: u32) -> MultipartRequest {
+    /// Statistics of port `port_no` ([`PortNo::ANY`] for every port).
+    pub fn port_stats(port_no: PortNo) -> MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::PortStats { port_no })
     }
 
@@ -284,7 +283,7 @@ impl MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::PortDesc)
     }
 
-    /// Statistics of group `group_id` ([`crate::group::GROUP_ALL`] for every group).
+    /// Statistics of group `group_id` ([`GROUP_ALL`](crate::GROUP_ALL) for every group).
     pub fn group_stats(group_id: u32) -> MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::Group { group_id })
     }
@@ -299,12 +298,12 @@ impl MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::GroupFeatures)
     }
 
-    /// Statistics of meter `meter_id` ([`crate::meter::METER_ALL`] for every meter).
+    /// Statistics of meter `meter_id` ([`METER_ALL`](crate::METER_ALL) for every meter).
     pub fn meter_stats(meter_id: u32) -> MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::Meter { meter_id })
     }
 
-    /// Configuration of meter `meter_id` ([`crate::meter::METER_ALL`] for every meter).
+    /// Configuration of meter `meter_id` ([`METER_ALL`](crate::METER_ALL) for every meter).
     pub fn meter_config(meter_id: u32) -> MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::MeterConfig { meter_id })
     }
@@ -358,6 +357,7 @@ impl BodyCodec for MultipartRequest {
             MultipartType::TABLE => (i, MultipartRequestBody::Table),
             MultipartType::PORT_STATS => {
                 let (i, port_no) = id_and_pad(i)?;
+                let port_no = PortNo(port_no);
                 (i, MultipartRequestBody::PortStats { port_no })
             }
             // OpenFlow 1.3 and 1.4 PORT_DESC requests have no body (1.5 added a port).
@@ -408,26 +408,13 @@ impl BodyCodec for MultipartRequest {
             MultipartRequestBody::Flow(request) | MultipartRequestBody::Aggregate(request) => {
                 request.encode(out)?;
             }
-            MultipartRequestBody::PortStats { port_no } => put_id_and_pad(out, *port_no),
+            MultipartRequestBody::PortStats { port_no } => put_id_and_pad(out, port_no.0),
             MultipartRequestBody::Group { group_id } => put_id_and_pad(out, *group_id),
             MultipartRequestBody::Meter { meter_id }
             | MultipartRequestBody::MeterConfig { meter_id } => put_id_and_pad(out, *meter_id),
             MultipartRequestBody::Other { body, .. } => out.put_slice(body),
         }
         Ok(())
-    }
-}
-
-/// Formats a group or meter id in a request, naming the "all" wildcard.
-struct AllOr(u32);
-
-impl fmt::Display for AllOr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            // GROUP_ALL and METER_ALL respectively.
-            0xffff_fffc | 0xffff_ffff => f.write_str("all"),
-            n => write!(f, "{n}"),
-        }
     }
 }
 
@@ -445,15 +432,20 @@ impl fmt::Display for MultipartRequest {
             | MultipartRequestBody::GroupFeatures
             | MultipartRequestBody::MeterFeatures => Ok(()),
             MultipartRequestBody::Flow(request) | MultipartRequestBody::Aggregate(request) => {
-                write!(f, " {request}")
+                let request = request.to_string();
+                if request.is_empty() {
+                    Ok(())
+                } else {
+                    write!(f, " {request}")
+                }
             }
-            MultipartRequestBody::PortStats { port_no } => {
-                write!(f, " port={}", PortName(*port_no))
+            MultipartRequestBody::PortStats { port_no } => write!(f, " port={port_no}"),
+            MultipartRequestBody::Group { group_id } => {
+                write!(f, " group_id={}", GroupName(*group_id))
             }
-            MultipartRequestBody::Group { group_id } => write!(f, " group_id={}", AllOr(*group_id)),
             MultipartRequestBody::Meter { meter_id }
             | MultipartRequestBody::MeterConfig { meter_id } => {
-                write!(f, " meter={}", AllOr(*meter_id))
+                write!(f, " meter={}", MeterName(*meter_id))
             }
             MultipartRequestBody::Other { body, .. } => write!(f, " {} bytes", body.len()),
         }

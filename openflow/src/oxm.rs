@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use augur_openflow::oxm::{CtState, Field, Match};
+//! use augur_openflow::{CtState, Field, Match};
 //!
 //! let m = Match::new()
 //!     .in_port(3)
@@ -55,14 +55,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use field::Prereq;
-pub use field::{CtState, Field, MacAddr, OxmClass, OxmHeader, ParseMacAddrError};
-pub(crate) use tlv::fmt_hex;
-pub use tlv::{Bits, ExperimenterOxm, MatchField, Oxm, UnknownOxm};
-
-use crate::action::PortNo;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::types::{ExperimenterId, MacAddr, PortNo};
 use crate::wire::{self, PResult};
+use field::Prereq;
+pub use field::{CtState, Field, OxmClass, OxmHeader};
+pub use tlv::{Bits, ExperimenterOxm, MatchField, Oxm, UnknownOxm};
 
 /// `ofp_match.type` of an OXM match, the only kind OpenFlow 1.3+ defines.
 pub const OFPMT_OXM: u16 = 1;
@@ -389,7 +387,7 @@ impl fmt::Display for Match {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpaqueKey {
     Class(OxmClass, u8),
-    Experimenter(u32, u8),
+    Experimenter(ExperimenterId, u8),
 }
 
 fn check_unique_opaque(seen: &mut Vec<OpaqueKey>, key: OpaqueKey) -> Result<(), EncodeError> {

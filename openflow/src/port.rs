@@ -19,27 +19,12 @@ use serde::Serialize;
 
 use crate::error::EncodeError;
 use crate::header::Version;
-use crate::message::BodyCodec;
-use crate::multipart::support::{
-    self, Layout, Mac, PortName, RawProperty, mac_serde, put_property, wire_enum, wire_flags,
+use crate::message::{BodyCodec, Layout};
+use crate::prop::{
+    ExperimenterProperty, PROP_EXPERIMENTER, RawProperty, UnknownProperty, put_property,
 };
-pub use crate::multipart::support::{ExperimenterProperty, UnknownProperty};
+use crate::types::{MacAddr, PortNo};
 use crate::wire::{self, PResult};
-
-/// Highest number of a physical or logical port; the numbers above are reserved.
-pub const PORT_MAX: u32 = 0xffff_ff00;
-/// The ingress port of the packet.
-pub const PORT_IN_PORT: u32 = 0xffff_fff8;
-/// Every port except the ingress port and those with flooding disabled.
-pub const PORT_FLOOD: u32 = 0xffff_fffb;
-/// Every port except the ingress port.
-pub const PORT_ALL: u32 = 0xffff_fffc;
-/// The controller connection.
-pub const PORT_CONTROLLER: u32 = 0xffff_fffd;
-/// The switch's local networking stack.
-pub const PORT_LOCAL: u32 = 0xffff_fffe;
-/// Wildcard: any port (in requests and filters).
-pub const PORT_ANY: u32 = 0xffff_ffff;
 
 /// Length of the OpenFlow 1.3 `ofp_port`.
 const PORT_LEN_OF13: usize = 64;
@@ -59,8 +44,10 @@ const PORT_NAME_LEN: usize = 16;
 /// Property types shared by port descriptions, PORT_MOD and port statistics.
 const PROP_ETHERNET: u16 = 0;
 const PROP_OPTICAL: u16 = 1;
+/// The property types the three port property lists define.
+const KNOWN_PROPS: [u16; 3] = [PROP_ETHERNET, PROP_OPTICAL, PROP_EXPERIMENTER];
 
-wire_flags! {
+flag_set! {
     /// Administrative settings of a port (`OFPPC_*`).
     pub struct PortConfig(u32) {
         /// Port is administratively down.
@@ -74,7 +61,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Current state of a port (`OFPPS_*`), set by the switch.
     pub struct PortState(u32) {
         /// No physical link present.
@@ -86,7 +73,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Ethernet features of a port (`OFPPF_*`): rates, medium, negotiation.
     pub struct PortFeatures(u32) {
         /// 10 Mb/s half duplex.
@@ -124,7 +111,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Optical port features (`OFPOPF_*`), OpenFlow 1.4.
     pub struct OpticalFeatures(u32) {
         /// Receiver is tunable.
@@ -138,7 +125,7 @@ wire_flags! {
     }
 }
 
-wire_flags! {
+flag_set! {
     /// Which optical statistics are valid (`OFPOSF_*`), OpenFlow 1.4.
     pub struct OpticalStatsFlags(u32) {
         /// Receiver tuning information is valid.
@@ -330,8 +317,11 @@ pub enum PortDescProperty {
 }
 
 impl PortDescProperty {
+    /// What these properties are called in errors.
+    const WHAT: &str = "port property";
+
     fn decode(i: &[u8]) -> PResult<'_, PortDescProperty> {
-        let (rest, raw) = RawProperty::decode(i)?;
+        let (rest, raw) = RawProperty::decode(i, Self::WHAT)?;
         let prop = match raw.prop_type {
             PROP_ETHERNET => {
                 let body = raw.fixed(8 + PortEthernet::LEN, "ethernet port property")?;
@@ -344,7 +334,7 @@ impl PortDescProperty {
                 let (_, optical) = PortOptical::decode(body)?;
                 PortDescProperty::Optical(optical)
             }
-            support::PROP_EXPERIMENTER => {
+            PROP_EXPERIMENTER => {
                 PortDescProperty::Experimenter(ExperimenterProperty::decode(&raw)?)
             }
             _ => PortDescProperty::Unknown(UnknownProperty::from_raw(&raw)),
@@ -354,15 +344,17 @@ impl PortDescProperty {
 
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         match self {
-            PortDescProperty::Ethernet(eth) => put_property(out, PROP_ETHERNET, |out| {
-                wire::put_zeros(out, 4);
-                eth.encode(out);
-            }),
-            PortDescProperty::Optical(optical) => {
-                put_property(out, PROP_OPTICAL, |out| optical.encode(out))
+            PortDescProperty::Ethernet(eth) => {
+                put_property(out, PROP_ETHERNET, Self::WHAT, |out| {
+                    wire::put_zeros(out, 4);
+                    eth.encode(out);
+                })
             }
-            PortDescProperty::Experimenter(exp) => exp.encode(out),
-            PortDescProperty::Unknown(unknown) => unknown.encode(out),
+            PortDescProperty::Optical(optical) => {
+                put_property(out, PROP_OPTICAL, Self::WHAT, |out| optical.encode(out))
+            }
+            PortDescProperty::Experimenter(exp) => exp.encode(PROP_EXPERIMENTER, Self::WHAT, out),
+            PortDescProperty::Unknown(unknown) => unknown.encode(&KNOWN_PROPS, Self::WHAT, out),
         }
     }
 }
@@ -382,10 +374,9 @@ impl fmt::Display for PortDescProperty {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Port {
     /// Port number.
-    pub port_no: u32,
+    pub port_no: PortNo,
     /// Ethernet address of the port.
-    #[serde(with = "mac_serde")]
-    pub hw_addr: [u8; 6],
+    pub hw_addr: MacAddr,
     /// Interface name: UTF-8, at most 15 bytes on the wire (see the module docs).
     pub name: String,
     /// Administrative settings.
@@ -418,13 +409,16 @@ impl Port {
         }
     }
 
-    fn decode_head(i: &[u8]) -> PResult<'_, ([u8; 6], String, PortConfig, PortState)> {
+    fn decode_head(i: &[u8]) -> PResult<'_, (MacAddr, String, PortConfig, PortState)> {
         let (i, hw_addr) = wire::array::<6>(i)?;
         let (i, ()) = wire::pad(i, 2)?;
-        let (i, name) = support::fixed_text(i, PORT_NAME_LEN)?;
+        let (i, name) = wire::fixed_str(i, PORT_NAME_LEN)?;
         let (i, config) = wire::u32(i)?;
         let (i, state) = wire::u32(i)?;
-        Ok((i, (hw_addr, name, PortConfig(config), PortState(state))))
+        Ok((
+            i,
+            (MacAddr(hw_addr), name, PortConfig(config), PortState(state)),
+        ))
     }
 
     fn decode_of13(i: &[u8]) -> PResult<'_, Port> {
@@ -435,7 +429,7 @@ impl Port {
         Ok((
             i,
             Port {
-                port_no,
+                port_no: PortNo(port_no),
                 hw_addr,
                 name,
                 config,
@@ -446,7 +440,7 @@ impl Port {
     }
 
     fn decode_of14(i: &[u8]) -> PResult<'_, Port> {
-        let (rest, whole) = support::split_by_length(i, 4, PORT_HEAD_LEN_OF14, "port")?;
+        let (rest, whole) = wire::split_by_length(i, 4, PORT_HEAD_LEN_OF14, "port")?;
         let (p, port_no) = wire::u32(whole)?;
         let (p, ()) = wire::pad(p, 4)?;
         let (p, (hw_addr, name, config, state)) = Port::decode_head(p)?;
@@ -454,7 +448,7 @@ impl Port {
         Ok((
             rest,
             Port {
-                port_no,
+                port_no: PortNo(port_no),
                 hw_addr,
                 name,
                 config,
@@ -479,7 +473,7 @@ impl Port {
                     }
                 };
                 let start = out.len();
-                out.put_u32(self.port_no);
+                out.put_u32(self.port_no.0);
                 wire::put_zeros(out, 4);
                 self.encode_head(out);
                 eth.encode(out);
@@ -488,7 +482,7 @@ impl Port {
             }
             Layout::Of14 => {
                 let start = out.len();
-                out.put_u32(self.port_no);
+                out.put_u32(self.port_no.0);
                 let len_at = wire::reserve_u16(out);
                 wire::put_zeros(out, 2);
                 self.encode_head(out);
@@ -502,9 +496,9 @@ impl Port {
     }
 
     fn encode_head(&self, out: &mut BytesMut) {
-        out.put_slice(&self.hw_addr);
+        out.put_slice(&self.hw_addr.0);
         wire::put_zeros(out, 2);
-        support::put_fixed_text(out, &self.name, PORT_NAME_LEN);
+        wire::put_fixed_str(out, &self.name, PORT_NAME_LEN);
         out.put_u32(self.config.0);
         out.put_u32(self.state.0);
     }
@@ -515,11 +509,7 @@ impl fmt::Display for Port {
         write!(
             f,
             "{}({}): addr:{} config={} state={}",
-            PortName(self.port_no),
-            self.name,
-            Mac(&self.hw_addr),
-            self.config,
-            self.state
+            self.port_no, self.name, self.hw_addr, self.config, self.state
         )?;
         for prop in &self.properties {
             write!(f, " {prop}")?;
@@ -602,8 +592,11 @@ pub enum PortModProperty {
 }
 
 impl PortModProperty {
+    /// What these properties are called in errors.
+    const WHAT: &str = "port mod property";
+
     fn decode(i: &[u8]) -> PResult<'_, PortModProperty> {
-        let (rest, raw) = RawProperty::decode(i)?;
+        let (rest, raw) = RawProperty::decode(i, Self::WHAT)?;
         let prop = match raw.prop_type {
             PROP_ETHERNET => {
                 let body = raw.fixed(8, "ethernet port mod property")?;
@@ -627,9 +620,7 @@ impl PortModProperty {
                     tx_pwr,
                 })
             }
-            support::PROP_EXPERIMENTER => {
-                PortModProperty::Experimenter(ExperimenterProperty::decode(&raw)?)
-            }
+            PROP_EXPERIMENTER => PortModProperty::Experimenter(ExperimenterProperty::decode(&raw)?),
             _ => PortModProperty::Unknown(UnknownProperty::from_raw(&raw)),
         };
         Ok((rest, prop))
@@ -638,17 +629,19 @@ impl PortModProperty {
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         match self {
             PortModProperty::Ethernet { advertise } => {
-                put_property(out, PROP_ETHERNET, |out| out.put_u32(advertise.0))
+                put_property(out, PROP_ETHERNET, Self::WHAT, |out| {
+                    out.put_u32(advertise.0)
+                })
             }
-            PortModProperty::Optical(o) => put_property(out, PROP_OPTICAL, |out| {
+            PortModProperty::Optical(o) => put_property(out, PROP_OPTICAL, Self::WHAT, |out| {
                 out.put_u32(o.configure.0);
                 out.put_u32(o.freq_lmda);
                 out.put_u32(o.fl_offset);
                 out.put_u32(o.grid_span);
                 out.put_u32(o.tx_pwr);
             }),
-            PortModProperty::Experimenter(exp) => exp.encode(out),
-            PortModProperty::Unknown(unknown) => unknown.encode(out),
+            PortModProperty::Experimenter(exp) => exp.encode(PROP_EXPERIMENTER, Self::WHAT, out),
+            PortModProperty::Unknown(unknown) => unknown.encode(&KNOWN_PROPS, Self::WHAT, out),
         }
     }
 }
@@ -676,10 +669,9 @@ impl fmt::Display for PortModProperty {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortMod {
     /// Port to change.
-    pub port_no: u32,
+    pub port_no: PortNo,
     /// The port's Ethernet address, a sanity check the switch verifies.
-    #[serde(with = "mac_serde")]
-    pub hw_addr: [u8; 6],
+    pub hw_addr: MacAddr,
     /// New values of the settings selected by `mask`.
     pub config: PortConfig,
     /// Settings to change.
@@ -690,7 +682,7 @@ pub struct PortMod {
 
 impl PortMod {
     /// Sets the settings in `mask` to their values in `config`, leaving everything else.
-    pub fn new(port_no: u32, hw_addr: [u8; 6], config: PortConfig, mask: PortConfig) -> PortMod {
+    pub fn new(port_no: PortNo, hw_addr: MacAddr, config: PortConfig, mask: PortConfig) -> PortMod {
         PortMod {
             port_no,
             hw_addr,
@@ -701,11 +693,11 @@ impl PortMod {
     }
 
     /// Brings a port administratively down (`down`) or up.
-    pub fn set_down(port_no: u32, hw_addr: [u8; 6], down: bool) -> PortMod {
+    pub fn set_down(port_no: PortNo, hw_addr: MacAddr, down: bool) -> PortMod {
         let config = if down {
             PortConfig::PORT_DOWN
         } else {
-            PortConfig::EMPTY
+            PortConfig::empty()
         };
         PortMod::new(port_no, hw_addr, config, PortConfig::PORT_DOWN)
     }
@@ -739,8 +731,8 @@ impl BodyCodec for PortMod {
         Ok((
             i,
             PortMod {
-                port_no,
-                hw_addr,
+                port_no: PortNo(port_no),
+                hw_addr: MacAddr(hw_addr),
                 config: PortConfig(config),
                 mask: PortConfig(mask),
                 properties,
@@ -762,9 +754,9 @@ impl BodyCodec for PortMod {
             (Layout::Of14, _) => None,
         };
         let start = out.len();
-        out.put_u32(self.port_no);
+        out.put_u32(self.port_no.0);
         wire::put_zeros(out, 4);
-        out.put_slice(&self.hw_addr);
+        out.put_slice(&self.hw_addr.0);
         wire::put_zeros(out, 2);
         out.put_u32(self.config.0);
         out.put_u32(self.mask.0);
@@ -790,10 +782,7 @@ impl fmt::Display for PortMod {
         write!(
             f,
             "port={} addr:{} config={} mask={}",
-            PortName(self.port_no),
-            Mac(&self.hw_addr),
-            self.config,
-            self.mask
+            self.port_no, self.hw_addr, self.config, self.mask
         )?;
         for prop in &self.properties {
             write!(f, " {prop}")?;
@@ -887,8 +876,11 @@ pub enum PortStatsProperty {
 }
 
 impl PortStatsProperty {
+    /// What these properties are called in errors.
+    const WHAT: &str = "port stats property";
+
     fn decode(i: &[u8]) -> PResult<'_, PortStatsProperty> {
-        let (rest, raw) = RawProperty::decode(i)?;
+        let (rest, raw) = RawProperty::decode(i, Self::WHAT)?;
         let prop = match raw.prop_type {
             PROP_ETHERNET => {
                 let body = raw.fixed(40, "ethernet port stats property")?;
@@ -924,7 +916,7 @@ impl PortStatsProperty {
                     temperature,
                 })
             }
-            support::PROP_EXPERIMENTER => {
+            PROP_EXPERIMENTER => {
                 PortStatsProperty::Experimenter(ExperimenterProperty::decode(&raw)?)
             }
             _ => PortStatsProperty::Unknown(UnknownProperty::from_raw(&raw)),
@@ -934,11 +926,13 @@ impl PortStatsProperty {
 
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         match self {
-            PortStatsProperty::Ethernet(eth) => put_property(out, PROP_ETHERNET, |out| {
-                wire::put_zeros(out, 4);
-                eth.encode(out);
-            }),
-            PortStatsProperty::Optical(o) => put_property(out, PROP_OPTICAL, |out| {
+            PortStatsProperty::Ethernet(eth) => {
+                put_property(out, PROP_ETHERNET, Self::WHAT, |out| {
+                    wire::put_zeros(out, 4);
+                    eth.encode(out);
+                })
+            }
+            PortStatsProperty::Optical(o) => put_property(out, PROP_OPTICAL, Self::WHAT, |out| {
                 wire::put_zeros(out, 4);
                 out.put_u32(o.flags.0);
                 out.put_u32(o.tx_freq_lmda);
@@ -952,8 +946,8 @@ impl PortStatsProperty {
                 out.put_u16(o.bias_current);
                 out.put_u16(o.temperature);
             }),
-            PortStatsProperty::Experimenter(exp) => exp.encode(out),
-            PortStatsProperty::Unknown(unknown) => unknown.encode(out),
+            PortStatsProperty::Experimenter(exp) => exp.encode(PROP_EXPERIMENTER, Self::WHAT, out),
+            PortStatsProperty::Unknown(unknown) => unknown.encode(&KNOWN_PROPS, Self::WHAT, out),
         }
     }
 }
@@ -991,7 +985,7 @@ impl fmt::Display for PortStatsProperty {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortStats {
     /// Port number.
-    pub port_no: u32,
+    pub port_no: PortNo,
     /// Seconds the port has been alive.
     pub duration_sec: u32,
     /// Nanoseconds beyond `duration_sec`.
@@ -1042,7 +1036,7 @@ impl PortStats {
             }
             Layout::Of14 => {
                 let (rest, whole) =
-                    support::split_by_length(i, 0, PORT_STATS_HEAD_LEN_OF14, "port stats")?;
+                    wire::split_by_length(i, 0, PORT_STATS_HEAD_LEN_OF14, "port stats")?;
                 let (p, ()) = wire::pad(whole, 4)?;
                 let (p, port_no) = wire::u32(p)?;
                 let (p, duration_sec) = wire::u32(p)?;
@@ -1069,7 +1063,7 @@ impl PortStats {
         Ok((
             i,
             PortStats {
-                port_no,
+                port_no: PortNo(port_no),
                 duration_sec: 0,
                 duration_nsec: 0,
                 rx_packets,
@@ -1111,7 +1105,7 @@ impl PortStats {
                     }
                 };
                 let start = out.len();
-                out.put_u32(self.port_no);
+                out.put_u32(self.port_no.0);
                 wire::put_zeros(out, 4);
                 self.encode_counters(out);
                 eth.encode(out);
@@ -1124,7 +1118,7 @@ impl PortStats {
                 let start = out.len();
                 let len_at = wire::reserve_u16(out);
                 wire::put_zeros(out, 2);
-                out.put_u32(self.port_no);
+                out.put_u32(self.port_no.0);
                 out.put_u32(self.duration_sec);
                 out.put_u32(self.duration_nsec);
                 self.encode_counters(out);
@@ -1143,7 +1137,7 @@ impl fmt::Display for PortStats {
         write!(
             f,
             "port {}: rx pkts={}, bytes={}, drop={}, errs={} tx pkts={}, bytes={}, drop={}, errs={} duration={}.{:03}s",
-            PortName(self.port_no),
+            self.port_no,
             self.rx_packets,
             self.rx_bytes,
             self.rx_dropped,
@@ -1194,9 +1188,9 @@ mod tests {
         };
         assert_eq!(status.reason, PortReason::MODIFY);
         let port = &status.desc;
-        assert_eq!(port.port_no, 1);
+        assert_eq!(port.port_no, PortNo(1));
         assert_eq!(port.name, "eth0");
-        assert_eq!(port.hw_addr, [0xff; 6]);
+        assert_eq!(port.hw_addr, MacAddr::BROADCAST);
         assert_eq!(port.state, PortState::LIVE);
         assert!(port.is_up());
         let eth = port.ethernet().unwrap();
@@ -1241,7 +1235,10 @@ mod tests {
         let PortDescProperty::Experimenter(exp) = &port.properties[4] else {
             panic!()
         };
-        assert_eq!((exp.experimenter, exp.exp_type), (101, 2));
+        assert_eq!(
+            (exp.experimenter, exp.exp_type),
+            (crate::ExperimenterId(101), 2)
+        );
         assert_eq!(&exp.data[..], &[0, 0, 0, 1, 0, 0, 0, 2]);
     }
 
@@ -1328,7 +1325,11 @@ mod tests {
             "port=1 addr:aa:bb:cc:99:88:77 config=PORT_DOWN mask=PORT_DOWN \
              advertise=100MB-FD|COPPER|AUTO_NEG"
         );
-        let down = PortMod::set_down(1, [0xaa, 0xbb, 0xcc, 0x99, 0x88, 0x77], true);
+        let down = PortMod::set_down(
+            PortNo(1),
+            MacAddr([0xaa, 0xbb, 0xcc, 0x99, 0x88, 0x77]),
+            true,
+        );
         let mut out = BytesMut::new();
         down.encode_body(Version::OF13, &mut out).unwrap();
         assert_eq!(
@@ -1375,7 +1376,7 @@ mod tests {
         assert!(rest.is_empty());
         assert_eq!(
             (stats.port_no, stats.rx_packets, stats.tx_errors),
-            (7, 1, 8)
+            (PortNo(7), 1, 8)
         );
         assert_eq!(stats.ethernet().unwrap().collisions, 12);
         assert_eq!((stats.duration_sec, stats.duration_nsec), (9, 16));

@@ -542,6 +542,7 @@ mod tests {
     use crate::multipart::{MultipartReply, MultipartReplyFlags};
     use crate::oxm::Match;
     use crate::port::{PortConfig, PortState};
+    use crate::{MacAddr, PortNo};
 
     /// The switch side of the conversation, scripted.
     struct Clock(Instant);
@@ -563,8 +564,8 @@ mod tests {
 
     fn port(port_no: u32, name: &str) -> Port {
         Port {
-            port_no,
-            hw_addr: [0x02, 0, 0, 0, 0, port_no as u8],
+            port_no: PortNo(port_no),
+            hw_addr: MacAddr([0x02, 0, 0, 0, 0, port_no as u8]),
             name: name.into(),
             config: PortConfig::default(),
             state: PortState::default(),

@@ -8,7 +8,6 @@
 //! of their buffer with [`WireError::into_decode_error`].
 
 use bytes::{BufMut, BytesMut};
-use nom::Parser;
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 
@@ -115,33 +114,128 @@ pub(crate) fn pad(i: &[u8], n: usize) -> PResult<'_, ()> {
     take(i, n).map(|(rest, _)| (rest, ()))
 }
 
-/// Reads a NUL-padded fixed-width string field (port names, descriptions).
+/// Reads a NUL-terminated fixed-width text field of `n` bytes (port names,
+/// switch descriptions).
+///
+/// The text is what precedes the first NUL, at most `n - 1` bytes: a field
+/// missing its terminating NUL loses its last byte. Invalid UTF-8 is replaced
+/// and the result cut back to `n - 1` bytes at a character boundary, so that
+/// decoded text always encodes to itself and decodes back unchanged.
 pub(crate) fn fixed_str(i: &[u8], n: usize) -> PResult<'_, String> {
     let (rest, raw) = take(i, n)?;
-    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    Ok((rest, String::from_utf8_lossy(&raw[..end]).into_owned()))
+    let max = n.saturating_sub(1);
+    let end = raw
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(raw.len())
+        .min(max);
+    let text = String::from_utf8_lossy(raw.get(..end).unwrap_or_default());
+    Ok((rest, truncated(&text, max).to_owned()))
 }
 
-/// Splits `i` into `len` bytes and the rest, checking `len >= min` first.
-/// `len` is a length field that counts the whole structure, read by the caller
-/// *without* consuming input.
-pub(crate) fn frame<'a>(
+/// Checks that a fixed-size structure claims exactly `expected` bytes:
+/// `length` is what its length field (at `length_field`) says, and a
+/// mismatch is reported there.
+pub(crate) fn exact_len<'a>(
+    length_field: &'a [u8],
+    length: usize,
+    expected: usize,
+    what: &'static str,
+) -> PResult<'a, ()> {
+    if length < expected {
+        fail(
+            length_field,
+            DecodeErrorKind::LengthTooShort {
+                what,
+                length,
+                min: expected,
+            },
+        )
+    } else if length > expected {
+        fail(
+            length_field,
+            DecodeErrorKind::LengthTooLong {
+                what,
+                length,
+                max: expected,
+            },
+        )
+    } else {
+        Ok((length_field, ()))
+    }
+}
+
+/// Splits a structure of `length` bytes, as claimed by the length field at
+/// `length_field`, off the front of `i`. A claim beyond the bytes present is
+/// reported at the field rather than as truncated input: the enclosing
+/// message is complete, so the field is what is wrong.
+pub(crate) fn split_claimed<'a>(
     i: &'a [u8],
-    len: usize,
+    length_field: &'a [u8],
+    length: usize,
+    what: &'static str,
+) -> PResult<'a, &'a [u8]> {
+    match i.split_at_checked(length) {
+        Some((whole, rest)) => Ok((rest, whole)),
+        None => fail(
+            length_field,
+            DecodeErrorKind::LengthTooLong {
+                what,
+                length,
+                max: i.len(),
+            },
+        ),
+    }
+}
+
+/// Splits off the structure at the start of `i` whose big-endian u16 length
+/// field (counting the whole structure) sits `at` bytes in. A length below
+/// `min` or beyond the bytes present is reported at the length field.
+pub(crate) fn split_by_length<'a>(
+    i: &'a [u8],
+    at: usize,
     min: usize,
     what: &'static str,
 ) -> PResult<'a, &'a [u8]> {
-    if len < min {
-        return fail(
-            i,
-            DecodeErrorKind::LengthTooShort {
-                what,
-                length: len,
-                min,
-            },
-        );
+    let Some((_, field)) = i.split_at_checked(at) else {
+        return fail(&i[i.len()..], DecodeErrorKind::Truncated);
+    };
+    let (_, length) = u16(field)?;
+    let length = usize::from(length);
+    if length < min {
+        return fail(field, DecodeErrorKind::LengthTooShort { what, length, min });
     }
-    take(i, len)
+    split_claimed(i, field, length, what)
+}
+
+/// How many structures framed as for [`split_by_length`] `i` holds, found by
+/// hopping from length field to length field (stopping at the first that is
+/// short or overruns), so a list can be allocated once for the entries
+/// actually present rather than for what a hostile count would claim.
+fn count_by_length(mut i: &[u8], at: usize, min: usize) -> usize {
+    let mut n = 0;
+    while let Some(&[hi, lo]) = i.get(at..at + 2) {
+        let length = usize::from(u16::from_be_bytes([hi, lo]));
+        match i.get(length..) {
+            Some(rest) if length >= min.max(1) => {
+                n += 1;
+                i = rest;
+            }
+            _ => break,
+        }
+    }
+    n
+}
+
+/// Decodes a list of structures framed as for [`split_by_length`] that fills
+/// all of `i`, allocating once for the entries present.
+pub(crate) fn list_by_length<'a, T>(
+    i: &'a [u8],
+    at: usize,
+    min: usize,
+    item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
+) -> PResult<'a, Vec<T>> {
+    many_into(i, Vec::with_capacity(count_by_length(i, at, min)), item)
 }
 
 /// Applies `item` repeatedly until `i` is exhausted.
@@ -149,10 +243,18 @@ pub(crate) fn frame<'a>(
 /// Each item must consume at least one byte; one that does not is reported as
 /// invalid rather than looping forever.
 pub(crate) fn many<'a, T>(
+    i: &'a [u8],
+    item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
+) -> PResult<'a, Vec<T>> {
+    many_into(i, Vec::new(), item)
+}
+
+/// [`many`], appending to `out`.
+fn many_into<'a, T>(
     mut i: &'a [u8],
+    mut out: Vec<T>,
     mut item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
 ) -> PResult<'a, Vec<T>> {
-    let mut out = Vec::new();
     while !i.is_empty() {
         let (rest, value) = item(i)?;
         if rest.len() >= i.len() {
@@ -171,15 +273,6 @@ pub(crate) fn all_consumed<'a>(i: &'a [u8], what: &'static str) -> PResult<'a, (
     } else {
         fail(i, DecodeErrorKind::TrailingBytes(what))
     }
-}
-
-/// Runs a nom parser built from combinators (for the few places that use them).
-#[allow(dead_code)]
-pub(crate) fn run<'a, O>(
-    i: &'a [u8],
-    mut p: impl Parser<&'a [u8], Output = O, Error = WireError>,
-) -> PResult<'a, O> {
-    p.parse(i)
 }
 
 /// Reserves a big-endian u16 length field and returns its position.
@@ -219,13 +312,21 @@ pub(crate) fn pad_to_8(out: &mut BytesMut, start: usize) {
     put_zeros(out, (8 - len % 8) % 8);
 }
 
-/// Writes a string into a NUL-padded fixed-width field, truncating it so the
-/// field always ends in at least one NUL.
-pub(crate) fn put_fixed_str(out: &mut BytesMut, s: &str, n: usize) {
-    let bytes = s.as_bytes();
-    let len = bytes.len().min(n.saturating_sub(1));
-    out.put_slice(&bytes[..len]);
-    put_zeros(out, n - len);
+/// Writes `text` into a NUL-padded field of `n` bytes, cut at a character
+/// boundary so the field holds valid UTF-8 and ends in at least one NUL.
+pub(crate) fn put_fixed_str(out: &mut BytesMut, text: &str, n: usize) {
+    let text = truncated(text, n.saturating_sub(1));
+    out.put_slice(text.as_bytes());
+    put_zeros(out, n - text.len());
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncated(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
 }
 
 /// Serde helper: opaque byte strings appear as lowercase hex in JSON.
@@ -274,5 +375,67 @@ mod tests {
         let mut out = BytesMut::new();
         put_fixed_str(&mut out, "0123456789abcdefXYZ", 16);
         assert_eq!(out[15], 0);
+    }
+
+    #[test]
+    fn fixed_strings_always_re_encode_to_themselves() {
+        // Invalid UTF-8 that grows when replaced, and a field without its NUL.
+        let mut field = [b'a'; 16];
+        field[3] = 0xff;
+        field[4] = 0xfe;
+        let (_, text) = fixed_str(&field, 16).unwrap();
+        assert!(text.len() <= 15);
+        let mut out = BytesMut::new();
+        put_fixed_str(&mut out, &text, 16);
+        assert_eq!(out.len(), 16);
+        assert_eq!(fixed_str(&out, 16).unwrap().1, text);
+        // Multi-byte characters are never split.
+        let mut out = BytesMut::new();
+        put_fixed_str(&mut out, "ポートポートポート", 16);
+        assert_eq!(fixed_str(&out, 16).unwrap().1, "ポートポー");
+    }
+
+    #[test]
+    fn lengths_are_checked_at_their_field() {
+        let buf = [0u8, 0, 0, 3, 9, 9];
+        let nom::Err::Error(e) = split_by_length(&buf, 2, 4, "thing").unwrap_err() else {
+            panic!()
+        };
+        let e = e.into_decode_error(&buf);
+        assert_eq!(e.offset, 2);
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LengthTooShort { length: 3, .. }
+        ));
+
+        let buf = [0u8, 0, 0, 9, 9, 9];
+        let nom::Err::Error(e) = split_by_length(&buf, 2, 4, "thing").unwrap_err() else {
+            panic!()
+        };
+        let e = e.into_decode_error(&buf);
+        assert_eq!(e.offset, 2);
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LengthTooLong {
+                length: 9,
+                max: 6,
+                ..
+            }
+        ));
+
+        let (rest, whole) = split_by_length(&[0, 0, 0, 4, 7], 2, 4, "thing").unwrap();
+        assert_eq!((whole.len(), rest), (4, &[7u8][..]));
+        assert!(split_by_length(&[0, 0], 2, 4, "thing").is_err());
+    }
+
+    #[test]
+    fn framed_lists_are_counted_before_they_are_decoded() {
+        // Two 4-byte entries, then one claiming 0x100 bytes.
+        let buf = [0u8, 4, 1, 1, 0, 4, 2, 2, 1, 0];
+        assert_eq!(count_by_length(&buf, 0, 4), 2);
+        assert_eq!(count_by_length(&buf[..8], 0, 4), 2);
+        let entry = |i| split_by_length(i, 0, 4, "entry");
+        assert_eq!(list_by_length(&buf[..8], 0, 4, entry).unwrap().1.len(), 2);
+        assert!(list_by_length(&buf, 0, 4, entry).is_err());
     }
 }

@@ -120,7 +120,7 @@ fn of13_rejects_what_only_of14_can_say() {
         version: Version::OF13,
         xid: 1,
         body: Body::MultipartReply(MultipartReply {
-            flags: MultipartReplyFlags::EMPTY,
+            flags: MultipartReplyFlags::empty(),
             body: MultipartReplyBody::Flow(vec![flow]),
         }),
     };

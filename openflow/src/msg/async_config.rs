@@ -8,16 +8,14 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{
-    ExperimenterProperty, FlowRemovedReason, HexPreview, PROP_HEADER_LEN, PacketInReason, property,
-    put_property, require_version,
-};
-use crate::error::{DecodeErrorKind, EncodeError};
+use super::{FlowRemovedReason, PacketInReason};
+use crate::error::EncodeError;
 use crate::header::Version;
-use crate::message::BodyCodec;
+use crate::message::{BodyCodec, require_version};
+use crate::prop::{ExperimenterProperty, RawProperty, UnknownProperty, put_property};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -211,52 +209,40 @@ pub enum AsyncConfigProp {
         /// Its content.
         prop: ExperimenterProperty,
     },
-    /// A property type this codec does not know, kept as it was.
-    Unknown {
-        /// Its type (none of the above).
-        prop_type: AsyncPropType,
-        /// Its content, without padding.
-        #[serde(with = "crate::wire::hex_bytes")]
-        data: Bytes,
-    },
+    /// A property type this codec does not know (none of the above), kept
+    /// as it was.
+    Unknown(UnknownProperty),
 }
+
+/// What asynchronous configuration properties are called in errors.
+const WHAT: &str = "async config property";
 
 impl AsyncConfigProp {
     /// The property's wire type.
     pub fn prop_type(&self) -> AsyncPropType {
         match self {
             AsyncConfigProp::Reasons { prop_type, .. }
-            | AsyncConfigProp::Experimenter { prop_type, .. }
-            | AsyncConfigProp::Unknown { prop_type, .. } => *prop_type,
+            | AsyncConfigProp::Experimenter { prop_type, .. } => *prop_type,
+            AsyncConfigProp::Unknown(u) => AsyncPropType(u.prop_type),
         }
     }
 
     fn decode(i: &[u8]) -> PResult<'_, AsyncConfigProp> {
-        let (rest, p) = property(i, "async config property")?;
-        let prop_type = AsyncPropType(p.prop_type);
+        let (rest, raw) = RawProperty::decode(i, WHAT)?;
+        let prop_type = AsyncPropType(raw.prop_type);
         let prop = if prop_type.is_reasons() {
-            if p.body.len() != 4 {
-                return wire::fail(
-                    p.length_field,
-                    DecodeErrorKind::Invalid("async config reasons property length (must be 8)"),
-                );
-            }
-            let (_, mask) = wire::u32(p.body)?;
+            let (_, mask) = wire::u32(raw.fixed(8, "async config reasons property")?)?;
             AsyncConfigProp::Reasons { prop_type, mask }
         } else if prop_type.is_experimenter() {
-            let (_, prop) = ExperimenterProperty::decode(p.body, p.length_field, p.length)?;
+            let prop = ExperimenterProperty::decode(&raw)?;
             AsyncConfigProp::Experimenter { prop_type, prop }
         } else {
-            AsyncConfigProp::Unknown {
-                prop_type,
-                data: Bytes::copy_from_slice(p.body),
-            }
+            AsyncConfigProp::Unknown(UnknownProperty::from_raw(&raw))
         };
         Ok((rest, prop))
     }
 
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        const WHAT: &str = "async config property";
         match self {
             AsyncConfigProp::Reasons { prop_type, mask } => {
                 if !prop_type.is_reasons() {
@@ -264,10 +250,7 @@ impl AsyncConfigProp {
                         "type of an async config reasons property (0 to 11)",
                     ));
                 }
-                put_property(out, prop_type.0, WHAT, |out| {
-                    out.put_u32(*mask);
-                    Ok(())
-                })
+                put_property(out, prop_type.0, WHAT, |out| out.put_u32(*mask))
             }
             AsyncConfigProp::Experimenter { prop_type, prop } => {
                 if !prop_type.is_experimenter() {
@@ -275,21 +258,17 @@ impl AsyncConfigProp {
                         "type of an async config experimenter property (0xfffe or 0xffff)",
                     ));
                 }
-                put_property(out, prop_type.0, WHAT, |out| {
-                    prop.encode_body(out);
-                    Ok(())
-                })
+                prop.encode(prop_type.0, WHAT, out)
             }
-            AsyncConfigProp::Unknown { prop_type, data } => {
-                if prop_type.is_reasons() || prop_type.is_experimenter() {
+            AsyncConfigProp::Unknown(u) => {
+                if AsyncPropType(u.prop_type).is_reasons()
+                    || AsyncPropType(u.prop_type).is_experimenter()
+                {
                     return Err(EncodeError::OutOfRange(
                         "type of an unknown async config property (it is a known one)",
                     ));
                 }
-                put_property(out, prop_type.0, WHAT, |out| {
-                    out.put_slice(data);
-                    Ok(())
-                })
+                u.encode(&[], WHAT, out)
             }
         }
     }
@@ -309,15 +288,8 @@ impl fmt::Display for AsyncConfigProp {
                 };
                 write!(f, "{prop_type}={}", ReasonBits(*mask, names))
             }
-            AsyncConfigProp::Experimenter { prop_type, prop } => {
-                write!(f, "{prop_type}={{{prop}}}")
-            }
-            AsyncConfigProp::Unknown { prop_type, data } => write!(
-                f,
-                "property type={prop_type} ({} bytes) {}",
-                data.len() + PROP_HEADER_LEN,
-                HexPreview(data, 16)
-            ),
+            AsyncConfigProp::Experimenter { prop_type, prop } => write!(f, "{prop_type}={prop}"),
+            AsyncConfigProp::Unknown(u) => write!(f, "{u}"),
         }
     }
 }
@@ -416,8 +388,9 @@ impl fmt::Display for AsyncConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::ExperimenterId;
+    use crate::ExperimenterId;
     use crate::{Body, Message};
+    use bytes::Bytes;
 
     fn hex(s: &str) -> Vec<u8> {
         hex::decode(s).unwrap()

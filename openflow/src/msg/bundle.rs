@@ -8,15 +8,13 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{
-    ExperimenterProperty, HexPreview, PROP_HEADER_LEN, property, put_property, split_claimed,
-};
 use crate::error::{DecodeErrorKind, EncodeError};
 use crate::header::{HEADER_LEN, Header, MsgType, Version};
 use crate::message::{BodyCodec, Message};
+use crate::prop::{ExperimenterProperty, PROP_EXPERIMENTER, RawProperty, UnknownProperty};
 use crate::wire::{self, PResult};
 use crate::{Body, ONF_BUNDLE_ADD_MESSAGE, ONF_BUNDLE_CONTROL, ONF_EXPERIMENTER_ID};
 
@@ -60,8 +58,8 @@ flag_set! {
     }
 }
 
-/// Property type of bundle experimenter properties (`OFPBPT_EXPERIMENTER`).
-const PROP_EXPERIMENTER: u16 = 0xffff;
+/// What bundle properties are called in errors.
+const WHAT: &str = "bundle property";
 
 /// A bundle property.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,49 +67,25 @@ const PROP_EXPERIMENTER: u16 = 0xffff;
 pub enum BundleProp {
     /// `OFPBPT_EXPERIMENTER`, the only type OpenFlow 1.4 defines.
     Experimenter(ExperimenterProperty),
-    /// A property type this codec does not know, kept as it was.
-    Unknown {
-        /// Its type (not 0xffff).
-        prop_type: u16,
-        /// Its content, without padding.
-        #[serde(with = "crate::wire::hex_bytes")]
-        data: Bytes,
-    },
+    /// A property type OpenFlow 1.4 does not define (not 0xffff), kept as it was.
+    Unknown(UnknownProperty),
 }
 
 impl BundleProp {
     fn decode(i: &[u8]) -> PResult<'_, BundleProp> {
-        let (rest, p) = property(i, "bundle property")?;
-        let prop = if p.prop_type == PROP_EXPERIMENTER {
-            let (_, e) = ExperimenterProperty::decode(p.body, p.length_field, p.length)?;
-            BundleProp::Experimenter(e)
+        let (rest, raw) = RawProperty::decode(i, WHAT)?;
+        let prop = if raw.prop_type == PROP_EXPERIMENTER {
+            BundleProp::Experimenter(ExperimenterProperty::decode(&raw)?)
         } else {
-            BundleProp::Unknown {
-                prop_type: p.prop_type,
-                data: Bytes::copy_from_slice(p.body),
-            }
+            BundleProp::Unknown(UnknownProperty::from_raw(&raw))
         };
         Ok((rest, prop))
     }
 
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        const WHAT: &str = "bundle property";
         match self {
-            BundleProp::Experimenter(e) => put_property(out, PROP_EXPERIMENTER, WHAT, |out| {
-                e.encode_body(out);
-                Ok(())
-            }),
-            BundleProp::Unknown { prop_type, data } => {
-                if *prop_type == PROP_EXPERIMENTER {
-                    return Err(EncodeError::OutOfRange(
-                        "type of an unknown bundle property (0xffff is Experimenter)",
-                    ));
-                }
-                put_property(out, *prop_type, WHAT, |out| {
-                    out.put_slice(data);
-                    Ok(())
-                })
-            }
+            BundleProp::Experimenter(e) => e.encode(PROP_EXPERIMENTER, WHAT, out),
+            BundleProp::Unknown(u) => u.encode(&[PROP_EXPERIMENTER], WHAT, out),
         }
     }
 }
@@ -119,13 +93,8 @@ impl BundleProp {
 impl fmt::Display for BundleProp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BundleProp::Experimenter(e) => write!(f, "{{{e}}}"),
-            BundleProp::Unknown { prop_type, data } => write!(
-                f,
-                "property type={prop_type} ({} bytes) {}",
-                data.len() + PROP_HEADER_LEN,
-                HexPreview(data, 16)
-            ),
+            BundleProp::Experimenter(e) => write!(f, "{e}"),
+            BundleProp::Unknown(u) => write!(f, "{u}"),
         }
     }
 }
@@ -301,7 +270,7 @@ impl BodyCodec for BundleAdd {
                 },
             );
         }
-        let (after, inner) = split_claimed(rest, length_field, length, "bundled message")?;
+        let (after, inner) = wire::split_claimed(rest, length_field, length, "bundled message")?;
         // Bundles do not nest; refusing them here also bounds the recursion.
         if is_bundle_message(&header, &inner[HEADER_LEN..]) {
             return wire::fail(
@@ -361,8 +330,10 @@ impl fmt::Display for BundleAdd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::{ExperimenterId, FlowMod};
+    use crate::ExperimenterId;
+    use crate::msg::FlowMod;
     use crate::oxm::Match;
+    use bytes::Bytes;
 
     fn hex(s: &str) -> Vec<u8> {
         hex::decode(s).unwrap()

@@ -6,10 +6,10 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use super::{ExperimenterId, HexPreview};
 use crate::error::{DecodeError, EncodeError};
 use crate::header::{HEADER_LEN, Header, MsgType, Version};
 use crate::message::{BodyCodec, Message};
+use crate::types::{ExperimenterId, HexPreview};
 use crate::wire::{self, PResult};
 
 /// An error type (`ofp_error_type`). Unknown values are kept.
@@ -586,9 +586,19 @@ impl BodyCodec for ErrorMsg {
     }
 }
 
-impl fmt::Display for ErrorMsg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.code)?;
+impl ErrorMsg {
+    /// Shows the error as it reads in `version`.
+    ///
+    /// The `Display` of an [`ErrorMsg`] names types and codes as OpenFlow 1.2
+    /// to 1.4 number them. OpenFlow 1.0 and 1.1 number them differently after
+    /// HELLO_FAILED, so in those versions any other error shows its numbers.
+    pub fn display(&self, version: Version) -> impl fmt::Display + '_ {
+        InVersion(self, version)
+    }
+
+    /// Writes what follows the type and code: the explanation of a
+    /// HELLO_FAILED, the failed request, or the data.
+    fn fmt_data(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(text) = self.text() {
             return write!(f, " {text:?}");
         }
@@ -616,6 +626,32 @@ impl fmt::Display for ErrorMsg {
             ),
             (None, None) => write!(f, " data={}", HexPreview(&self.data, 64)),
         }
+    }
+}
+
+impl fmt::Display for ErrorMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        self.fmt_data(f)
+    }
+}
+
+/// An error shown with the numbering of its version.
+struct InVersion<'a>(&'a ErrorMsg, Version);
+
+impl fmt::Display for InVersion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let InVersion(e, version) = *self;
+        let numbered_alike = version >= Version::OF12;
+        match e.code {
+            ErrorCode::Standard { error_type, code }
+                if !numbered_alike && error_type != ErrorType::HELLO_FAILED =>
+            {
+                write!(f, "type={} code={code}", error_type.0)?;
+            }
+            _ => write!(f, "{}", e.code)?,
+        }
+        e.fmt_data(f)
     }
 }
 
@@ -716,6 +752,40 @@ mod tests {
             "type=HELLO_FAILED code=INCOMPATIBLE \"we speak OpenFlow 1.3 and 1.4\""
         );
         assert_eq!(e.offending_header(), None);
+    }
+
+    #[test]
+    fn errors_decode_in_any_version() {
+        // An OpenFlow 1.0 switch refusing our HELLO.
+        let mut bytes = hex("010100000000000100000000");
+        bytes.extend_from_slice(b"OpenFlow 1.0 only");
+        bytes[3] = bytes.len() as u8;
+        let msg = Message::decode(&bytes).unwrap();
+        assert_eq!(msg.version, Version::OF10);
+        let Body::Error(e) = &msg.body else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(e.text().as_deref(), Some("OpenFlow 1.0 only"));
+        assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
+        assert_eq!(
+            msg.to_string(),
+            "ERROR (OF1.0) (xid=0x1): type=HELLO_FAILED code=INCOMPATIBLE \"OpenFlow 1.0 only\""
+        );
+        // OpenFlow 1.0 numbers types differently after BAD_ACTION (3 is
+        // FLOW_MOD_FAILED there): shown by number, not misnamed.
+        let msg = Message::decode(&hex("0101000c0000000200030001")).unwrap();
+        assert_eq!(msg.to_string(), "ERROR (OF1.0) (xid=0x2): type=3 code=1");
+        let of12 = Message {
+            version: Version::OF12,
+            ..msg
+        };
+        assert_eq!(
+            of12.to_string(),
+            "ERROR (OF1.2) (xid=0x2): type=BAD_INSTRUCTION code=UNSUP_INST"
+        );
+        // Other OpenFlow 1.0 messages are still refused.
+        let err = Message::decode(&hex("0105000800000003")).unwrap_err();
+        assert_eq!(err.kind, crate::DecodeErrorKind::UnsupportedVersion(1));
     }
 
     #[test]

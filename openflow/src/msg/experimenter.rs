@@ -5,43 +5,11 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use super::HexPreview;
 use crate::error::EncodeError;
 use crate::header::Version;
 use crate::message::BodyCodec;
+use crate::types::{ExperimenterId, HexPreview};
 use crate::wire::{self, PResult};
-
-/// An experimenter (vendor) id: an IEEE OUI in the low 24 bits, or an id
-/// assigned by the ONF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct ExperimenterId(pub u32);
-
-impl ExperimenterId {
-    /// Nicira, the id of Open vSwitch's own extensions (`NX_VENDOR_ID`).
-    pub const NICIRA: ExperimenterId = ExperimenterId(0x0000_2320);
-    /// The Open Networking Foundation (`ONF_VENDOR_ID`), under which OVS
-    /// accepts features of OpenFlow 1.4 in 1.3 (bundles, for one).
-    pub const ONF: ExperimenterId = ExperimenterId(crate::ONF_EXPERIMENTER_ID);
-
-    /// The conventional name of a known experimenter.
-    pub fn name(self) -> Option<&'static str> {
-        match self {
-            ExperimenterId::NICIRA => Some("NX"),
-            ExperimenterId::ONF => Some("ONF"),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ExperimenterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "{:#010x}", self.0),
-        }
-    }
-}
 
 /// The body of an EXPERIMENTER message: whose extension it is, which message
 /// of theirs, and its content.

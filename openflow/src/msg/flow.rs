@@ -5,12 +5,12 @@ use std::fmt;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{GROUP_ANY, NO_BUFFER, PORT_ANY, PortName, TABLE_ALL, TableName, require_version};
 use crate::error::EncodeError;
 use crate::header::Version;
 use crate::instruction::{self, Instruction};
-use crate::message::BodyCodec;
+use crate::message::{BodyCodec, require_version};
 use crate::oxm::Match;
+use crate::types::{GROUP_ANY, GroupName, NO_BUFFER, PortNo, TABLE_ALL, TableName};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -65,8 +65,8 @@ pub struct FlowMod {
     pub priority: u16,
     /// A buffered packet to run through the new entry, or [`NO_BUFFER`].
     pub buffer_id: u32,
-    /// For DELETE: only entries that output to this port ([`PORT_ANY`]: any).
-    pub out_port: u32,
+    /// For DELETE: only entries that output to this port ([`PortNo::ANY`]: any).
+    pub out_port: PortNo,
     /// For DELETE: only entries that output to this group ([`GROUP_ANY`]: any).
     pub out_group: u32,
     /// Flags.
@@ -95,7 +95,7 @@ impl FlowMod {
             hard_timeout: 0,
             priority,
             buffer_id: NO_BUFFER,
-            out_port: PORT_ANY,
+            out_port: PortNo::ANY,
             out_group: GROUP_ANY,
             flags: FlowModFlags::empty(),
             importance: 0,
@@ -173,7 +173,7 @@ impl FlowMod {
     }
 
     /// Restricts a DELETE to entries that output to `port` or to `group`.
-    pub fn with_out(mut self, port: u32, group: u32) -> Self {
+    pub fn with_out(mut self, port: PortNo, group: u32) -> Self {
         self.out_port = port;
         self.out_group = group;
         self
@@ -218,7 +218,7 @@ impl BodyCodec for FlowMod {
                 hard_timeout,
                 priority,
                 buffer_id,
-                out_port,
+                out_port: PortNo(out_port),
                 out_group,
                 flags: FlowModFlags(flags),
                 importance,
@@ -242,28 +242,13 @@ impl BodyCodec for FlowMod {
         out.put_u16(self.hard_timeout);
         out.put_u16(self.priority);
         out.put_u32(self.buffer_id);
-        out.put_u32(self.out_port);
+        out.put_u32(self.out_port.0);
         out.put_u32(self.out_group);
         out.put_u16(self.flags.0);
         out.put_u16(self.importance);
         self.match_.encode(out)?;
         instruction::encode_instructions(&self.instructions, out)
     }
-}
-
-/// Writes an instruction list as `ovs-ofctl` writes a flow's `actions=`.
-fn write_instructions(f: &mut fmt::Formatter<'_>, instructions: &[Instruction]) -> fmt::Result {
-    f.write_str("actions=")?;
-    if instructions.is_empty() {
-        return f.write_str("drop");
-    }
-    for (n, x) in instructions.iter().enumerate() {
-        if n > 0 {
-            f.write_str(",")?;
-        }
-        write!(f, "{x}")?;
-    }
-    Ok(())
 }
 
 impl fmt::Display for FlowMod {
@@ -290,11 +275,11 @@ impl fmt::Display for FlowMod {
         if self.buffer_id != NO_BUFFER {
             write!(f, " buffer={:#x}", self.buffer_id)?;
         }
-        if self.out_port != PORT_ANY {
-            write!(f, " out_port={}", PortName(self.out_port))?;
+        if self.out_port != PortNo::ANY {
+            write!(f, " out_port={}", self.out_port)?;
         }
         if self.out_group != GROUP_ANY {
-            write!(f, " out_group={}", self.out_group)?;
+            write!(f, " out_group={}", GroupName(self.out_group))?;
         }
         write!(f, " priority={}", self.priority)?;
         let fields = self.match_.to_string();
@@ -304,8 +289,11 @@ impl fmt::Display for FlowMod {
         let deletes =
             self.command == FlowModCommand::DELETE || self.command == FlowModCommand::DELETE_STRICT;
         if !deletes || !self.instructions.is_empty() {
-            f.write_str(" ")?;
-            write_instructions(f, &self.instructions)?;
+            write!(
+                f,
+                " actions={}",
+                instruction::display_list(&self.instructions)
+            )?;
         }
         Ok(())
     }
@@ -505,7 +493,7 @@ mod tests {
             assert_eq!(fm.command, FlowModCommand::ADD);
             assert_eq!(fm.priority, 123);
             assert_eq!(fm.buffer_id, 0xffff);
-            assert_eq!(fm.out_port, PORT_ANY);
+            assert_eq!(fm.out_port, PortNo::ANY);
             assert_eq!(fm.out_group, GROUP_ANY);
             assert_eq!(fm.importance, 0);
             assert_eq!(fm.match_, eth_dst_match());
@@ -573,7 +561,7 @@ mod tests {
         assert_eq!(fm.command, FlowModCommand::DELETE);
         assert_eq!(fm.table_id, TABLE_ALL);
         assert_eq!(fm.buffer_id, NO_BUFFER);
-        assert_eq!((fm.out_port, fm.out_group), (PORT_ANY, GROUP_ANY));
+        assert_eq!((fm.out_port, fm.out_group), (PortNo::ANY, GROUP_ANY));
         assert_eq!((fm.cookie, fm.cookie_mask), (0xab00, 0xff00));
         let add = FlowMod::add(1, 123, Match::default(), Vec::new());
         assert_eq!(add.command, FlowModCommand::ADD);

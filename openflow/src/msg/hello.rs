@@ -2,13 +2,13 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{PROP_HEADER_LEN, property, put_property};
 use crate::error::{DecodeErrorKind, EncodeError};
 use crate::header::Version;
 use crate::message::BodyCodec;
+use crate::prop::{RawProperty, UnknownProperty, put_property};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -39,14 +39,9 @@ pub enum HelloElement {
     /// `OFPHET_VERSIONBITMAP`: bit `n % 32` of word `n / 32` is set when the
     /// sender supports wire version `n`.
     VersionBitmap(Vec<u32>),
-    /// An element type this codec does not know, kept as it was.
-    Unknown {
-        /// Its type (never [`HelloElemType::VERSIONBITMAP`]).
-        elem_type: HelloElemType,
-        /// Its content, without padding.
-        #[serde(with = "crate::wire::hex_bytes")]
-        data: Bytes,
-    },
+    /// An element type this codec does not know, kept as it was (its type
+    /// is never [`HelloElemType::VERSIONBITMAP`]).
+    Unknown(UnknownProperty),
 }
 
 impl HelloElement {
@@ -54,56 +49,40 @@ impl HelloElement {
     pub fn elem_type(&self) -> HelloElemType {
         match self {
             HelloElement::VersionBitmap(_) => HelloElemType::VERSIONBITMAP,
-            HelloElement::Unknown { elem_type, .. } => *elem_type,
+            HelloElement::Unknown(u) => HelloElemType(u.prop_type),
         }
     }
 
     fn decode(i: &[u8]) -> PResult<'_, HelloElement> {
-        let (rest, p) = property(i, "hello element")?;
-        let elem_type = HelloElemType(p.prop_type);
-        let element = if elem_type == HelloElemType::VERSIONBITMAP {
-            if p.body.len() % 4 != 0 {
-                return wire::fail(
-                    p.length_field,
-                    DecodeErrorKind::Invalid("version bitmap length (not 4 + a multiple of 4)"),
-                );
+        let (rest, raw) = RawProperty::decode(i, WHAT)?;
+        let element = if HelloElemType(raw.prop_type) == HelloElemType::VERSIONBITMAP {
+            if raw.body.len() % 4 != 0 {
+                return raw.fail(DecodeErrorKind::Invalid(
+                    "version bitmap length (not 4 + a multiple of 4)",
+                ));
             }
-            let (_, words) = wire::many(p.body, wire::u32)?;
+            let (_, words) = wire::many(raw.body, wire::u32)?;
             HelloElement::VersionBitmap(words)
         } else {
-            HelloElement::Unknown {
-                elem_type,
-                data: Bytes::copy_from_slice(p.body),
-            }
+            HelloElement::Unknown(UnknownProperty::from_raw(&raw))
         };
         Ok((rest, element))
     }
 
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         match self {
-            HelloElement::VersionBitmap(words) => put_property(
-                out,
-                HelloElemType::VERSIONBITMAP.0,
-                "hello version bitmap",
-                |out| {
+            HelloElement::VersionBitmap(words) => {
+                put_property(out, HelloElemType::VERSIONBITMAP.0, WHAT, |out| {
                     words.iter().for_each(|w| out.put_u32(*w));
-                    Ok(())
-                },
-            ),
-            HelloElement::Unknown { elem_type, data } => {
-                if *elem_type == HelloElemType::VERSIONBITMAP {
-                    return Err(EncodeError::OutOfRange(
-                        "type of an unknown hello element (VERSIONBITMAP is known)",
-                    ));
-                }
-                put_property(out, elem_type.0, "hello element", |out| {
-                    out.put_slice(data);
-                    Ok(())
                 })
             }
+            HelloElement::Unknown(u) => u.encode(&[HelloElemType::VERSIONBITMAP.0], WHAT, out),
         }
     }
 }
+
+/// What HELLO elements are called in errors.
+const WHAT: &str = "hello element";
 
 /// The versions set in a bitmap, lowest first (bits beyond version 255 are
 /// not versions the one-byte header can carry and are ignored).
@@ -208,12 +187,7 @@ impl fmt::Display for Hello {
                         sep = ", ";
                     }
                 }
-                HelloElement::Unknown { elem_type, data } => write!(
-                    f,
-                    "element type={} ({} bytes)",
-                    elem_type,
-                    data.len() + PROP_HEADER_LEN
-                )?,
+                HelloElement::Unknown(u) => write!(f, "element {u}")?,
             }
         }
         if first {
@@ -277,10 +251,10 @@ mod tests {
         assert!(rest.is_empty());
         assert_eq!(
             hello.elements[0],
-            HelloElement::Unknown {
-                elem_type: HelloElemType(7),
-                data: Bytes::from_static(&[1, 2, 3, 4, 5])
-            }
+            HelloElement::Unknown(UnknownProperty {
+                prop_type: 7,
+                data: bytes::Bytes::from_static(&[1, 2, 3, 4, 5])
+            })
         );
         assert_eq!(
             hello.elements[1],

@@ -6,12 +6,12 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use super::{NO_BUFFER, PortName, TableName, split_claimed};
 use crate::action::{self, Action};
 use crate::error::EncodeError;
 use crate::header::Version;
 use crate::message::BodyCodec;
 use crate::oxm::Match;
+use crate::types::{NO_BUFFER, PortNo, TableName};
 use crate::wire::{self, PResult};
 
 wire_enum! {
@@ -46,7 +46,7 @@ impl PacketInReason {
 /// The body of PACKET_IN (`ofp_packet_in`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PacketIn {
-    /// Where the switch buffered the packet, or [`NO_BUFFER`](super::NO_BUFFER).
+    /// Where the switch buffered the packet, or [`NO_BUFFER`].
     pub buffer_id: u32,
     /// The full length of the packet, of which `data` may be a prefix.
     pub total_len: u16,
@@ -134,12 +134,12 @@ impl fmt::Display for PacketIn {
 /// The body of PACKET_OUT (`ofp_packet_out`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PacketOut {
-    /// A packet buffered on the switch, or [`NO_BUFFER`](super::NO_BUFFER) if
+    /// A packet buffered on the switch, or [`NO_BUFFER`] if
     /// the packet is in `data`.
     pub buffer_id: u32,
     /// The port the packet is treated as having come in on
-    /// ([`PORT_CONTROLLER`](super::PORT_CONTROLLER) for one the controller made).
-    pub in_port: u32,
+    /// ([`PortNo::CONTROLLER`] for one the controller made).
+    pub in_port: PortNo,
     /// What to do with the packet.
     pub actions: Vec<Action>,
     /// The packet, when not buffered.
@@ -150,7 +150,7 @@ pub struct PacketOut {
 impl PacketOut {
     /// Sends `data` (an Ethernet frame) through `actions`, as if it had come
     /// in on `in_port`.
-    pub fn new(in_port: u32, actions: Vec<Action>, data: impl Into<Bytes>) -> Self {
+    pub fn new(in_port: PortNo, actions: Vec<Action>, data: impl Into<Bytes>) -> Self {
         PacketOut {
             buffer_id: NO_BUFFER,
             in_port,
@@ -161,7 +161,7 @@ impl PacketOut {
 
     /// Releases the packet the switch buffered as `buffer_id` (from a
     /// PACKET_IN) through `actions`.
-    pub fn from_buffer(buffer_id: u32, in_port: u32, actions: Vec<Action>) -> Self {
+    pub fn from_buffer(buffer_id: u32, in_port: PortNo, actions: Vec<Action>) -> Self {
         PacketOut {
             buffer_id,
             in_port,
@@ -178,7 +178,7 @@ impl BodyCodec for PacketOut {
         let actions_len_field = rest;
         let (rest, actions_len) = wire::u16(rest)?;
         let (rest, ()) = wire::pad(rest, 6)?;
-        let (data, actions) = split_claimed(
+        let (data, actions) = wire::split_claimed(
             rest,
             actions_len_field,
             usize::from(actions_len),
@@ -189,7 +189,7 @@ impl BodyCodec for PacketOut {
             &data[data.len()..],
             PacketOut {
                 buffer_id,
-                in_port,
+                in_port: PortNo(in_port),
                 actions,
                 data: Bytes::copy_from_slice(data),
             },
@@ -198,7 +198,7 @@ impl BodyCodec for PacketOut {
 
     fn encode_body(&self, _: Version, out: &mut BytesMut) -> Result<(), EncodeError> {
         out.put_u32(self.buffer_id);
-        out.put_u32(self.in_port);
+        out.put_u32(self.in_port.0);
         let len_at = wire::reserve_u16(out);
         wire::put_zeros(out, 6);
         let start = out.len();
@@ -211,8 +211,12 @@ impl BodyCodec for PacketOut {
 
 impl fmt::Display for PacketOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "in_port={} actions=", PortName(self.in_port))?;
-        write_actions(f, &self.actions)?;
+        write!(
+            f,
+            "in_port={} actions={}",
+            self.in_port,
+            action::display_list(&self.actions)
+        )?;
         if self.buffer_id == NO_BUFFER {
             write!(f, " data_len={}", self.data.len())
         } else {
@@ -223,21 +227,6 @@ impl fmt::Display for PacketOut {
             Ok(())
         }
     }
-}
-
-/// Writes an action list the way `ovs-ofctl` does: comma-separated, `drop`
-/// when empty.
-pub(crate) fn write_actions(f: &mut fmt::Formatter<'_>, actions: &[Action]) -> fmt::Result {
-    if actions.is_empty() {
-        return f.write_str("drop");
-    }
-    for (n, a) in actions.iter().enumerate() {
-        if n > 0 {
-            f.write_str(",")?;
-        }
-        write!(f, "{a}")?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -325,7 +314,7 @@ mod tests {
             panic!("{msg:?}")
         };
         assert_eq!(p.buffer_id, NO_BUFFER);
-        assert_eq!(p.in_port, super::super::PORT_CONTROLLER);
+        assert_eq!(p.in_port, PortNo::CONTROLLER);
         assert_eq!(p.actions.len(), 1);
         assert_eq!(p.data.len(), 0x8a - 8 - 16 - 16);
         assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
@@ -353,7 +342,7 @@ mod tests {
 
     #[test]
     fn constructors_fill_in_the_defaults() {
-        let p = PacketOut::new(super::super::PORT_CONTROLLER, Vec::new(), &b"frame"[..]);
+        let p = PacketOut::new(PortNo::CONTROLLER, Vec::new(), &b"frame"[..]);
         assert_eq!(p.buffer_id, NO_BUFFER);
         let msg = Message::new(Version::OF13, 9, Body::PacketOut(p));
         let bytes = msg.encode().unwrap();
@@ -366,7 +355,7 @@ mod tests {
             "PACKET_OUT (OF1.3) (xid=0x9): in_port=CONTROLLER actions=drop data_len=5"
         );
         assert_eq!(Message::decode(&bytes).unwrap(), msg);
-        let b = PacketOut::from_buffer(7, 1, Vec::new());
+        let b = PacketOut::from_buffer(7, PortNo(1), Vec::new());
         assert_eq!(b.to_string(), "in_port=1 actions=drop buffer=0x00000007");
     }
 

@@ -2,16 +2,16 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{
-    ExperimenterProperty, HexPreview, PROP_HEADER_LEN, TableName, property, put_property,
-    require_version,
-};
-use crate::error::{DecodeErrorKind, EncodeError};
+use crate::error::EncodeError;
 use crate::header::Version;
-use crate::message::BodyCodec;
+use crate::message::{BodyCodec, require_version};
+use crate::prop::{
+    ExperimenterProperty, PROP_EXPERIMENTER, RawProperty, UnknownProperty, put_property,
+};
+use crate::types::TableName;
 use crate::wire::{self, PResult};
 
 flag_set! {
@@ -41,7 +41,10 @@ flag_set! {
 /// Property type numbers of TABLE_MOD (`ofp_table_mod_prop_type`).
 const PROP_EVICTION: u16 = 0x2;
 const PROP_VACANCY: u16 = 0x3;
-const PROP_EXPERIMENTER: u16 = 0xffff;
+/// The property types TABLE_MOD defines.
+const KNOWN_PROPS: [u16; 3] = [PROP_EVICTION, PROP_VACANCY, PROP_EXPERIMENTER];
+/// What TABLE_MOD properties are called in errors.
+const WHAT: &str = "table_mod property";
 
 /// A TABLE_MOD property (OpenFlow 1.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,35 +63,21 @@ pub enum TableModProp {
     },
     /// `OFPTMPT_EXPERIMENTER`.
     Experimenter(ExperimenterProperty),
-    /// A property type this codec does not know, kept as it was.
-    Unknown {
-        /// Its type (none of the above).
-        prop_type: u16,
-        /// Its content, without padding.
-        #[serde(with = "crate::wire::hex_bytes")]
-        data: Bytes,
-    },
+    /// A property type TABLE_MOD does not define, kept as it was.
+    Unknown(UnknownProperty),
 }
 
 impl TableModProp {
     fn decode(i: &[u8]) -> PResult<'_, TableModProp> {
-        let (rest, p) = property(i, "table_mod property")?;
-        let fixed = |what, n: usize| -> PResult<'_, ()> {
-            if p.body.len() == n {
-                Ok((p.body, ()))
-            } else {
-                wire::fail(p.length_field, DecodeErrorKind::Invalid(what))
-            }
-        };
-        let prop = match p.prop_type {
+        let (rest, raw) = RawProperty::decode(i, WHAT)?;
+        let prop = match raw.prop_type {
             PROP_EVICTION => {
-                fixed("eviction property length (must be 8)", 4)?;
-                let (_, flags) = wire::u32(p.body)?;
+                let (_, flags) = wire::u32(raw.fixed(8, "eviction property")?)?;
                 TableModProp::Eviction(EvictionFlags(flags))
             }
             PROP_VACANCY => {
-                fixed("vacancy property length (must be 8)", 4)?;
-                let (body, vacancy_down) = wire::u8(p.body)?;
+                let body = raw.fixed(8, "vacancy property")?;
+                let (body, vacancy_down) = wire::u8(body)?;
                 let (body, vacancy_up) = wire::u8(body)?;
                 let (_, vacancy) = wire::u8(body)?;
                 TableModProp::Vacancy {
@@ -97,25 +86,17 @@ impl TableModProp {
                     vacancy,
                 }
             }
-            PROP_EXPERIMENTER => {
-                let (_, e) = ExperimenterProperty::decode(p.body, p.length_field, p.length)?;
-                TableModProp::Experimenter(e)
-            }
-            prop_type => TableModProp::Unknown {
-                prop_type,
-                data: Bytes::copy_from_slice(p.body),
-            },
+            PROP_EXPERIMENTER => TableModProp::Experimenter(ExperimenterProperty::decode(&raw)?),
+            _ => TableModProp::Unknown(UnknownProperty::from_raw(&raw)),
         };
         Ok((rest, prop))
     }
 
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        const WHAT: &str = "table_mod property";
         match self {
-            TableModProp::Eviction(flags) => put_property(out, PROP_EVICTION, WHAT, |out| {
-                out.put_u32(flags.0);
-                Ok(())
-            }),
+            TableModProp::Eviction(flags) => {
+                put_property(out, PROP_EVICTION, WHAT, |out| out.put_u32(flags.0))
+            }
             TableModProp::Vacancy {
                 vacancy_down,
                 vacancy_up,
@@ -125,23 +106,9 @@ impl TableModProp {
                 out.put_u8(*vacancy_up);
                 out.put_u8(*vacancy);
                 wire::put_zeros(out, 1);
-                Ok(())
             }),
-            TableModProp::Experimenter(e) => put_property(out, PROP_EXPERIMENTER, WHAT, |out| {
-                e.encode_body(out);
-                Ok(())
-            }),
-            TableModProp::Unknown { prop_type, data } => {
-                if matches!(*prop_type, PROP_EVICTION | PROP_VACANCY | PROP_EXPERIMENTER) {
-                    return Err(EncodeError::OutOfRange(
-                        "type of an unknown table_mod property (it is a known one)",
-                    ));
-                }
-                put_property(out, *prop_type, WHAT, |out| {
-                    out.put_slice(data);
-                    Ok(())
-                })
-            }
+            TableModProp::Experimenter(e) => e.encode(PROP_EXPERIMENTER, WHAT, out),
+            TableModProp::Unknown(u) => u.encode(&KNOWN_PROPS, WHAT, out),
         }
     }
 }
@@ -155,13 +122,8 @@ impl fmt::Display for TableModProp {
                 vacancy_up,
                 vacancy,
             } => write!(f, "vacancy={vacancy_down}..{vacancy_up} (now {vacancy})"),
-            TableModProp::Experimenter(e) => write!(f, "{{{e}}}"),
-            TableModProp::Unknown { prop_type, data } => write!(
-                f,
-                "property type={prop_type} ({} bytes) {}",
-                data.len() + PROP_HEADER_LEN,
-                HexPreview(data, 16)
-            ),
+            TableModProp::Experimenter(e) => write!(f, "{e}"),
+            TableModProp::Unknown(u) => write!(f, "{u}"),
         }
     }
 }
@@ -169,7 +131,7 @@ impl fmt::Display for TableModProp {
 /// The body of TABLE_MOD (`ofp_table_mod`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableMod {
-    /// The table, or [`TABLE_ALL`](super::TABLE_ALL).
+    /// The table, or [`TABLE_ALL`](crate::TABLE_ALL).
     pub table_id: u8,
     /// Its configuration.
     pub config: TableConfig,
@@ -241,6 +203,7 @@ impl fmt::Display for TableMod {
 mod tests {
     use super::*;
     use crate::{Body, Message};
+    use bytes::Bytes;
 
     fn hex(s: &str) -> Vec<u8> {
         hex::decode(s).unwrap()
@@ -252,12 +215,12 @@ mod tests {
         let msg = Message::decode(&bytes).unwrap();
         assert_eq!(
             msg.body,
-            Body::TableMod(TableMod::new(super::super::TABLE_ALL, TableConfig(0)))
+            Body::TableMod(TableMod::new(crate::TABLE_ALL, TableConfig(0)))
         );
         assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
         assert_eq!(
             msg.to_string(),
-            "TABLE_MOD (OF1.3) (xid=0x0): table_id=ALL config=0x0"
+            "TABLE_MOD (OF1.3) (xid=0x0): table_id=ALL config=0"
         );
     }
 
@@ -277,7 +240,7 @@ mod tests {
         };
         let exp = |exp_type, data: &'static [u8]| {
             TableModProp::Experimenter(ExperimenterProperty {
-                experimenter: super::super::ExperimenterId(101),
+                experimenter: crate::ExperimenterId(101),
                 exp_type,
                 data: Bytes::from_static(data),
             })
@@ -331,10 +294,10 @@ mod tests {
         };
         assert_eq!(
             tm.properties,
-            [TableModProp::Unknown {
+            [TableModProp::Unknown(UnknownProperty {
                 prop_type: 7,
                 data: Bytes::from_static(&[0xab, 0xcd])
-            }]
+            })]
         );
         assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
         // An eviction property of the wrong length.

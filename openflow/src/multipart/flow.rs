@@ -11,16 +11,13 @@ use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 use crate::error::EncodeError;
-use crate::group::GROUP_ANY;
 use crate::header::Version;
 use crate::instruction::{self, Instruction};
-use crate::multipart::support::{self, Layout, PortName};
+use crate::message::Layout;
+use crate::msg::FlowModFlags;
 use crate::oxm::Match;
-use crate::port::PORT_ANY;
+use crate::types::{GROUP_ANY, GroupName, PortNo, TABLE_ALL};
 use crate::wire::{self, PResult};
-
-/// Table id meaning every table, in requests.
-pub const TABLE_ALL: u8 = 0xff;
 
 /// Length of the fixed part of a flow statistics entry.
 const FLOW_STATS_HEAD_LEN: usize = 48;
@@ -32,8 +29,8 @@ const MIN_MATCH_LEN: usize = 8;
 pub struct FlowStatsRequest {
     /// Table to read, or [`TABLE_ALL`].
     pub table_id: u8,
-    /// Only flows that output to this port, unless [`PORT_ANY`].
-    pub out_port: u32,
+    /// Only flows that output to this port, unless [`PortNo::ANY`].
+    pub out_port: PortNo,
     /// Only flows that output to this group, unless [`GROUP_ANY`].
     pub out_group: u32,
     /// Only flows whose cookie equals this one in the bits of `cookie_mask`.
@@ -51,7 +48,7 @@ impl FlowStatsRequest {
     pub fn new(table_id: u8, cookie: u64, cookie_mask: u64, r#match: Match) -> FlowStatsRequest {
         FlowStatsRequest {
             table_id,
-            out_port: PORT_ANY,
+            out_port: PortNo::ANY,
             out_group: GROUP_ANY,
             cookie,
             cookie_mask,
@@ -73,7 +70,7 @@ impl FlowStatsRequest {
             i,
             FlowStatsRequest {
                 table_id,
-                out_port,
+                out_port: PortNo(out_port),
                 out_group,
                 cookie,
                 cookie_mask,
@@ -86,7 +83,7 @@ impl FlowStatsRequest {
     pub(crate) fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         out.put_u8(self.table_id);
         wire::put_zeros(out, 3);
-        out.put_u32(self.out_port);
+        out.put_u32(self.out_port.0);
         out.put_u32(self.out_group);
         wire::put_zeros(out, 4);
         out.put_u64(self.cookie);
@@ -96,24 +93,32 @@ impl FlowStatsRequest {
 }
 
 impl fmt::Display for FlowStatsRequest {
+    /// As `ovs-ofctl` shows the request: the table unless it is all of them,
+    /// the filters that are set, then the match.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.table_id == TABLE_ALL {
-            f.write_str("table=all")?;
-        } else {
-            write!(f, "table={}", self.table_id)?;
+        let mut sep = "";
+        let mut part = |f: &mut fmt::Formatter<'_>, args: fmt::Arguments<'_>| {
+            f.write_str(sep)?;
+            sep = " ";
+            f.write_fmt(args)
+        };
+        if self.table_id != TABLE_ALL {
+            part(f, format_args!("table={}", self.table_id))?;
         }
-        if self.out_port != PORT_ANY {
-            write!(f, " out_port={}", PortName(self.out_port))?;
+        if self.out_port != PortNo::ANY {
+            part(f, format_args!("out_port={}", self.out_port))?;
         }
         if self.out_group != GROUP_ANY {
-            write!(f, " out_group={}", self.out_group)?;
+            part(f, format_args!("out_group={}", GroupName(self.out_group)))?;
         }
         if self.cookie_mask != 0 {
-            write!(f, " cookie=0x{:x}/0x{:x}", self.cookie, self.cookie_mask)?;
+            part(
+                f,
+                format_args!("cookie=0x{:x}/0x{:x}", self.cookie, self.cookie_mask),
+            )?;
         }
-        let fields = self.r#match.to_string();
-        if !fields.is_empty() {
-            write!(f, " {fields}")?;
+        if !self.r#match.is_empty() {
+            part(f, format_args!("{}", self.r#match))?;
         }
         Ok(())
     }
@@ -134,8 +139,8 @@ pub struct FlowStats {
     pub idle_timeout: u16,
     /// Seconds before the flow expires (0: never).
     pub hard_timeout: u16,
-    /// `OFPFF_*` flags the flow was added with.
-    pub flags: u16,
+    /// The flags the flow was added with.
+    pub flags: FlowModFlags,
     /// Eviction precedence (OpenFlow 1.4; always 0 in OpenFlow 1.3).
     pub importance: u16,
     /// Opaque controller-issued identifier.
@@ -153,7 +158,7 @@ pub struct FlowStats {
 impl FlowStats {
     /// Decodes one entry in the layout of `version`.
     pub(crate) fn decode(layout: Layout, i: &[u8]) -> PResult<'_, FlowStats> {
-        let (rest, whole) = support::split_by_length(i, 0, FLOW_STATS_HEAD_LEN, "flow stats")?;
+        let (rest, whole) = wire::split_by_length(i, 0, FLOW_STATS_HEAD_LEN, "flow stats")?;
         let (e, _length) = wire::u16(whole)?;
         let (e, table_id) = wire::u8(e)?;
         let (e, ()) = wire::pad(e, 1)?;
@@ -182,7 +187,7 @@ impl FlowStats {
                 priority,
                 idle_timeout,
                 hard_timeout,
-                flags,
+                flags: FlowModFlags(flags),
                 importance,
                 cookie,
                 packet_count,
@@ -195,7 +200,7 @@ impl FlowStats {
 
     /// Decodes the entries filling all of `i`.
     pub(crate) fn decode_list(layout: Layout, i: &[u8]) -> PResult<'_, Vec<FlowStats>> {
-        support::list_by_length(i, 0, FLOW_STATS_HEAD_LEN + MIN_MATCH_LEN, |e| {
+        wire::list_by_length(i, 0, FLOW_STATS_HEAD_LEN + MIN_MATCH_LEN, |e| {
             FlowStats::decode(layout, e)
         })
     }
@@ -218,7 +223,7 @@ impl FlowStats {
         out.put_u16(self.priority);
         out.put_u16(self.idle_timeout);
         out.put_u16(self.hard_timeout);
-        out.put_u16(self.flags);
+        out.put_u16(self.flags.0);
         // OpenFlow 1.3 has four bytes of padding where 1.4 has importance and
         // two bytes of padding; importance is 0 in 1.3 (checked above).
         out.put_u16(self.importance);
@@ -251,8 +256,8 @@ impl fmt::Display for FlowStats {
         if self.hard_timeout != 0 {
             write!(f, "hard_timeout={}, ", self.hard_timeout)?;
         }
-        if self.flags != 0 {
-            write!(f, "flags=0x{:x}, ", self.flags)?;
+        if !self.flags.is_empty() {
+            write!(f, "flags={}, ", self.flags)?;
         }
         if self.importance != 0 {
             write!(f, "importance={}, ", self.importance)?;
@@ -262,12 +267,11 @@ impl fmt::Display for FlowStats {
         if !fields.is_empty() {
             write!(f, ",{fields}")?;
         }
-        f.write_str(" actions=")?;
-        if self.instructions.is_empty() {
-            f.write_str("drop")
-        } else {
-            support::join(f, &self.instructions, ",")
-        }
+        write!(
+            f,
+            " actions={}",
+            instruction::display_list(&self.instructions)
+        )
     }
 }
 

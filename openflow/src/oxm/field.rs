@@ -8,48 +8,24 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::action::PortNo;
+use crate::types::{MacAddr, PortNo};
 
-/// An OXM class (the top 16 bits of an OXM header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct OxmClass(pub u16);
-
-impl OxmClass {
-    /// Nicira extended match, NXM_OF_* fields.
-    pub const NXM_0: OxmClass = OxmClass(0x0000);
-    /// Nicira extended match, NXM_NX_* fields (registers, conntrack, ...).
-    pub const NXM_1: OxmClass = OxmClass(0x0001);
-    /// The fields defined by the OpenFlow specification.
-    pub const OPENFLOW_BASIC: OxmClass = OxmClass(0x8000);
-    /// OpenFlow 1.5 packet registers, used by OVS for `xreg` in OF1.3.
-    pub const PACKET_REGS: OxmClass = OxmClass(0x8001);
-    /// Experimenter class: a 4-byte experimenter id follows the header.
-    pub const EXPERIMENTER: OxmClass = OxmClass(0xffff);
-
-    /// The specification's (or OVS's) name for the class, if it has one.
-    pub fn name(self) -> Option<&'static str> {
-        Some(match self {
-            OxmClass::NXM_0 => "NXM_0",
-            OxmClass::NXM_1 => "NXM_1",
-            OxmClass::OPENFLOW_BASIC => "OPENFLOW_BASIC",
-            OxmClass::PACKET_REGS => "PACKET_REGS",
-            OxmClass::EXPERIMENTER => "EXPERIMENTER",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for OxmClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "0x{:04x}", self.0),
-        }
+wire_enum! {
+    /// An OXM class (the top 16 bits of an OXM header); unknown ones print in hex.
+    pub struct OxmClass(u16) as "0x{:04x}" {
+        /// Nicira extended match, NXM_OF_* fields.
+        NXM_0 = 0x0000 => "NXM_0",
+        /// Nicira extended match, NXM_NX_* fields (registers, conntrack, ...).
+        NXM_1 = 0x0001 => "NXM_1",
+        /// The fields defined by the OpenFlow specification.
+        OPENFLOW_BASIC = 0x8000 => "OPENFLOW_BASIC",
+        /// OpenFlow 1.5 packet registers, used by OVS for `xreg` in OF1.3.
+        PACKET_REGS = 0x8001 => "PACKET_REGS",
+        /// Experimenter class: a 4-byte experimenter id follows the header.
+        EXPERIMENTER = 0xffff => "EXPERIMENTER",
     }
 }
 
@@ -109,133 +85,30 @@ impl fmt::Display for OxmHeader {
     }
 }
 
-/// An Ethernet address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    /// ff:ff:ff:ff:ff:ff.
-    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
-    /// 00:00:00:00:00:00.
-    pub const ZERO: MacAddr = MacAddr([0; 6]);
-
-    /// The address as the low 48 bits of an integer.
-    pub fn to_bits(self) -> u64 {
-        let b = self.0;
-        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
-    }
-
-    /// The address held in the low 48 bits of `bits`; higher bits are ignored.
-    pub fn from_bits(bits: u64) -> MacAddr {
-        let b = bits.to_be_bytes();
-        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
-    }
-
-    /// Whether the group bit is set (multicast or broadcast).
-    pub fn is_multicast(self) -> bool {
-        self.0[0] & 1 != 0
+flag_set! {
+    /// Connection-tracking state bits (the `ct_state` field), as OVS defines
+    /// and `ovs-ofctl` names them.
+    pub struct CtState(u32) {
+        /// The packet starts a new connection.
+        NEW = 1 << 0 => "new",
+        /// The packet belongs to an established connection.
+        ESTABLISHED = 1 << 1 => "est",
+        /// The packet is related to an existing connection.
+        RELATED = 1 << 2 => "rel",
+        /// The packet flows in the reply direction.
+        REPLY = 1 << 3 => "rpl",
+        /// The connection tracker could not make sense of the packet.
+        INVALID = 1 << 4 => "inv",
+        /// The packet went through the connection tracker.
+        TRACKED = 1 << 5 => "trk",
+        /// Source NAT applied.
+        SNAT = 1 << 6 => "snat",
+        /// Destination NAT applied.
+        DNAT = 1 << 7 => "dnat",
     }
 }
-
-impl From<[u8; 6]> for MacAddr {
-    fn from(b: [u8; 6]) -> Self {
-        MacAddr(b)
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
-/// Text that is not an Ethernet address of the form `aa:bb:cc:dd:ee:ff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("invalid Ethernet address (expected six hex octets separated by ':')")]
-pub struct ParseMacAddrError;
-
-impl FromStr for MacAddr {
-    type Err = ParseMacAddrError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for byte in &mut out {
-            let part = parts.next().ok_or(ParseMacAddrError)?;
-            if part.is_empty() || part.len() > 2 {
-                return Err(ParseMacAddrError);
-            }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| ParseMacAddrError)?;
-        }
-        if parts.next().is_some() {
-            return Err(ParseMacAddrError);
-        }
-        Ok(MacAddr(out))
-    }
-}
-
-impl Serialize for MacAddr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// Connection-tracking state bits (the `ct_state` field), as OVS defines them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-#[serde(transparent)]
-pub struct CtState(pub u32);
 
 impl CtState {
-    /// The packet starts a new connection (`new`).
-    pub const NEW: CtState = CtState(1 << 0);
-    /// The packet belongs to an established connection (`est`).
-    pub const ESTABLISHED: CtState = CtState(1 << 1);
-    /// The packet is related to an existing connection (`rel`).
-    pub const RELATED: CtState = CtState(1 << 2);
-    /// The packet flows in the reply direction (`rpl`).
-    pub const REPLY: CtState = CtState(1 << 3);
-    /// The connection tracker could not make sense of the packet (`inv`).
-    pub const INVALID: CtState = CtState(1 << 4);
-    /// The packet went through the connection tracker (`trk`).
-    pub const TRACKED: CtState = CtState(1 << 5);
-    /// Source NAT applied (`snat`).
-    pub const SNAT: CtState = CtState(1 << 6);
-    /// Destination NAT applied (`dnat`).
-    pub const DNAT: CtState = CtState(1 << 7);
-    /// Every bit OVS defines.
-    pub const ALL: CtState = CtState(0xff);
-
-    /// Short names in bit order, as `ovs-ofctl` prints them.
-    const NAMES: [&'static str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
-
-    /// The empty set.
-    pub const fn empty() -> CtState {
-        CtState(0)
-    }
-
-    /// Whether every bit of `other` is set in `self`.
-    pub const fn contains(self, other: CtState) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether no bit is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The short name of a single known bit.
-    fn bit_name(bit: u32) -> Option<&'static str> {
-        CtState::NAMES
-            .get(bit.trailing_zeros() as usize)
-            .copied()
-            .filter(|_| bit.is_power_of_two())
-    }
-
     /// Writes `value` under `mask` the way `ovs-ofctl` does: `+trk+new` for
     /// bits that must be set, `-inv` for bits that must be clear.
     pub(crate) fn fmt_masked(value: u32, mask: u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -246,60 +119,9 @@ impl CtState {
         while rest != 0 {
             let bit = rest & rest.wrapping_neg();
             let sign = if value & bit != 0 { '+' } else { '-' };
-            match CtState::bit_name(bit) {
+            match CtState(bit).names().next() {
                 Some(name) => write!(f, "{sign}{name}")?,
                 None => write!(f, "{sign}0x{bit:x}")?,
-            }
-            rest &= !bit;
-        }
-        Ok(())
-    }
-}
-
-impl std::ops::BitOr for CtState {
-    type Output = CtState;
-    fn bitor(self, rhs: CtState) -> CtState {
-        CtState(self.0 | rhs.0)
-    }
-}
-
-impl std::ops::BitOrAssign for CtState {
-    fn bitor_assign(&mut self, rhs: CtState) {
-        self.0 |= rhs.0;
-    }
-}
-
-impl std::ops::BitAnd for CtState {
-    type Output = CtState;
-    fn bitand(self, rhs: CtState) -> CtState {
-        CtState(self.0 & rhs.0)
-    }
-}
-
-impl std::ops::Not for CtState {
-    type Output = CtState;
-    fn not(self) -> CtState {
-        CtState(!self.0)
-    }
-}
-
-impl fmt::Display for CtState {
-    /// `new|trk`, or `0` for the empty set.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 == 0 {
-            return f.write_str("0");
-        }
-        let mut rest = self.0;
-        let mut first = true;
-        while rest != 0 {
-            let bit = rest & rest.wrapping_neg();
-            if !first {
-                f.write_str("|")?;
-            }
-            first = false;
-            match CtState::bit_name(bit) {
-                Some(name) => f.write_str(name)?,
-                None => write!(f, "0x{bit:x}")?,
             }
             rest &= !bit;
         }
@@ -752,23 +574,6 @@ mod tests {
         assert_eq!(Field::ConjId.header(false), OxmHeader(0x0001_4a04));
         assert_eq!(Field::reg(15), Some(Field::Reg15));
         assert_eq!(Field::reg(16), None);
-    }
-
-    #[test]
-    fn mac_addresses_parse_and_print() {
-        let mac: MacAddr = "f2:0b:a4:7d:f8:ea".parse().unwrap();
-        assert_eq!(mac.0, [0xf2, 0x0b, 0xa4, 0x7d, 0xf8, 0xea]);
-        assert_eq!(mac.to_string(), "f2:0b:a4:7d:f8:ea");
-        assert_eq!(MacAddr::from_bits(mac.to_bits()), mac);
-        for bad in [
-            "",
-            "f2:0b:a4:7d:f8",
-            "f2:0b:a4:7d:f8:ea:00",
-            "f2:0b:a4:7d:f8:xx",
-            "f2:0b:a4:7d:f8:eaa",
-        ] {
-            assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use super::field::{CtState, Field, MacAddr, OxmClass, OxmHeader};
-use crate::action::PortNo;
+use super::field::{CtState, Field, OxmClass, OxmHeader};
 use crate::error::{DecodeErrorKind, EncodeError};
+use crate::types::{ExperimenterId, Hex, MacAddr, PortNo};
 use crate::wire::{self, PResult};
 
 /// A known field matched against a value, optionally under a mask.
@@ -199,7 +199,7 @@ pub struct ExperimenterOxm {
     /// The has-mask bit of the header.
     pub hasmask: bool,
     /// The experimenter id that follows the header.
-    pub experimenter: u32,
+    pub experimenter: ExperimenterId,
     /// Everything after the experimenter id.
     #[serde(with = "crate::wire::hex_bytes")]
     pub payload: Bytes,
@@ -296,7 +296,7 @@ impl Oxm {
                 Oxm::Experimenter(ExperimenterOxm {
                     field: header.field_code(),
                     hasmask: header.hasmask(),
-                    experimenter,
+                    experimenter: ExperimenterId(experimenter),
                     payload: Bytes::copy_from_slice(payload),
                 }),
             ));
@@ -355,7 +355,7 @@ impl Oxm {
                 }
             }
             Oxm::Experimenter(e) => {
-                out.put_u32(e.experimenter);
+                out.put_u32(e.experimenter.0);
                 out.put_slice(&e.payload);
             }
             Oxm::Unknown(u) => out.put_slice(&u.payload),
@@ -368,12 +368,6 @@ impl From<MatchField> for Oxm {
     fn from(m: MatchField) -> Oxm {
         Oxm::Field(m)
     }
-}
-
-/// Writes bytes as `0x0a0b...`.
-pub(crate) fn fmt_hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    f.write_str("0x")?;
-    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
 
 impl Oxm {
@@ -393,13 +387,11 @@ impl fmt::Display for Oxm {
             // free of commas so a match prints as a comma-separated list.
             Oxm::Experimenter(e) => {
                 self.fmt_opaque_header(f)?;
-                write!(f, "/0x{:08x}=", e.experimenter)?;
-                fmt_hex(&e.payload, f)
+                write!(f, "/0x{:08x}={}", e.experimenter.0, Hex(&e.payload))
             }
             Oxm::Unknown(u) => {
                 self.fmt_opaque_header(f)?;
-                f.write_str("=")?;
-                fmt_hex(&u.payload, f)
+                write!(f, "={}", Hex(&u.payload))
             }
         }
     }
@@ -502,7 +494,7 @@ mod tests {
             Oxm::Experimenter(ExperimenterOxm {
                 field: 0,
                 hasmask: false,
-                experimenter: 0x4f4e4600,
+                experimenter: ExperimenterId::ONF,
                 payload: Bytes::from_static(&[0x0a, 0x00, 0x01]),
             })
         );

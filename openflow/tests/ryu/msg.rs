@@ -2,8 +2,7 @@
 #![allow(dead_code)]
 
 use augur_openflow::msg::{
-    AsyncConfig, AsyncConfigProp, BundleProp, ErrorCode, ErrorMsg, ExperimenterProperty,
-    HelloElement, TableModProp,
+    AsyncConfig, AsyncConfigProp, BundleProp, ErrorCode, ErrorMsg, HelloElement, TableModProp,
 };
 use augur_openflow::{Body, Message, Version};
 use base64::Engine;
@@ -11,6 +10,7 @@ use bytes::BytesMut;
 use serde_json::{Value, json};
 
 use super::ryu_oxm::{action_to_ryu, instruction_to_ryu, match_to_ryu};
+use super::ryu_prop::{experimenter_prop, unknown_prop};
 
 /// Ryu's JSON for `msg` if this module covers its type.
 pub fn to_ryu(msg: &Message) -> Option<Value> {
@@ -158,9 +158,9 @@ fn hello_element(e: &HelloElement) -> Value {
                 "versions": versions,
             }})
         }
-        HelloElement::Unknown { elem_type, data } => json!({"OFPHelloElemUnknown": {
-            "length": 4 + data.len(),
-            "type": elem_type.0,
+        HelloElement::Unknown(u) => json!({"OFPHelloElemUnknown": {
+            "length": 4 + u.data.len(),
+            "type": u.prop_type,
         }}),
     }
 }
@@ -185,33 +185,6 @@ fn error(e: &ErrorMsg) -> Value {
     }
 }
 
-/// Ryu shows experimenter property data as a list of 32-bit words.
-fn exp_prop_body(prop_type: u16, e: &ExperimenterProperty) -> Value {
-    let data = if e.data.len() % 4 == 0 {
-        e.data
-            .chunks_exact(4)
-            .map(|c| json!(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-            .collect()
-    } else {
-        Value::String(hex::encode(&e.data))
-    };
-    json!({
-        "data": data,
-        "exp_type": e.exp_type,
-        "experimenter": e.experimenter.0,
-        "length": 12 + e.data.len(),
-        "type": prop_type,
-    })
-}
-
-fn unknown_prop(prop_type: u16, data: &[u8]) -> Value {
-    json!({"OFPPropUnknown": {
-        "data": b64(data),
-        "length": 4 + data.len(),
-        "type": prop_type,
-    }})
-}
-
 fn table_mod_prop(p: &TableModProp) -> Value {
     match p {
         TableModProp::Eviction(flags) => json!({"OFPTableModPropEviction": {
@@ -231,9 +204,9 @@ fn table_mod_prop(p: &TableModProp) -> Value {
             "vacancy_up": vacancy_up,
         }}),
         TableModProp::Experimenter(e) => {
-            json!({ "OFPTableModPropExperimenter": exp_prop_body(0xffff, e) })
+            experimenter_prop("OFPTableModPropExperimenter", 0xffff, e)
         }
-        TableModProp::Unknown { prop_type, data } => unknown_prop(*prop_type, data),
+        TableModProp::Unknown(u) => unknown_prop(u),
     }
 }
 
@@ -258,18 +231,16 @@ fn async_prop(p: &AsyncConfigProp) -> Value {
             "type": prop_type.0,
         }}),
         AsyncConfigProp::Experimenter { prop_type, prop } => {
-            json!({ "OFPAsyncConfigPropExperimenter": exp_prop_body(prop_type.0, prop) })
+            experimenter_prop("OFPAsyncConfigPropExperimenter", prop_type.0, prop)
         }
-        AsyncConfigProp::Unknown { prop_type, data } => unknown_prop(prop_type.0, data),
+        AsyncConfigProp::Unknown(u) => unknown_prop(u),
     }
 }
 
 fn bundle_prop(p: &BundleProp) -> Value {
     match p {
-        BundleProp::Experimenter(e) => {
-            json!({ "OFPBundlePropExperimenter": exp_prop_body(0xffff, e) })
-        }
-        BundleProp::Unknown { prop_type, data } => unknown_prop(*prop_type, data),
+        BundleProp::Experimenter(e) => experimenter_prop("OFPBundlePropExperimenter", 0xffff, e),
+        BundleProp::Unknown(u) => unknown_prop(u),
     }
 }
 

@@ -19,14 +19,14 @@ use augur_openflow::multipart::{
     MultipartRequest, MultipartRequestBody, TableStats,
 };
 use augur_openflow::port::{
-    ExperimenterProperty, Port, PortDescProperty, PortMod, PortModProperty, PortStats,
-    PortStatsProperty, PortStatus, UnknownProperty,
+    Port, PortDescProperty, PortMod, PortModProperty, PortStats, PortStatsProperty, PortStatus,
 };
-use augur_openflow::{Body, Message, Version};
+use augur_openflow::{Body, ExperimenterProperty, Message, UnknownProperty, Version};
 use bytes::BytesMut;
 use serde_json::{Value, json};
 
 use super::ryu_oxm::{action_to_ryu, instruction_to_ryu, match_to_ryu};
+use super::ryu_prop::{experimenter_prop, padded, unknown_prop};
 
 /// Ryu's JSON for `msg` if this module covers its type.
 pub fn to_ryu(msg: &Message) -> Option<Value> {
@@ -53,41 +53,13 @@ fn round_up_8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
-fn mac(hw: &[u8; 6]) -> String {
-    hw.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Experimenter data as Ryu reads it: big-endian u32 words.
-fn words(data: &[u8]) -> Vec<u32> {
-    data.chunks_exact(4)
-        .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
-        .collect()
-}
-
-fn experimenter_prop(class: &str, e: &ExperimenterProperty) -> Value {
-    json!({ class: {
-        "data": words(&e.data),
-        "exp_type": e.exp_type,
-        "experimenter": e.experimenter,
-        "length": 12 + e.data.len(),
-        "type": 0xffff,
-    }})
-}
-
-fn unknown_prop(u: &UnknownProperty) -> Value {
-    json!({ "OFPPropUnknown": { "length": 4 + u.data.len(), "type": u.prop_type } })
-}
-
 /// Length of an experimenter or unknown property as it sits in a list (padded).
 fn experimenter_space(e: &ExperimenterProperty) -> usize {
-    round_up_8(12 + e.data.len())
+    padded(12 + e.data.len())
 }
 
 fn unknown_space(u: &UnknownProperty) -> usize {
-    round_up_8(4 + u.data.len())
+    padded(4 + u.data.len())
 }
 
 // ---- ports ----
@@ -124,7 +96,7 @@ fn port_desc_prop(p: &PortDescProperty) -> (Value, usize) {
             40,
         ),
         PortDescProperty::Experimenter(e) => (
-            experimenter_prop("OFPPortDescPropExperimenter", e),
+            experimenter_prop("OFPPortDescPropExperimenter", 0xffff, e),
             experimenter_space(e),
         ),
         PortDescProperty::Unknown(u) => (unknown_prop(u), unknown_space(u)),
@@ -139,11 +111,11 @@ fn port(v: Version, p: &Port) -> Value {
             "config": p.config.0,
             "curr": e.curr.0,
             "curr_speed": e.curr_speed,
-            "hw_addr": mac(&p.hw_addr),
+            "hw_addr": p.hw_addr.to_string(),
             "max_speed": e.max_speed,
             "name": p.name,
             "peer": e.peer.0,
-            "port_no": p.port_no,
+            "port_no": p.port_no.0,
             "state": p.state.0,
             "supported": e.supported.0,
         }});
@@ -152,10 +124,10 @@ fn port(v: Version, p: &Port) -> Value {
         p.properties.iter().map(port_desc_prop).unzip();
     json!({ "OFPPort": {
         "config": p.config.0,
-        "hw_addr": mac(&p.hw_addr),
+        "hw_addr": p.hw_addr.to_string(),
         "length": 40 + lengths.iter().sum::<usize>(),
         "name": p.name,
-        "port_no": p.port_no,
+        "port_no": p.port_no.0,
         "properties": properties,
         "state": p.state.0,
     }})
@@ -178,9 +150,9 @@ fn port_mod(v: Version, pm: &PortMod) -> Value {
         return json!({ "OFPPortMod": {
             "advertise": advertise,
             "config": pm.config.0,
-            "hw_addr": mac(&pm.hw_addr),
+            "hw_addr": pm.hw_addr.to_string(),
             "mask": pm.mask.0,
-            "port_no": pm.port_no,
+            "port_no": pm.port_no.0,
         }});
     }
     let properties: Vec<Value> = pm
@@ -199,15 +171,17 @@ fn port_mod(v: Version, pm: &PortMod) -> Value {
                 "tx_pwr": o.tx_pwr,
                 "type": 1,
             }}),
-            PortModProperty::Experimenter(e) => experimenter_prop("OFPPortModPropExperimenter", e),
+            PortModProperty::Experimenter(e) => {
+                experimenter_prop("OFPPortModPropExperimenter", 0xffff, e)
+            }
             PortModProperty::Unknown(u) => unknown_prop(u),
         })
         .collect();
     json!({ "OFPPortMod": {
         "config": pm.config.0,
-        "hw_addr": mac(&pm.hw_addr),
+        "hw_addr": pm.hw_addr.to_string(),
         "mask": pm.mask.0,
-        "port_no": pm.port_no,
+        "port_no": pm.port_no.0,
         "properties": properties,
     }})
 }
@@ -244,7 +218,7 @@ fn port_stats_prop(p: &PortStatsProperty) -> (Value, usize) {
             48,
         ),
         PortStatsProperty::Experimenter(e) => (
-            experimenter_prop("OFPPortStatsPropExperimenter", e),
+            experimenter_prop("OFPPortStatsPropExperimenter", 0xffff, e),
             experimenter_space(e),
         ),
         PortStatsProperty::Unknown(u) => (unknown_prop(u), unknown_space(u)),
@@ -258,7 +232,7 @@ fn port_stats(v: Version, s: &PortStats) -> Value {
             "collisions": e.collisions,
             "duration_nsec": s.duration_nsec,
             "duration_sec": s.duration_sec,
-            "port_no": s.port_no,
+            "port_no": s.port_no.0,
             "rx_bytes": s.rx_bytes,
             "rx_crc_err": e.rx_crc_err,
             "rx_dropped": s.rx_dropped,
@@ -278,7 +252,7 @@ fn port_stats(v: Version, s: &PortStats) -> Value {
         "duration_nsec": s.duration_nsec,
         "duration_sec": s.duration_sec,
         "length": 80 + lengths.iter().sum::<usize>(),
-        "port_no": s.port_no,
+        "port_no": s.port_no.0,
         "properties": properties,
         "rx_bytes": s.rx_bytes,
         "rx_dropped": s.rx_dropped,
@@ -494,7 +468,7 @@ fn request(req: &MultipartRequest) -> Option<Value> {
         }
         MultipartRequestBody::Table => plain("OFPTableStatsRequest"),
         MultipartRequestBody::PortStats { port_no } => {
-            with_id("OFPPortStatsRequest", "port_no", *port_no)
+            with_id("OFPPortStatsRequest", "port_no", port_no.0)
         }
         MultipartRequestBody::PortDesc => plain("OFPPortDescStatsRequest"),
         MultipartRequestBody::Group { group_id } => {

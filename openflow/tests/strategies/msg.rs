@@ -13,9 +13,13 @@ use augur_openflow::action::Action;
 use augur_openflow::instruction::Instruction;
 use augur_openflow::msg::*;
 use augur_openflow::oxm::Match;
-use augur_openflow::{Body, Message, Version};
+use augur_openflow::{Body, ExperimenterId, Message, PortNo, UnknownProperty, Version};
 use bytes::Bytes;
 use proptest::prelude::*;
+
+#[path = "prop.rs"]
+mod prop_strategies;
+pub use prop_strategies::{arb_experimenter_id, arb_experimenter_property, arb_unknown_property};
 
 /// OpenFlow 1.3 or 1.4.
 pub fn arb_version() -> impl Strategy<Value = Version> {
@@ -109,25 +113,10 @@ pub fn arb_bytes(max: usize) -> impl Strategy<Value = Bytes> {
     prop::collection::vec(any::<u8>(), 0..=max).prop_map(Bytes::from)
 }
 
-pub fn arb_experimenter_id() -> impl Strategy<Value = ExperimenterId> {
-    prop_oneof![
-        Just(ExperimenterId::NICIRA),
-        Just(ExperimenterId::ONF),
-        any::<u32>().prop_map(ExperimenterId),
-    ]
-}
-
 pub fn arb_hello_element() -> impl Strategy<Value = HelloElement> {
     prop_oneof![
         prop::collection::vec(any::<u32>(), 0..4).prop_map(HelloElement::VersionBitmap),
-        (
-            any::<u16>().prop_filter("not VERSIONBITMAP", |t| *t != 1),
-            arb_bytes(20)
-        )
-            .prop_map(|(t, data)| HelloElement::Unknown {
-                elem_type: HelloElemType(t),
-                data
-            }),
+        arb_unknown_property(&[1]).prop_map(HelloElement::Unknown),
     ]
 }
 
@@ -234,7 +223,7 @@ pub fn arb_packet_out() -> impl Strategy<Value = PacketOut> {
     )
         .prop_map(|(buffer_id, in_port, actions, data)| PacketOut {
             buffer_id,
-            in_port,
+            in_port: PortNo(in_port),
             actions,
             data,
         })
@@ -271,7 +260,7 @@ pub fn arb_flow_mod_for(version: Version) -> impl Strategy<Value = FlowMod> {
                 hard_timeout,
                 priority,
                 buffer_id,
-                out_port,
+                out_port: PortNo(out_port),
                 out_group,
                 flags: FlowModFlags(flags),
                 importance: if version >= Version::OF14 {
@@ -319,16 +308,6 @@ pub fn arb_flow_removed() -> impl Strategy<Value = FlowRemoved> {
         )
 }
 
-pub fn arb_experimenter_property() -> impl Strategy<Value = ExperimenterProperty> {
-    (arb_experimenter_id(), any::<u32>(), arb_bytes(20)).prop_map(
-        |(experimenter, exp_type, data)| ExperimenterProperty {
-            experimenter,
-            exp_type,
-            data,
-        },
-    )
-}
-
 pub fn arb_table_mod_prop() -> impl Strategy<Value = TableModProp> {
     prop_oneof![
         any::<u32>().prop_map(|f| TableModProp::Eviction(EvictionFlags(f))),
@@ -340,11 +319,7 @@ pub fn arb_table_mod_prop() -> impl Strategy<Value = TableModProp> {
             }
         }),
         arb_experimenter_property().prop_map(TableModProp::Experimenter),
-        (
-            any::<u16>().prop_filter("unknown type", |t| !matches!(t, 2 | 3 | 0xffff)),
-            arb_bytes(20)
-        )
-            .prop_map(|(prop_type, data)| TableModProp::Unknown { prop_type, data }),
+        arb_unknown_property(&[2, 3, 0xffff]).prop_map(TableModProp::Unknown),
     ]
 }
 
@@ -402,10 +377,9 @@ pub fn arb_async_config_prop() -> impl Strategy<Value = AsyncConfigProp> {
                 prop,
             }
         }),
-        (12u16..0xfffe, arb_bytes(20)).prop_map(|(t, data)| AsyncConfigProp::Unknown {
-            prop_type: AsyncPropType(t),
-            data
-        }),
+        (12u16..0xfffe, arb_bytes(20)).prop_map(|(prop_type, data)| AsyncConfigProp::Unknown(
+            UnknownProperty { prop_type, data }
+        )),
     ]
 }
 
@@ -428,8 +402,7 @@ pub fn arb_async_config() -> impl Strategy<Value = AsyncConfig> {
 pub fn arb_bundle_prop() -> impl Strategy<Value = BundleProp> {
     prop_oneof![
         arb_experimenter_property().prop_map(BundleProp::Experimenter),
-        (0u16..0xffff, arb_bytes(20))
-            .prop_map(|(prop_type, data)| BundleProp::Unknown { prop_type, data }),
+        arb_unknown_property(&[0xffff]).prop_map(BundleProp::Unknown),
     ]
 }
 

@@ -19,6 +19,7 @@ use augur_openflow::meter::{
     MeterBand, MeterBandStats, MeterBandType, MeterBandTypes, MeterCapabilities, MeterCommand,
     MeterConfig, MeterFeatures, MeterFlags, MeterMod, MeterStats,
 };
+use augur_openflow::msg::FlowModFlags;
 use augur_openflow::multipart::{
     AggregateStats, Desc, FlowStats, FlowStatsRequest, MultipartReply, MultipartReplyBody,
     MultipartReplyFlags, MultipartRequest, MultipartRequestBody, MultipartRequestFlags,
@@ -26,14 +27,22 @@ use augur_openflow::multipart::{
 };
 use augur_openflow::oxm::Match;
 use augur_openflow::port::{
-    ExperimenterProperty, OpticalFeatures, OpticalStatsFlags, Port, PortConfig, PortDescProperty,
-    PortEthernet, PortFeatures, PortMod, PortModOptical, PortModProperty, PortOptical, PortReason,
-    PortState, PortStats, PortStatsEthernet, PortStatsOptical, PortStatsProperty, PortStatus,
-    UnknownProperty,
+    OpticalFeatures, OpticalStatsFlags, Port, PortConfig, PortDescProperty, PortEthernet,
+    PortFeatures, PortMod, PortModOptical, PortModProperty, PortOptical, PortReason, PortState,
+    PortStats, PortStatsEthernet, PortStatsOptical, PortStatsProperty, PortStatus,
 };
-use augur_openflow::{Body, Message, Version};
+use augur_openflow::{Body, ExperimenterId, MacAddr, Message, PortNo, UnknownProperty, Version};
 use bytes::Bytes;
 use proptest::prelude::*;
+
+#[path = "prop.rs"]
+mod prop_strategies;
+pub use prop_strategies::arb_experimenter_property;
+
+/// A property of a type none of the port property lists defines.
+pub fn arb_unknown_property() -> impl Strategy<Value = UnknownProperty> {
+    prop_strategies::arb_unknown_property(&[0, 1, 0xffff])
+}
 
 /// Decodes `body` as a message of `msg_type` in OpenFlow 1.3.
 fn decode(msg_type: u8, body: &[u8]) -> Body {
@@ -166,22 +175,6 @@ fn arb_name() -> impl Strategy<Value = String> {
 
 // ---- ports ----
 
-/// An experimenter property.
-pub fn arb_experimenter_property() -> impl Strategy<Value = ExperimenterProperty> {
-    (any::<u32>(), any::<u32>(), arb_bytes(12)).prop_map(|(experimenter, exp_type, data)| {
-        ExperimenterProperty {
-            experimenter,
-            exp_type,
-            data,
-        }
-    })
-}
-
-/// A property of a type none of the port property lists defines.
-pub fn arb_unknown_property() -> impl Strategy<Value = UnknownProperty> {
-    (2u16..0xffff, arb_bytes(12)).prop_map(|(prop_type, data)| UnknownProperty { prop_type, data })
-}
-
 /// Ethernet features and speeds.
 pub fn arb_port_ethernet() -> impl Strategy<Value = PortEthernet> {
     (any::<[u32; 4]>(), any::<u32>(), any::<u32>()).prop_map(|(f, curr_speed, max_speed)| {
@@ -241,8 +234,8 @@ pub fn arb_port(version: Version) -> impl Strategy<Value = Port> {
         properties,
     )
         .prop_map(|(port_no, hw_addr, name, config, state, properties)| Port {
-            port_no,
-            hw_addr,
+            port_no: PortNo(port_no),
+            hw_addr: MacAddr(hw_addr),
             name,
             config: PortConfig(config),
             state: PortState(state),
@@ -299,8 +292,8 @@ pub fn arb_port_mod(version: Version) -> impl Strategy<Value = PortMod> {
         properties,
     )
         .prop_map(|(port_no, hw_addr, config, mask, properties)| PortMod {
-            port_no,
-            hw_addr,
+            port_no: PortNo(port_no),
+            hw_addr: MacAddr(hw_addr),
             config: PortConfig(config),
             mask: PortConfig(mask),
             properties,
@@ -359,7 +352,7 @@ pub fn arb_port_stats(version: Version) -> impl Strategy<Value = PortStats> {
     )
         .prop_map(
             |(port_no, duration_sec, duration_nsec, c, properties)| PortStats {
-                port_no,
+                port_no: PortNo(port_no),
                 duration_sec,
                 duration_nsec,
                 rx_packets: c[0],
@@ -382,7 +375,7 @@ pub fn arb_bucket() -> impl Strategy<Value = Bucket> {
     (any::<u16>(), any::<u32>(), any::<u32>(), arb_actions()).prop_map(
         |(weight, watch_port, watch_group, actions)| Bucket {
             weight,
-            watch_port,
+            watch_port: PortNo(watch_port),
             watch_group,
             actions,
         },
@@ -477,7 +470,7 @@ pub fn arb_meter_band() -> impl Strategy<Value = MeterBand> {
             |(rate, burst_size, experimenter, data)| MeterBand::Experimenter {
                 rate,
                 burst_size,
-                experimenter,
+                experimenter: ExperimenterId(experimenter),
                 data,
             }
         ),
@@ -574,7 +567,7 @@ pub fn arb_flow_stats_request() -> impl Strategy<Value = FlowStatsRequest> {
         .prop_map(
             |(table_id, out_port, out_group, cookie, cookie_mask, r#match)| FlowStatsRequest {
                 table_id,
-                out_port,
+                out_port: PortNo(out_port),
                 out_group,
                 cookie,
                 cookie_mask,
@@ -609,7 +602,7 @@ pub fn arb_flow_stats(version: Version) -> impl Strategy<Value = FlowStats> {
                 priority: t[0],
                 idle_timeout: t[1],
                 hard_timeout: t[2],
-                flags: t[3],
+                flags: FlowModFlags(t[3]),
                 importance,
                 cookie: c[0],
                 packet_count: c[1],
@@ -658,7 +651,9 @@ pub fn arb_multipart_request_body() -> impl Strategy<Value = MultipartRequestBod
         arb_flow_stats_request().prop_map(MultipartRequestBody::Flow),
         arb_flow_stats_request().prop_map(MultipartRequestBody::Aggregate),
         Just(MultipartRequestBody::Table),
-        any::<u32>().prop_map(|port_no| MultipartRequestBody::PortStats { port_no }),
+        any::<u32>().prop_map(|port_no| MultipartRequestBody::PortStats {
+            port_no: PortNo(port_no)
+        }),
         Just(MultipartRequestBody::PortDesc),
         any::<u32>().prop_map(|group_id| MultipartRequestBody::Group { group_id }),
         Just(MultipartRequestBody::GroupDesc),

@@ -5,16 +5,17 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use augur_openflow::action::{
-    Action, ActionType, Ct, CtFlags, CtZone, ExperimenterAction, NX_EXPERIMENTER_ID, Nat, NatFlags,
-    NxAction, NxSubtype, PortNo, Subfield, UnknownAction,
+    Action, ActionType, Conjunction, Controller2Prop, Ct, CtFlags, CtZone, ExperimenterAction, Nat,
+    NatFlags, NxAction, NxController, NxSubtype, RegLoad, RegMove, Sample, Subfield, UnknownAction,
 };
 use augur_openflow::instruction::{
     ExperimenterInstruction, Instruction, InstructionType, UnknownInstruction,
 };
+use augur_openflow::msg::PacketInReason;
 use augur_openflow::oxm::{
-    CtState, ExperimenterOxm, Field, MacAddr, Match, MatchField, Oxm, OxmClass, OxmHeader,
-    UnknownOxm,
+    ExperimenterOxm, Field, Match, MatchField, Oxm, OxmClass, OxmHeader, UnknownOxm,
 };
+use augur_openflow::{CtState, ExperimenterId, MacAddr, PortNo, UnknownProperty};
 use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -122,7 +123,7 @@ pub fn arb_experimenter_oxm() -> impl Strategy<Value = ExperimenterOxm> {
         |(field, hasmask, experimenter, payload)| ExperimenterOxm {
             field,
             hasmask,
-            experimenter,
+            experimenter: ExperimenterId(experimenter),
             payload,
         },
     )
@@ -348,13 +349,112 @@ pub fn arb_match() -> impl Strategy<Value = Match> {
     )
 }
 
-/// A Nicira subfield with a non-zero header.
+/// A Nicira subfield with a non-zero header, in the packed form of `ct`
+/// zones and `load` (offset below 1024, 1 to 64 bits).
 pub fn arb_subfield() -> impl Strategy<Value = Subfield> {
-    (1u32.., 0u16..1024, 1u8..=64).prop_map(|(h, ofs, n_bits)| Subfield {
+    (1u32.., 0u16..1024, 1u16..=64).prop_map(|(h, ofs, n_bits)| Subfield {
         field: OxmHeader(h),
         ofs,
         n_bits,
     })
+}
+
+/// A header of a class other than experimenter (whose 8-byte headers the
+/// register actions keep opaque).
+fn arb_plain_header() -> impl Strategy<Value = OxmHeader> {
+    any::<u32>()
+        .prop_filter("not an experimenter OXM", |h| h >> 16 != 0xffff)
+        .prop_map(OxmHeader)
+}
+
+/// A subfield of the register actions with a free offset and `n_bits`.
+fn arb_wide_subfield(n_bits: u16) -> impl Strategy<Value = Subfield> {
+    (arb_plain_header(), any::<u16>()).prop_map(move |(field, ofs)| Subfield { field, ofs, n_bits })
+}
+
+/// A property of `controller2`.
+pub fn arb_controller2_prop() -> impl Strategy<Value = Controller2Prop> {
+    prop_oneof![
+        any::<u16>().prop_map(Controller2Prop::MaxLen),
+        any::<u16>().prop_map(Controller2Prop::ControllerId),
+        any::<u8>().prop_map(|r| Controller2Prop::Reason(PacketInReason(r))),
+        bytes(0..12).prop_map(Controller2Prop::Userdata),
+        Just(Controller2Prop::Pause),
+        any::<u32>().prop_map(Controller2Prop::MeterId),
+        (6u16.., bytes(0..12)).prop_map(|(prop_type, data)| {
+            Controller2Prop::Unknown(UnknownProperty { prop_type, data })
+        }),
+    ]
+}
+
+/// A `sample` in one of its three wire forms.
+pub fn arb_sample() -> impl Strategy<Value = Sample> {
+    (
+        any::<(u16, u32, u32, u32)>(),
+        prop_oneof![
+            Just((None, None)),
+            arb_of10_port_no().prop_map(|p| (Some(p), None)),
+            (arb_of10_port_no(), any::<u8>()).prop_map(|(p, d)| (Some(p), Some(d))),
+        ],
+    )
+        .prop_map(
+            |((probability, collector_set_id, obs_domain_id, obs_point_id), (port, dir))| Sample {
+                probability,
+                collector_set_id,
+                obs_domain_id,
+                obs_point_id,
+                sampling_port: port,
+                direction: dir,
+            },
+        )
+}
+
+/// The Nicira actions with typed fields other than `ct` and `nat`.
+pub fn arb_nicira_misc_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        any::<(u32, u8, u8)>().prop_map(|(id, clause, n_clauses)| {
+            Action::Conjunction(Conjunction {
+                id,
+                clause,
+                n_clauses,
+            })
+        }),
+        (arb_plain_header(), 0u16..1024, 1u16..=64, any::<u64>()).prop_map(
+            |(field, ofs, n_bits, value)| Action::RegLoad(RegLoad {
+                dst: Subfield { field, ofs, n_bits },
+                value,
+            })
+        ),
+        arb_oxm().prop_map(Action::RegLoad2),
+        (1u16..=256)
+            .prop_flat_map(|n| (arb_wide_subfield(n), arb_wide_subfield(n)))
+            .prop_map(|(src, dst)| Action::RegMove(RegMove { src, dst })),
+        (1u16..=256)
+            .prop_flat_map(arb_wide_subfield)
+            .prop_map(Action::StackPush),
+        (1u16..=256)
+            .prop_flat_map(arb_wide_subfield)
+            .prop_map(Action::StackPop),
+        (0usize..3)
+            .prop_flat_map(|k| bytes(6 + 8 * k))
+            .prop_map(Action::Note),
+        any::<(u16, u16, u8)>().prop_map(|(max_len, controller_id, reason)| {
+            Action::NxController(NxController {
+                max_len,
+                controller_id,
+                reason: PacketInReason(reason),
+            })
+        }),
+        vec(arb_controller2_prop(), 0..4).prop_map(Action::Controller2),
+        (arb_of10_port_no(), any::<u32>())
+            .prop_map(|(port, max_len)| Action::OutputTrunc { port, max_len }),
+        any::<(u16, u16)>().prop_map(|(idle_timeout, hard_timeout)| Action::FinTimeout {
+            idle_timeout,
+            hard_timeout
+        }),
+        vec(any::<u16>(), 0..6).prop_map(Action::DecTtlCntIds),
+        arb_sample().prop_map(Action::Sample),
+    ]
 }
 
 /// A `nat` action.
@@ -383,8 +483,10 @@ pub fn arb_nat() -> impl Strategy<Value = Nat> {
 const KNOWN_ACTION_TYPES: &[u16] = &[
     0, 11, 12, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 0xffff,
 ];
-/// Nicira subtypes decoded into typed actions.
-const DECODED_NX_SUBTYPES: &[u16] = &[1, 14, 35, 36, 43, 44];
+/// Nicira subtypes decoded into typed actions (an opaque one must avoid them).
+const DECODED_NX_SUBTYPES: &[u16] = &[
+    1, 6, 7, 8, 14, 19, 20, 21, 27, 28, 29, 33, 34, 35, 36, 37, 38, 39, 41, 43, 44,
+];
 
 /// Any action that is not a `ct` (the contents of a `ct`).
 pub fn arb_simple_action() -> BoxedStrategy<Action> {
@@ -412,6 +514,7 @@ pub fn arb_simple_action() -> BoxedStrategy<Action> {
         arb_of10_port_no().prop_map(|in_port| Action::Resubmit { in_port }),
         (arb_of10_port_no(), any::<u8>(), any::<bool>())
             .prop_map(|(in_port, table, ct)| Action::ResubmitTable { in_port, table, ct }),
+        arb_nicira_misc_action(),
         (any::<u16>(), 0usize..4, any::<u8>())
             .prop_filter("decoded subtypes", |(s, _, _)| !DECODED_NX_SUBTYPES
                 .contains(s))
@@ -424,9 +527,13 @@ pub fn arb_simple_action() -> BoxedStrategy<Action> {
     ];
     let opaque = prop_oneof![
         (any::<u32>(), 0usize..4)
-            .prop_filter("Nicira is decoded", |(e, _)| *e != NX_EXPERIMENTER_ID)
+            .prop_filter("Nicira is decoded", |(e, _)| ExperimenterId(*e)
+                != ExperimenterId::NICIRA)
             .prop_flat_map(|(experimenter, k)| bytes(8 * k).prop_map(move |data| {
-                Action::Experimenter(ExperimenterAction { experimenter, data })
+                Action::Experimenter(ExperimenterAction {
+                    experimenter: ExperimenterId(experimenter),
+                    data,
+                })
             })),
         (any::<u16>(), 0usize..4)
             .prop_filter("known types", |(t, _)| !KNOWN_ACTION_TYPES.contains(t))
@@ -485,7 +592,10 @@ pub fn arb_instruction() -> impl Strategy<Value = Instruction> {
         Just(Instruction::ClearActions),
         any::<u32>().prop_map(Instruction::Meter),
         (any::<u32>(), bytes(0..16)).prop_map(|(experimenter, data)| {
-            Instruction::Experimenter(ExperimenterInstruction { experimenter, data })
+            Instruction::Experimenter(ExperimenterInstruction {
+                experimenter: ExperimenterId(experimenter),
+                data,
+            })
         }),
         (7u16..0xffff, bytes(0..16)).prop_map(|(t, data)| {
             Instruction::Unknown(UnknownInstruction {
