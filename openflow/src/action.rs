@@ -543,7 +543,8 @@ fn decode_body(
 
 /// Decodes a list of actions that fills all of `i`.
 pub(crate) fn decode_actions(i: &[u8]) -> PResult<'_, Vec<Action>> {
-    wire::many(i, Action::decode)
+    // Actions carry their length at byte 2 and are at least 8 bytes long.
+    wire::list_by_length(i, 2, 8, Action::decode)
 }
 
 /// Decodes a list of actions nested `depth` levels inside `ct`.
@@ -551,7 +552,7 @@ pub(crate) fn decode_nested_actions(i: &[u8], depth: usize) -> PResult<'_, Vec<A
     if depth > MAX_NESTING {
         return wire::fail(i, DecodeErrorKind::Invalid("actions nested too deeply"));
     }
-    wire::many(i, |x| Action::decode_nested(x, depth))
+    wire::list_by_length(i, 2, 8, |x| Action::decode_nested(x, depth))
 }
 
 /// Encodes a list of actions.

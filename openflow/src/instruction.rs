@@ -239,7 +239,8 @@ impl Instruction {
 
 /// Decodes a list of instructions that fills all of `i`.
 pub(crate) fn decode_instructions(i: &[u8]) -> PResult<'_, Vec<Instruction>> {
-    wire::many(i, Instruction::decode)
+    // Instructions carry their length at byte 2 and are at least 8 bytes long.
+    wire::list_by_length(i, 2, 8, Instruction::decode)
 }
 
 /// Encodes a list of instructions.

@@ -290,7 +290,9 @@ impl Match {
             return wire::fail(&i[i.len()..], DecodeErrorKind::Truncated);
         }
         let (whole, rest) = i.split_at(padded);
-        let (_, oxms) = wire::many(&whole[MATCH_HEADER_LEN..length], Oxm::decode)?;
+        let fields = &whole[MATCH_HEADER_LEN..length];
+        let mut oxms = Vec::with_capacity(count_oxms(fields));
+        let (_, ()) = wire::many_into(fields, &mut oxms, Oxm::decode)?;
         Ok((
             rest,
             Match {
@@ -367,6 +369,22 @@ impl<'a> IntoIterator for &'a Match {
     fn into_iter(self) -> Self::IntoIter {
         self.oxms.iter()
     }
+}
+
+/// How many OXM TLVs `fields` holds, counted by their length bytes so that
+/// decoding allocates once (and never for more TLVs than bytes present).
+fn count_oxms(mut fields: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(&length) = fields.get(3) {
+        match fields.get(4 + usize::from(length)..) {
+            Some(rest) => {
+                n += 1;
+                fields = rest;
+            }
+            None => break,
+        }
+    }
+    n
 }
 
 impl fmt::Display for Match {

@@ -235,7 +235,9 @@ pub(crate) fn list_by_length<'a, T>(
     min: usize,
     item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
 ) -> PResult<'a, Vec<T>> {
-    many_into(i, Vec::with_capacity(count_by_length(i, at, min)), item)
+    let mut out = Vec::with_capacity(count_by_length(i, at, min));
+    let (rest, ()) = many_into(i, &mut out, item)?;
+    Ok((rest, out))
 }
 
 /// Applies `item` repeatedly until `i` is exhausted.
@@ -246,15 +248,17 @@ pub(crate) fn many<'a, T>(
     i: &'a [u8],
     item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
 ) -> PResult<'a, Vec<T>> {
-    many_into(i, Vec::new(), item)
+    let mut out = Vec::new();
+    let (rest, ()) = many_into(i, &mut out, item)?;
+    Ok((rest, out))
 }
 
-/// [`many`], appending to `out`.
-fn many_into<'a, T>(
+/// [`many`], appending to `out` (which the caller may have sized).
+pub(crate) fn many_into<'a, T>(
     mut i: &'a [u8],
-    mut out: Vec<T>,
+    out: &mut Vec<T>,
     mut item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
-) -> PResult<'a, Vec<T>> {
+) -> PResult<'a, ()> {
     while !i.is_empty() {
         let (rest, value) = item(i)?;
         if rest.len() >= i.len() {
@@ -263,7 +267,7 @@ fn many_into<'a, T>(
         out.push(value);
         i = rest;
     }
-    Ok((i, out))
+    Ok((i, ()))
 }
 
 /// Requires that `i` is fully consumed.
