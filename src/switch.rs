@@ -8,9 +8,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use augur_openflow::msg::{BundleAdd, BundleControl, BundleFlags, ErrorMsg};
 use augur_openflow::session::{CloseReason, Event, SessionConfig, SwitchInfo, SwitchSession};
-use augur_openflow::{Body, DecodeError, Deframer, EncodeError, Message, msg::ErrorMsg};
+use augur_openflow::{Body, DecodeError, Deframer, EncodeError, Message};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -73,6 +76,7 @@ pub struct SwitchHandle {
     info: SwitchInfo,
     peer: SocketAddr,
     commands: mpsc::Sender<Command>,
+    next_bundle: Arc<AtomicU32>,
 }
 
 impl SwitchHandle {
@@ -106,6 +110,32 @@ impl SwitchHandle {
             .await
             .map_err(|_| RequestError::Closed)?;
         answer.await.map_err(|_| RequestError::Closed)?
+    }
+
+    /// Applies messages all or nothing, in order, in one bundle (OpenFlow 1.4
+    /// bundles, or the ONF extension OVS accepts in 1.3). On any error the
+    /// bundle is discarded and the switch is left as it was.
+    pub async fn apply_atomically(&self, bodies: Vec<Body>) -> Result<(), RequestError> {
+        let id = self.next_bundle.fetch_add(1, Ordering::Relaxed);
+        let flags = BundleFlags::ATOMIC | BundleFlags::ORDERED;
+        let version = self.info.version;
+        self.request(Body::BundleControl(BundleControl::open(id, flags)))
+            .await?;
+        let adds = bodies
+            .into_iter()
+            .map(|body| Body::BundleAdd(BundleAdd::new(id, flags, Message::new(version, 0, body))))
+            .collect();
+        if let Err(e) = self.apply(adds).await {
+            // The switch would discard it when the connection ends anyway;
+            // saying so frees it now. Its own failure changes nothing.
+            let _ = self
+                .request(Body::BundleControl(BundleControl::discard(id, flags)))
+                .await;
+            return Err(e);
+        }
+        self.request(Body::BundleControl(BundleControl::commit(id, flags)))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -154,6 +184,7 @@ where
             info,
             peer,
             commands: commands_tx,
+            next_bundle: Arc::new(AtomicU32::new(1)),
         },
         async_rx,
         task,

@@ -56,7 +56,14 @@ pub fn acl_entry(n: usize) -> FlowStats {
     m = if n % 2 == 0 {
         m.in_port(PortNo(1 + n32 % 48))
     } else {
-        m.eth_src(MacAddr([0x52, 0x54, 0, (n >> 16) as u8, (n >> 8) as u8, n as u8]))
+        m.eth_src(MacAddr([
+            0x52,
+            0x54,
+            0,
+            (n >> 16) as u8,
+            (n >> 8) as u8,
+            n as u8,
+        ]))
     };
     let m = m
         .eth_type(0x0800)
@@ -99,8 +106,12 @@ pub fn flow_stats_reply(entries: usize) -> Result<Vec<u8>, augur_openflow::Encod
             MultipartReplyFlags::default()
         };
         let body = MultipartReplyBody::Flow(std::mem::take(part));
-        Message::new(Version::OF14, 7, Body::MultipartReply(MultipartReply { flags, body }))
-            .encode_into(out)
+        Message::new(
+            Version::OF14,
+            7,
+            Body::MultipartReply(MultipartReply { flags, body }),
+        )
+        .encode_into(out)
     };
     for n in 0..entries {
         let entry = acl_entry(n);
@@ -151,13 +162,18 @@ fn tcp_syn(n: usize) -> Bytes {
     f.extend_from_slice(&((40_000 + n % 20_000) as u16).to_be_bytes());
     f.extend_from_slice(&5432u16.to_be_bytes());
     f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0xfa, 0xf0, 0, 0, 0, 0]);
-    f.extend_from_slice(&[2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]);
+    f.extend_from_slice(&[
+        2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ]);
     Bytes::from(f)
 }
 
 /// Decodes every message of `buf` `repeat` times; the best pass's seconds,
 /// the messages, and the entries (flow stats entries, or messages).
-fn time_decode(buf: &[u8], repeat: usize) -> Result<(f64, usize, usize), augur_openflow::DecodeError> {
+fn time_decode(
+    buf: &[u8],
+    repeat: usize,
+) -> Result<(f64, usize, usize), augur_openflow::DecodeError> {
     let mut best = f64::INFINITY;
     let mut counts = (0, 0);
     for _ in 0..repeat {

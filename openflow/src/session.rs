@@ -365,10 +365,16 @@ impl SwitchSession {
         }
     }
 
-    fn queue(&mut self, body: Body) -> u32 {
+    fn queue(&mut self, mut body: Body) -> u32 {
         let xid = self.next_xid;
         // Zero is left out: some switches treat xid 0 as "no transaction".
         self.next_xid = self.next_xid.checked_add(1).unwrap_or(1);
+        if let Body::BundleAdd(add) = &mut body {
+            // OpenFlow 1.4 §7.3.9.7: the bundled message carries the outer
+            // message's version and xid (OVS rejects others as MSG_BAD_XID).
+            add.message.version = self.version;
+            add.message.xid = xid;
+        }
         self.transmit
             .push_back(Message::new(self.version, xid, body));
         xid
