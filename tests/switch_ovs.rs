@@ -103,7 +103,7 @@ fn assert_installed(sent: &FlowMod, held: &[FlowStats]) {
     assert_eq!(found.flags, sent.flags, "flags of {sent}");
     assert_eq!(found.importance, sent.importance, "importance of {sent}");
     assert_eq!(
-        fields(&found.r#match),
+        fields(&found.match_),
         fields(&sent.match_),
         "match of {sent}"
     );

@@ -82,7 +82,7 @@ pub fn acl_entry(n: usize) -> FlowStats {
         cookie: 0xa000_0000_0000_0000 | (7 << 32) | n as u64,
         packet_count: 12_345 + n as u64,
         byte_count: 9_876_543 + n as u64,
-        r#match: m,
+        match_: m,
         instructions: vec![Instruction::ApplyActions(vec![
             Action::Ct(Ct::new().commit().zone(1)),
             Action::Output {
@@ -116,7 +116,7 @@ pub fn flow_stats_reply(entries: usize) -> Result<Vec<u8>, augur_openflow::Encod
     for n in 0..entries {
         let entry = acl_entry(n);
         // 56 bytes of fixed part, the match, and the instructions.
-        let len = 56 + entry.r#match.wire_len() + 48;
+        let len = 56 + entry.match_.wire_len() + 48;
         if part_len + len > 65_000 {
             flush(&mut part, true, &mut out)?;
             part_len = 0;

@@ -238,18 +238,18 @@ impl MultipartRequest {
 
     /// Statistics of the flows of `table_id` ([`TABLE_ALL`](crate::TABLE_ALL) for every table)
     /// whose cookie equals `cookie` in the bits of `cookie_mask` and whose
-    /// match is at least as specific as `r#match`.
+    /// match is at least as specific as `match_`.
     pub fn flow_stats(
         table_id: u8,
         cookie: u64,
         cookie_mask: u64,
-        r#match: Match,
+        match_: Match,
     ) -> MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::Flow(FlowStatsRequest::new(
             table_id,
             cookie,
             cookie_mask,
-            r#match,
+            match_,
         )))
     }
 
@@ -258,13 +258,13 @@ impl MultipartRequest {
         table_id: u8,
         cookie: u64,
         cookie_mask: u64,
-        r#match: Match,
+        match_: Match,
     ) -> MultipartRequest {
         MultipartRequest::new(MultipartRequestBody::Aggregate(FlowStatsRequest::new(
             table_id,
             cookie,
             cookie_mask,
-            r#match,
+            match_,
         )))
     }
 

@@ -38,21 +38,22 @@ pub struct FlowStatsRequest {
     /// Cookie bits that must match (0: any cookie).
     pub cookie_mask: u64,
     /// Only flows whose match is at least as specific as this one.
-    pub r#match: Match,
+    #[serde(rename = "match")]
+    pub match_: Match,
 }
 
 impl FlowStatsRequest {
     /// Flows of `table_id` whose cookie matches `cookie` in the bits of
-    /// `cookie_mask` and whose match is at least as specific as `r#match`,
+    /// `cookie_mask` and whose match is at least as specific as `match_`,
     /// whatever they output to.
-    pub fn new(table_id: u8, cookie: u64, cookie_mask: u64, r#match: Match) -> FlowStatsRequest {
+    pub fn new(table_id: u8, cookie: u64, cookie_mask: u64, match_: Match) -> FlowStatsRequest {
         FlowStatsRequest {
             table_id,
             out_port: PortNo::ANY,
             out_group: GROUP_ANY,
             cookie,
             cookie_mask,
-            r#match,
+            match_,
         }
     }
 
@@ -65,7 +66,7 @@ impl FlowStatsRequest {
         let (i, ()) = wire::pad(i, 4)?;
         let (i, cookie) = wire::u64(i)?;
         let (i, cookie_mask) = wire::u64(i)?;
-        let (i, r#match) = Match::decode(i)?;
+        let (i, match_) = Match::decode(i)?;
         Ok((
             i,
             FlowStatsRequest {
@@ -74,7 +75,7 @@ impl FlowStatsRequest {
                 out_group,
                 cookie,
                 cookie_mask,
-                r#match,
+                match_,
             },
         ))
     }
@@ -88,7 +89,7 @@ impl FlowStatsRequest {
         wire::put_zeros(out, 4);
         out.put_u64(self.cookie);
         out.put_u64(self.cookie_mask);
-        self.r#match.encode(out)
+        self.match_.encode(out)
     }
 }
 
@@ -117,8 +118,8 @@ impl fmt::Display for FlowStatsRequest {
                 format_args!("cookie=0x{:x}/0x{:x}", self.cookie, self.cookie_mask),
             )?;
         }
-        if !self.r#match.is_empty() {
-            part(f, format_args!("{}", self.r#match))?;
+        if !self.match_.is_empty() {
+            part(f, format_args!("{}", self.match_))?;
         }
         Ok(())
     }
@@ -150,7 +151,8 @@ pub struct FlowStats {
     /// Bytes that matched the flow.
     pub byte_count: u64,
     /// The flow's match.
-    pub r#match: Match,
+    #[serde(rename = "match")]
+    pub match_: Match,
     /// The flow's instructions.
     pub instructions: Vec<Instruction>,
 }
@@ -176,7 +178,7 @@ impl FlowStats {
         let (e, cookie) = wire::u64(e)?;
         let (e, packet_count) = wire::u64(e)?;
         let (e, byte_count) = wire::u64(e)?;
-        let (e, r#match) = Match::decode(e)?;
+        let (e, match_) = Match::decode(e)?;
         let (_, instructions) = instruction::decode_instructions(e)?;
         Ok((
             rest,
@@ -192,7 +194,7 @@ impl FlowStats {
                 cookie,
                 packet_count,
                 byte_count,
-                r#match,
+                match_,
                 instructions,
             },
         ))
@@ -231,7 +233,7 @@ impl FlowStats {
         out.put_u64(self.cookie);
         out.put_u64(self.packet_count);
         out.put_u64(self.byte_count);
-        self.r#match.encode(out)?;
+        self.match_.encode(out)?;
         instruction::encode_instructions(&self.instructions, out)?;
         wire::patch_len_u16(out, len_at, start, "flow stats")?;
         Ok(())
@@ -263,7 +265,7 @@ impl fmt::Display for FlowStats {
             write!(f, "importance={}, ", self.importance)?;
         }
         write!(f, "priority={}", self.priority)?;
-        let fields = self.r#match.to_string();
+        let fields = self.match_.to_string();
         if !fields.is_empty() {
             write!(f, ",{fields}")?;
         }

@@ -447,7 +447,7 @@ fn flow_request(class: &str, flags: u16, mp_type: u16, r: &FlowStatsRequest) -> 
         "cookie": r.cookie,
         "cookie_mask": r.cookie_mask,
         "flags": flags,
-        "match": match_to_ryu(&r.r#match),
+        "match": match_to_ryu(&r.match_),
         "out_group": r.out_group,
         "out_port": r.out_port,
         "table_id": r.table_id,
@@ -490,7 +490,7 @@ fn request(req: &MultipartRequest) -> Option<Value> {
 
 fn flow_stats(v: Version, f: &FlowStats) -> Value {
     let length = 48
-        + encoded_len(|out| f.r#match.encode(out).unwrap())
+        + encoded_len(|out| f.match_.encode(out).unwrap())
         + f.instructions
             .iter()
             .map(|i| encoded_len(|out| i.encode(out).unwrap()))
@@ -506,7 +506,7 @@ fn flow_stats(v: Version, f: &FlowStats) -> Value {
         "idle_timeout": f.idle_timeout,
         "instructions": instructions,
         "length": length,
-        "match": match_to_ryu(&f.r#match),
+        "match": match_to_ryu(&f.match_),
         "packet_count": f.packet_count,
         "priority": f.priority,
         "table_id": f.table_id,

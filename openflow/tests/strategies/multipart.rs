@@ -107,7 +107,7 @@ fn decoded_match(m: &str) -> Match {
     else {
         panic!("not a flow stats request")
     };
-    request.r#match
+    request.match_
 }
 
 fn decoded_action(a: &str) -> Action {
@@ -565,13 +565,13 @@ pub fn arb_flow_stats_request() -> impl Strategy<Value = FlowStatsRequest> {
         arb_match(),
     )
         .prop_map(
-            |(table_id, out_port, out_group, cookie, cookie_mask, r#match)| FlowStatsRequest {
+            |(table_id, out_port, out_group, cookie, cookie_mask, match_)| FlowStatsRequest {
                 table_id,
                 out_port: PortNo(out_port),
                 out_group,
                 cookie,
                 cookie_mask,
-                r#match,
+                match_,
             },
         )
 }
@@ -595,7 +595,7 @@ pub fn arb_flow_stats(version: Version) -> impl Strategy<Value = FlowStats> {
         arb_instructions(),
     )
         .prop_map(
-            |((table_id, d, t, importance), c, r#match, instructions)| FlowStats {
+            |((table_id, d, t, importance), c, match_, instructions)| FlowStats {
                 table_id,
                 duration_sec: d[0],
                 duration_nsec: d[1],
@@ -607,7 +607,7 @@ pub fn arb_flow_stats(version: Version) -> impl Strategy<Value = FlowStats> {
                 cookie: c[0],
                 packet_count: c[1],
                 byte_count: c[2],
-                r#match,
+                match_,
                 instructions,
             },
         )
