@@ -2,7 +2,8 @@
 # THE test command: sets the machine up (installing what is missing, starting
 # Open vSwitch, building), then checks formatting, lints, runs every Rust test
 # with Open vSwitch required (AUGUR_REQUIRE_OVS=1: OVS-backed tests fail
-# rather than skip) and the Mininet integration tests, and ends with a
+# rather than skip), a short run of every fuzz target and the Mininet
+# integration tests, and ends with a
 # summary. Exits non-zero if anything failed. Run as root:
 #
 #   sudo bash scripts/test.sh
@@ -74,6 +75,14 @@ failed=$((failed + f))
 # A build failure runs no test: count it as a failure.
 ((last_status == 0 || f > 0)) || failed=$((failed + 1))
 summary+=("$last_line   $p passed, $f failed, $i ignored")
+
+# Every parser's fuzz target runs for a short while (longer runs: FUZZ_SECONDS).
+fuzz_smoke() {
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh
+}
+run_step fuzz fuzz_smoke
+summary+=("$last_line")
+((last_status == 0)) || failed=$((failed + 1))
 
 AUGUR_BIN=$(augur_bin)
 export AUGUR_BIN

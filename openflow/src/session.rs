@@ -469,9 +469,10 @@ impl SwitchSession {
         } = learning
         {
             let learning = std::mem::take(learning);
-            if let (Some(features), Some(desc), Some(ports)) =
+            if let (Some(features), Some(desc), Some(mut ports)) =
                 (learning.features, learning.desc, learning.ports)
             {
+                ports.sort_by_key(|p| p.port_no);
                 let info = SwitchInfo {
                     version: self.version,
                     features,
@@ -669,7 +670,7 @@ mod tests {
         assert_eq!(info.version, Version::OF14);
         assert_eq!(info.features.n_tables, 254);
         let names: Vec<_> = info.ports.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["vm2", "vm1"]);
+        assert_eq!(names, ["vm1", "vm2"], "ports are kept in port order");
         s
     }
 
