@@ -3,14 +3,24 @@
 //! Every Ryu fixture of OpenFlow 1.3 and 1.4 is decoded and re-encoded by our
 //! codec, and `ovs-ofctl ofp-print` must parse our bytes without a decode
 //! error. Where our bytes differ from the original, OVS must print both the
-//! same way. Messages built by our code ([`constructed_messages`]) go through
-//! the same check.
+//! same way.
 //!
 //! Some fixtures carry values OVS refuses in their original bytes (Ryu's
 //! encoder tests use arbitrary numbers); those are listed in [`OVS_REJECTS`]
 //! with the reason, and the test checks that OVS still rejects the original,
-//! so the list cannot go stale. Needs `ovs-ofctl` (skips without it unless
-//! `AUGUR_REQUIRE_OVS=1`) and `shared/` (skips without it).
+//! so the list cannot go stale.
+//!
+//! Then messages built with the codec's public API ([`constructed_messages`]),
+//! in both versions: realistic examples of every message type and body the
+//! codec encodes, with the matches, instructions and actions augur installs.
+//! Each must decode back to itself, OVS must parse it and print the values we
+//! meant (each message lists text OVS's print must contain), and an exhaustive
+//! match over the codec's enums checks that every kind of message, multipart
+//! body, instruction and action is exercised. What OVS does not implement is
+//! in [`constructed_ovs_cannot_print`], checked to be still rejected.
+//!
+//! The OVS checks need `ovs-ofctl` (they skip without it unless
+//! `AUGUR_REQUIRE_OVS=1`); the fixture check needs `shared/` (skips without it).
 
 // Helpers outside #[test] functions panic on failure too, as tests should.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -274,7 +284,7 @@ fn internet_checksum(chunks: &[&[u8]]) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    !(sum as u16)
+    !u16::try_from(sum).unwrap()
 }
 
 /// The Ethernet frame of a TCP SYN from the VM to its peer's HTTPS port,
@@ -453,8 +463,8 @@ fn untag_flow() -> FlowMod {
     )
 }
 
-/// Traffic re-entering the pipeline with a rewritten TTL, MPLS-encapsulated
-/// towards a provider edge, and MPLS traffic decapsulated.
+/// Traffic to a provider-edge prefix, its TTL reset and MPLS-encapsulated;
+/// and labelled traffic from the uplink, decapsulated for the VM.
 fn mpls_flows() -> [FlowMod; 2] {
     let push = FlowMod::add(
         30,
@@ -674,6 +684,11 @@ fn uplink_port(version: Version) -> Port {
     }
 }
 
+/// Takes the VM's port administratively down.
+fn vm_port_down() -> PortMod {
+    PortMod::set_down(PortNo(VM_PORT), vm_port().hw_addr, true)
+}
+
 /// Counters of the VM's port.
 fn vm_port_stats() -> PortStats {
     PortStats {
@@ -778,10 +793,25 @@ fn drop_band(rate: u32, burst_size: u32) -> MeterBand {
 /// Every message type and body the codec encodes, built the way augur (or,
 /// for replies and asynchronous messages, a switch) would, in `version`.
 fn constructed_messages(version: Version) -> Vec<Constructed> {
-    let of14 = version >= Version::OF14;
     let mut m = Messages::new(version);
 
-    // Handshake and switch configuration.
+    handshake_and_configuration(&mut m);
+    vendor_messages(&mut m);
+    flow_mods(&mut m);
+    group_meter_port_table_mods(&mut m);
+    packets_and_events(&mut m);
+    errors(&mut m);
+    bundles(&mut m);
+    multipart_requests(&mut m);
+    multipart_replies(&mut m);
+    m.list
+}
+
+/// The handshake, switch configuration, roles, asynchronous configuration
+/// and barriers.
+fn handshake_and_configuration(m: &mut Messages) {
+    let version = m.version;
+    let of14 = version >= Version::OF14;
     let offered: &[Version] = if of14 {
         &[Version::OF13, Version::OF14]
     } else {
@@ -790,15 +820,23 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
     m.add(
         "hello with a version bitmap",
         Body::Hello(Hello::offering(offered)),
-        &["version bitmap: 0x04"],
+        &["OFPT_HELLO", "version bitmap: 0x04"],
     );
     m.add(
         "echo request",
         Body::EchoRequest(Bytes::from_static(b"augur")),
-        &[],
+        &["OFPT_ECHO_REQUEST", "5 bytes of payload", "|augur"],
     );
-    m.add("echo reply", Body::EchoReply(Bytes::new()), &[]);
-    m.add("features request", Body::FeaturesRequest, &[]);
+    m.add(
+        "echo reply",
+        Body::EchoReply(Bytes::new()),
+        &["OFPT_ECHO_REPLY"],
+    );
+    m.add(
+        "features request",
+        Body::FeaturesRequest,
+        &["OFPT_FEATURES_REQUEST"],
+    );
     m.add(
         "features reply",
         Body::FeaturesReply(SwitchFeatures {
@@ -815,7 +853,11 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         }),
         &["dpid:00005254003a8f00", "n_tables:254", "FLOW_STATS"],
     );
-    m.add("get config request", Body::GetConfigRequest, &[]);
+    m.add(
+        "get config request",
+        Body::GetConfigRequest,
+        &["OFPT_GET_CONFIG_REQUEST"],
+    );
     m.add(
         "get config reply",
         Body::GetConfigReply(SwitchConfig {
@@ -839,7 +881,11 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         Body::RoleReply(RoleMessage::request(ControllerRole::SLAVE, 42)),
         &["role=secondary generation_id=42"],
     );
-    m.add("get async request", Body::GetAsyncRequest, &[]);
+    m.add(
+        "get async request",
+        Body::GetAsyncRequest,
+        &["OFPT_GET_ASYNC_REQUEST"],
+    );
     let masks = AsyncMasks::default_for_controller();
     m.add(
         "get async reply",
@@ -867,11 +913,17 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             ],
         );
     }
-    m.add("barrier request", Body::BarrierRequest, &[]);
-    m.add("barrier reply", Body::BarrierReply, &[]);
+    m.add(
+        "barrier request",
+        Body::BarrierRequest,
+        &["OFPT_BARRIER_REQUEST"],
+    );
+    m.add("barrier reply", Body::BarrierReply, &["OFPT_BARRIER_REPLY"]);
+}
 
-    // Vendor messages: tell OVS which controller id this connection has
-    // and which PACKET_IN format to send.
+/// Vendor messages: tell OVS which controller id this connection has and
+/// which PACKET_IN format to send.
+fn vendor_messages(m: &mut Messages) {
     let mut controller_id = vec![0u8; 6];
     controller_id.extend(1u16.to_be_bytes());
     m.add(
@@ -888,12 +940,15 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         )),
         &["NXT_SET_PACKET_IN_FORMAT", "format=nxt_packet_in"],
     );
+}
 
-    // Flow table changes.
-    let allow = acl_allow_flow();
+/// FLOW_MODs of every command, with the matches, instructions and actions
+/// augur installs.
+fn flow_mods(m: &mut Messages) {
+    let of14 = m.version >= Version::OF14;
     m.add(
         "flow_mod ADD: ACL allow with ct commit, nat, meter, metadata, goto",
-        Body::FlowMod(allow.clone()),
+        Body::FlowMod(acl_allow_flow()),
         &[
             "in_port=3",
             "dl_src=52:54:00:3a:8f:01",
@@ -941,23 +996,18 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         Body::FlowMod(untag_flow()),
         &["dl_vlan=100", "pop_vlan,CONTROLLER:128,resubmit(,10)"],
     );
-    for (name, flow, expect) in mpls_flows()
-        .into_iter()
-        .zip([
-            (
-                "flow_mod ADD: push MPLS",
-                &["mod_nw_ttl:63,push_mpls:0x8847,set_field:1001->mpls_label,\
-                 set_mpls_ttl(63),dec_mpls_ttl,output:1"][..],
-            ),
-            (
-                "flow_mod ADD: pop MPLS",
-                &["mpls_label=1002", "pop_mpls:0x0800,output:3"][..],
-            ),
-        ])
-        .map(|(flow, (name, expect))| (name, flow, expect))
-    {
-        m.add(name, Body::FlowMod(flow), expect);
-    }
+    let [push, pop] = mpls_flows();
+    m.add(
+        "flow_mod ADD: push MPLS",
+        Body::FlowMod(push),
+        &["mod_nw_ttl:63,push_mpls:0x8847,set_field:1001->mpls_label,\
+           set_mpls_ttl(63),dec_mpls_ttl,output:1"],
+    );
+    m.add(
+        "flow_mod ADD: pop MPLS",
+        Body::FlowMod(pop),
+        &["mpls_label=1002", "pop_mpls:0x0800,output:3"],
+    );
     let [first, second, acted] = conjunction_flows();
     m.add(
         "flow_mod ADD: conjunction clause 1",
@@ -1053,6 +1103,7 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             FlowMod::delete(TABLE_ALL, Match::new().in_port(VM_PORT))
                 .with_out(PortNo(UPLINK_PORT), 5),
         ),
+        // OVS keeps out_group but does not print it.
         &["in_port=3 out_port:1"],
     );
     if of14 {
@@ -1062,8 +1113,11 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             &["importance:10"],
         );
     }
+}
 
-    // Groups, meters, ports, tables.
+/// GROUP_MOD, METER_MOD, PORT_MOD and TABLE_MOD.
+fn group_meter_port_table_mods(m: &mut Messages) {
+    let of14 = m.version >= Version::OF14;
     m.add(
         "group_mod ADD all",
         Body::GroupMod(GroupMod::add(GroupType::ALL, 5, flood_buckets())),
@@ -1138,10 +1192,9 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         Body::MeterMod(MeterMod::delete(1)),
         &["DEL meter=1"],
     );
-    let port_mod = PortMod::set_down(PortNo(VM_PORT), mac("fe:54:00:3a:8f:01"), true);
     m.add(
         "port_mod: bring a port down",
-        Body::PortMod(port_mod.clone()),
+        Body::PortMod(vm_port_down()),
         &[
             "port: 3: addr:fe:54:00:3a:8f:01",
             "config: PORT_DOWN",
@@ -1154,7 +1207,7 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             properties: vec![PortModProperty::Ethernet {
                 advertise: PortFeatures::RATE_10GB_FD | PortFeatures::AUTONEG,
             }],
-            ..PortMod::set_down(PortNo(VM_PORT), mac("fe:54:00:3a:8f:01"), false)
+            ..PortMod::set_down(PortNo(VM_PORT), vm_port().hw_addr, false)
         }),
         &["advertise: 10GB-FD AUTO_NEG"],
     );
@@ -1190,8 +1243,10 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             &["table_id=10"],
         );
     }
+}
 
-    // Packets.
+/// PACKET_IN, PACKET_OUT, FLOW_REMOVED and PORT_STATUS.
+fn packets_and_events(m: &mut Messages) {
     let frame = tcp_syn_frame();
     m.add(
         "packet_in: a table miss with its pipeline fields",
@@ -1280,8 +1335,13 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             "current:    10GB-FD COPPER",
         ],
     );
+}
 
-    // Errors.
+/// Errors as OVS sends them: standard, and experimenter errors of Nicira
+/// and ONF.
+fn errors(m: &mut Messages) {
+    let version = m.version;
+    let of14 = version >= Version::OF14;
     let failed_request = Message::new(version, 0x77, Body::FlowMod(acl_allow_flow()))
         .encode()
         .unwrap();
@@ -1301,6 +1361,7 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         )),
         &["OFPBAC_BAD_OUT_PORT", "OFPT_FLOW_MOD", "tp_dst=443"],
     );
+    // What OVS answers a ct action its datapath cannot run.
     m.add(
         "error: Nicira experimenter error",
         Body::Error(ErrorMsg {
@@ -1339,8 +1400,11 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             &["OFPBFC_BAD_ID", "OFPT_BARRIER_REQUEST"],
         );
     }
+}
 
-    // Bundles: the allow rule and its group, applied atomically.
+/// A bundle applying the allow rule, its flood group and a port change
+/// atomically, and the replies.
+fn bundles(m: &mut Messages) {
     let flags = BundleFlags::ATOMIC | BundleFlags::ORDERED;
     m.add(
         "bundle_control OPEN_REQUEST",
@@ -1368,7 +1432,7 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         BundleAdd::new(0x10, flags, bundled_group).into_message(),
         &["OFPT_GROUP_MOD", "group_id=5"],
     );
-    let bundled_port_mod = m.message(Body::PortMod(port_mod));
+    let bundled_port_mod = m.message(Body::PortMod(vm_port_down()));
     m.add_message(
         "bundle_add_message: a port_mod",
         BundleAdd::new(0x10, flags, bundled_port_mod).into_message(),
@@ -1398,13 +1462,15 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
         Body::BundleControl(BundleControl::discard(0x11, BundleFlags::ATOMIC)),
         &["bundle_id=0x11 type=DISCARD_REQUEST"],
     );
+}
 
-    // Multipart requests.
+/// Every typed multipart request.
+fn multipart_requests(m: &mut Messages) {
     let request = |body| Body::MultipartRequest(body);
     m.add(
         "multipart request: desc",
         request(MultipartRequest::desc()),
-        &[],
+        &["OFPST_DESC request"],
     );
     m.add(
         "multipart request: flow",
@@ -1429,12 +1495,12 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
     m.add(
         "multipart request: table",
         request(MultipartRequest::table_stats()),
-        &[],
+        &["OFPST_TABLE request"],
     );
     m.add(
         "multipart request: port stats",
         request(MultipartRequest::port_stats(PortNo(VM_PORT))),
-        &["port_no=3"],
+        &["OFPST_PORT request", "port_no=3"],
     );
     m.add(
         "multipart request: port desc",
@@ -1444,7 +1510,7 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
     m.add(
         "multipart request: group",
         request(MultipartRequest::group_stats(GROUP_ALL)),
-        &["group_id=ALL"],
+        &["OFPST_GROUP request", "group_id=ALL"],
     );
     m.add(
         "multipart request: group desc",
@@ -1459,20 +1525,24 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
     m.add(
         "multipart request: meter",
         request(MultipartRequest::meter_stats(METER_ALL)),
-        &["meter=all"],
+        &["OFPST_METER request", "meter=all"],
     );
     m.add(
         "multipart request: meter config",
         request(MultipartRequest::meter_config(1)),
-        &["meter=1"],
+        &["OFPST_METER_CONFIG request", "meter=1"],
     );
     m.add(
         "multipart request: meter features",
         request(MultipartRequest::meter_features()),
         &["OFPST_METER_FEATURES request"],
     );
+}
 
-    // Multipart replies.
+/// Every typed multipart reply.
+fn multipart_replies(m: &mut Messages) {
+    let version = m.version;
+    let of14 = version >= Version::OF14;
     let reply = |body| {
         Body::MultipartReply(MultipartReply {
             flags: MultipartReplyFlags::empty(),
@@ -1511,8 +1581,8 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             cookie: allow.cookie,
             packet_count: 17,
             byte_count: 2_048,
-            r#match: allow.match_.clone(),
-            instructions: allow.instructions.clone(),
+            r#match: allow.match_,
+            instructions: allow.instructions,
         }])),
         &[
             "flags=[more]",
@@ -1693,7 +1763,6 @@ fn constructed_messages(version: Version) -> Vec<Constructed> {
             "capabilities: kbps pktps burst stats",
         ],
     );
-    m.list
 }
 
 /// Messages our codec encodes but that OVS does not implement, with the error
