@@ -29,12 +29,12 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
 use augur_openflow::action::{
-    Conjunction, Controller2Prop, Ct, Nat, NatFlags, NxController, RegLoad, RegMove, Sample,
-    Subfield,
+    CONTROLLER_NO_BUFFER, Conjunction, Controller2Prop, Ct, Nat, NatFlags, NxController, RegLoad,
+    RegMove, Sample, Subfield,
 };
 use augur_openflow::group::{
     BucketCounter, GroupCapabilities, GroupDesc, GroupFeatures, GroupStats, GroupType, GroupTypes,
@@ -446,6 +446,72 @@ fn conntrack_flows() -> [FlowMod; 2] {
         ])],
     );
     [lookup, ftp]
+}
+
+/// IPv6 and ARP: DNS from the VM's /64 to a resolver behind destination
+/// NAT, its connection labelled with the ACL rule; neighbour solicitations
+/// for the gateway; and ARP requests for it, answered by the controller.
+fn ipv6_and_arp_flows() -> [FlowMod; 3] {
+    let vm_net = Ipv6Addr::new(0xfd00, 0x1, 0, 0, 0, 0, 0, 0);
+    let prefix = Ipv6Addr::new(0xffff, 0xffff, 0xffff, 0xffff, 0, 0, 0, 0);
+    let resolver = Ipv6Addr::new(0xfd00, 0x53, 0, 0, 0, 0, 0, 0x10);
+    let gateway = Ipv6Addr::new(0xfd00, 0x1, 0, 0, 0, 0, 0, 1);
+    let dns = FlowMod::add(
+        10,
+        1000,
+        Match::new()
+            .in_port(VM_PORT)
+            .eth_type(0x86dd)
+            .ipv6_src_masked(vm_net, prefix)
+            .ip_proto(17)
+            .udp_dst(53),
+        vec![Instruction::ApplyActions(vec![Action::Ct(
+            Ct::new()
+                .commit()
+                .zone(CT_ZONE)
+                .table(20)
+                .then(Action::Nat(Nat {
+                    flags: NatFlags::DST,
+                    ipv6_min: Some(resolver),
+                    ipv6_max: Some(resolver),
+                    proto_min: Some(5353),
+                    ..Nat::default()
+                }))
+                .then(Action::set_field(MatchField::exact(
+                    Field::CtLabel,
+                    0x17u128 << 64 | 0x2a,
+                ))),
+        )])],
+    );
+    let solicitation = FlowMod::add(
+        0,
+        400,
+        Match::new()
+            .in_port(VM_PORT)
+            .eth_type(0x86dd)
+            .ip_proto(58)
+            .icmpv6_type(135)
+            .icmpv6_code(0)
+            .ipv6_nd_target(gateway),
+        vec![Instruction::ApplyActions(vec![Action::controller(
+            CONTROLLER_NO_BUFFER,
+        )])],
+    );
+    let arp = FlowMod::add(
+        0,
+        400,
+        Match::new()
+            .in_port(VM_PORT)
+            .eth_type(0x0806)
+            .arp_op(1)
+            .arp_spa(VM_IP)
+            .arp_tpa(Ipv4Addr::new(10, 1, 0, 1))
+            .arp_sha(mac(VM_MAC)),
+        vec![Instruction::ApplyActions(vec![Action::controller(
+            CONTROLLER_NO_BUFFER,
+        )])],
+    );
+    [dns, solicitation, arp]
 }
 
 /// Traffic arriving tagged from the uplink: untag, give the controller the
@@ -990,6 +1056,30 @@ fn flow_mods(m: &mut Messages) {
             "ct_state=+new+trk,tcp,tp_dst=21",
             "ct(commit,zone=7,alg=ftp),output:1",
         ],
+    );
+    let [dns, solicitation, arp] = ipv6_and_arp_flows();
+    m.add(
+        "flow_mod ADD: IPv6 ACL with destination NAT and a ct_label",
+        Body::FlowMod(dns),
+        &[
+            "udp6,in_port=3,ipv6_src=fd00:1::/64,tp_dst=53",
+            "ct(commit,table=20,zone=7,nat(dst=[fd00:53::10]:5353),\
+             exec(set_field:0x17000000000000002a->ct_label))",
+        ],
+    );
+    m.add(
+        "flow_mod ADD: IPv6 neighbour solicitation to the controller",
+        Body::FlowMod(solicitation),
+        &[
+            "icmp6,in_port=3,icmp_type=135,icmp_code=0,nd_target=fd00:1::1",
+            "actions=CONTROLLER:65535",
+        ],
+    );
+    m.add(
+        "flow_mod ADD: ARP request to the controller",
+        Body::FlowMod(arp),
+        &["arp,in_port=3,arp_spa=10.1.2.3,arp_tpa=10.1.0.1,arp_op=1,\
+             arp_sha=52:54:00:3a:8f:01"],
     );
     m.add(
         "flow_mod ADD: untag, controller with max_len, resubmit",
