@@ -1671,7 +1671,7 @@ fn multipart_replies(m: &mut Messages) {
             cookie: allow.cookie,
             packet_count: 17,
             byte_count: 2_048,
-            r#match: allow.match_,
+            match_: allow.match_,
             instructions: allow.instructions,
         }])),
         &[

@@ -18,7 +18,7 @@
 //! ];
 //! assert_eq!(
 //!     action::display_list(&actions).to_string(),
-//!     "ct(commit,zone=5,table=2),resubmit(,3),output:6"
+//!     "ct(commit,table=2,zone=5),resubmit(,3),output:6"
 //! );
 //! let mut wire = bytes::BytesMut::new();
 //! Action::encode_list(&actions, &mut wire)?;

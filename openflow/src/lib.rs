@@ -19,7 +19,7 @@
 //! let msg = Message::new(Version::OF13, 7, Body::FlowMod(fm));
 //! let bytes = msg.encode()?;
 //! assert_eq!(Message::decode(&bytes)?, msg);
-//! assert!(msg.to_string().ends_with("ct_state=-trk actions=ct(zone=5,table=1)"));
+//! assert!(msg.to_string().ends_with("ct_state=-trk actions=ct(table=1,zone=5)"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

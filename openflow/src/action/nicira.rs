@@ -319,20 +319,21 @@ impl Ct {
 }
 
 impl fmt::Display for Ct {
-    /// `ct(commit,zone=5,table=2,nat(src=...),exec(set_field:1->ct_mark))`.
+    /// `ct(commit,table=2,zone=5,nat(src=...),exec(set_field:1->ct_mark))`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts: Vec<String> = self.flags.names().map(str::to_owned).collect();
         let unknown = self.flags.0 & !CtFlags::KNOWN.0;
         if unknown != 0 {
             parts.push(format!("flags=0x{unknown:x}"));
         }
+        // The order ovs-ofctl prints: table before zone.
+        if let Some(table) = self.recirc_table {
+            parts.push(format!("table={table}"));
+        }
         match self.zone {
             CtZone::Field(sf) => parts.push(format!("zone={sf}")),
             CtZone::Immediate(0) => {}
             CtZone::Immediate(z) => parts.push(format!("zone={z}")),
-        }
-        if let Some(table) = self.recirc_table {
-            parts.push(format!("table={table}"));
         }
         // Like OVS: a leading nat is written outside exec().
         let mut nested = &self.actions[..];
@@ -1248,7 +1249,7 @@ mod tests {
                         .zone_from(Subfield::bits(Field::Reg0, 4, 28))
                         .table(4),
                 ),
-                "ct(zone=reg0[4..31],table=4)",
+                "ct(table=4,zone=reg0[4..31])",
             ),
             (
                 // action_ct_exec: ct(commit,exec(set_field:0x654321->ct_mark))
@@ -1340,7 +1341,7 @@ mod tests {
             assert_eq!(got.to_string(), text);
         }
         let ct = Action::Ct(Ct::new().commit().zone(5).table(2));
-        assert_eq!(ct.to_string(), "ct(commit,zone=5,table=2)");
+        assert_eq!(ct.to_string(), "ct(commit,table=2,zone=5)");
     }
 
     /// The Nicira actions of Ryu's `ovs-ofctl-of13-action_*` and
