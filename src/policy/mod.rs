@@ -6,6 +6,7 @@
 //! sends what comes out.
 pub mod compile;
 pub mod cookie;
+pub mod eval;
 pub mod file;
 
 pub use compile::{
