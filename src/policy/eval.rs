@@ -49,7 +49,7 @@
 //!
 //! let syn = Packet::tcp(1, "02:00:00:00:00:01", "02:00:00:00:00:02", "10.0.0.1", "10.0.0.2", 40000, 5432);
 //! assert_eq!(switch.process(&syn).verdict(), Verdict::Delivered(vec![2.into()]));
-//! let back = Packet::tcp(2, "02:00:00:00:00:02", "02:00:00:00:00:01", "10.0.0.2", "10.0.0.1", 5432, 40000);
+//! let back = Packet::tcp(2, "02:00:00:00:00:02", "02:00:00:00:00:01", "10.0.0.2", "10.0.0.1", 40001, 22);
 //! // db may not open connections to web: dropped, a sample goes to the controller.
 //! assert!(matches!(switch.process(&back).verdict(), Verdict::ToController { .. }));
 //! // The reply to web's connection passes.
