@@ -8,6 +8,7 @@ pub mod compile;
 pub mod cookie;
 pub mod eval;
 pub mod file;
+pub mod reconcile;
 
 pub use compile::{
     BridgeFlows, CompileError, CompileSettings, CompiledPolicy, DenyReason, FlowEntry, MeterSpec,
