@@ -7,9 +7,9 @@
 //! (meter, apply-actions, clear/write-actions, write-metadata, goto-table),
 //! `output` (ports, `NORMAL`, `CONTROLLER`, `IN_PORT`), `set_field` and `load`
 //! of registers and metadata, `ct` with zones, commit, `ct_mark` and
-//! recirculation, `ct_clear`, `resubmit`. `NORMAL` delivers to the port that
-//! owns the destination MAC on this bridge (flooding unknown and group
-//! addresses), never back to the ingress port.
+//! recirculation, `ct_clear`, `resubmit`. `NORMAL` learns source MACs and
+//! delivers to the port that owns the destination MAC on this bridge (flooding
+//! unknown and group addresses), never back to the ingress port.
 //!
 //! The connection tracker knows TCP, UDP, ICMP echo and ICMP errors:
 //! a packet of an unknown connection is `+new` (a TCP packet only if it is a
@@ -1038,12 +1038,23 @@ impl Switch {
         true
     }
 
-    fn output(&self, packet: &Packet, port: PortNo, max_len: u16, cookie: u64, out: &mut Outcome) {
+    fn output(
+        &mut self,
+        packet: &Packet,
+        port: PortNo,
+        max_len: u16,
+        cookie: u64,
+        out: &mut Outcome,
+    ) {
         match port {
             PortNo::CONTROLLER => out
                 .deliveries
                 .push(Delivery::Controller { cookie, max_len }),
             PortNo::NORMAL => {
+                // NORMAL learns where source MACs are, as a switch does.
+                if !packet.eth_src.is_multicast() && self.ports.contains(&packet.in_port) {
+                    self.macs.insert(packet.eth_src, packet.in_port);
+                }
                 let known = (!packet.eth_dst.is_multicast())
                     .then(|| self.macs.get(&packet.eth_dst))
                     .flatten();
