@@ -1,5 +1,8 @@
 //! Reconciliation: desired flows against what a switch reports.
 
+// Helpers outside #[test] functions panic on failure too, as tests should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::Ipv4Addr;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -279,7 +282,7 @@ fn flow_mods_delete_exactly_and_add_with_cookie_and_timeouts() {
     let mut flow = synthetic(1, 2).remove(0);
     flow.hard_timeout = 60;
     let stale = installed(&synthetic(2, 2)[1]);
-    let changes = diff(std::slice::from_ref(&flow), &[stale.clone()]);
+    let changes = diff(std::slice::from_ref(&flow), std::slice::from_ref(&stale));
     let mods = to_flow_mods(&changes);
     assert_eq!(mods.len(), 2);
     assert_eq!(mods[0].command, FlowModCommand::DELETE_STRICT);

@@ -2,6 +2,9 @@
 //! run through the model switches of both bridges, and the tests assert what
 //! happens to them, not what the flows look like.
 
+// Helpers outside #[test] functions panic on failure too, as tests should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use augur::inventory::Inventory;
@@ -142,8 +145,8 @@ impl Net {
         Net::at(start())
     }
 
-    /// Sends `packet` in at `from`'s bridge; if it leaves through the uplink
-    /// toward the other bridge, carries it on. The verdict is where it ends.
+    /// Sends `packet` in at `bridge`; if it leaves only through the link to
+    /// the other bridge, carries it on. The verdict is where it ends.
     fn send(&mut self, bridge: usize, packet: &Packet) -> Verdict {
         let verdict = self.switches[bridge].process(packet).verdict();
         match &verdict {
@@ -153,11 +156,7 @@ impl Net {
                     in_port: PortNo(UPLINK),
                     ..packet.clone()
                 };
-                let beyond = self.switches[other].process(&crossed).verdict();
-                match beyond {
-                    // Flooded back out of the link it came in on: nowhere.
-                    other => other,
-                }
+                self.switches[other].process(&crossed).verdict()
             }
             _ => verdict,
         }

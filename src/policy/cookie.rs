@@ -146,7 +146,7 @@ mod tests {
         assert!(Cookie::is_augur(c.0));
         assert!(!Cookie::is_augur(0x1234));
         let d = Cookie::new(0xffff, Origin::Deny(DenyReason::NoRule));
-        assert_eq!(d.0 >> 24, 0x6175_ffff_02);
+        assert_eq!(d.0 >> 24, 0x0061_75ff_ff02);
         assert_eq!(d.origin(), Some(Origin::Deny(DenyReason::NoRule)));
         let p = Cookie::new(1, Origin::Pipeline(Stage::Conntrack));
         assert_eq!(p.origin(), Some(Origin::Pipeline(Stage::Conntrack)));

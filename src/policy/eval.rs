@@ -822,7 +822,7 @@ impl Switch {
         for table in tables.values_mut() {
             // Highest priority first; the sort is stable, so equal
             // priorities keep their order.
-            table.sort_by(|a, b| b.flow.priority.cmp(&a.flow.priority));
+            table.sort_by_key(|i| std::cmp::Reverse(i.flow.priority));
         }
         Switch {
             tables,
