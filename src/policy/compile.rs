@@ -1547,11 +1547,13 @@ impl<'a> BridgeCompiler<'a> {
         if sources.is_empty() || dests.is_empty() {
             return;
         }
-        let protos: &[u8] = match rule.proto {
-            Proto::Tcp => &[PROTO_TCP],
-            Proto::Udp => &[PROTO_UDP],
-            Proto::Icmp => &[PROTO_ICMP, PROTO_ICMPV6],
-            Proto::Ip => &[],
+        // OVS refuses `ct` in a flow whose match does not pin the IP
+        // version, so each rule has a flow per version.
+        let versions: [(u16, Option<u8>); 2] = match rule.proto {
+            Proto::Tcp => [(ETH_IPV4, Some(PROTO_TCP)), (ETH_IPV6, Some(PROTO_TCP))],
+            Proto::Udp => [(ETH_IPV4, Some(PROTO_UDP)), (ETH_IPV6, Some(PROTO_UDP))],
+            Proto::Icmp => [(ETH_IPV4, Some(PROTO_ICMP)), (ETH_IPV6, Some(PROTO_ICMPV6))],
+            Proto::Ip => [(ETH_IPV4, None), (ETH_IPV6, None)],
         };
         let port_masks = rule.ports.map(port_prefixes).unwrap_or_default();
         let mut commit = Ct::new().commit().zone(self.settings.ct_zone);
@@ -1569,26 +1571,27 @@ impl<'a> BridgeCompiler<'a> {
         let new = CtState::TRACKED | CtState::NEW;
         for src in &sources {
             for dst in &dests {
-                let base = Match::new()
-                    .ct_state(new, new | CtState::INVALID)
-                    .exact_all(&Match::from(vec![(*src).into(), (*dst).into()]));
                 let mut matches = Vec::new();
-                if protos.is_empty() {
-                    matches.push(base);
-                } else {
-                    for &proto in protos {
-                        let with_proto = base.clone().ct_nw_proto(proto);
-                        if port_masks.is_empty() {
-                            matches.push(with_proto);
+                for (eth_type, proto) in versions {
+                    let base = Match::new()
+                        .ct_state(new, new | CtState::INVALID)
+                        .eth_type(eth_type)
+                        .exact_all(&Match::from(vec![(*src).into(), (*dst).into()]));
+                    let Some(proto) = proto else {
+                        matches.push(base);
+                        continue;
+                    };
+                    let with_proto = base.ct_nw_proto(proto);
+                    if port_masks.is_empty() {
+                        matches.push(with_proto);
+                        continue;
+                    }
+                    for &(value, mask) in &port_masks {
+                        matches.push(if mask == u16::MAX {
+                            with_proto.clone().ct_tp_dst(value)
                         } else {
-                            for &(value, mask) in &port_masks {
-                                matches.push(if mask == u16::MAX {
-                                    with_proto.clone().ct_tp_dst(value)
-                                } else {
-                                    with_proto.clone().ct_tp_dst_masked(value, mask)
-                                });
-                            }
-                        }
+                            with_proto.clone().ct_tp_dst_masked(value, mask)
+                        });
                     }
                 }
                 for m in matches {

@@ -21,7 +21,7 @@
 //! | 2 | `dst_addr` | The same for the destination (`reg9`, `reg4`–`reg6`). An IP packet for a local VM's MAC but not one of its IPs → `deny` (misaddressed), so `NORMAL` cannot be steered past the ACL. |
 //! | 3 | `dst_port` | Destination port endpoints by MAC (`reg7`): LOCAL by the bridge's MAC, the only uplink for any MAC that is not a VM's. |
 //! | 4 | `conntrack` | No VM at either end (`reg8=0,reg9=0`: the host's own traffic between LOCAL and the uplink) → `forward`, untracked. Otherwise `ct(zone=Z,table=5)`. |
-//! | 5 | `acl` | `+inv` → drop. `+est`/`+rel` of a rate-limited rule's connection (`ct_mark` = its meter) → its meter, `forward`. `+est`/`+rel` → `forward`. `+new` matching a rule (source bit, destination bit, `ct_nw_proto`, `ct_tp_dst` under prefix masks for ranges) → [meter], `ct(commit,zone=Z[,exec(ct_mark=meter)])`, `forward`. Anything else → `deny` (no rule). |
+//! | 5 | `acl` | `+inv` → drop. `+est`/`+rel` of a rate-limited rule's connection (`ct_mark` = its meter) → its meter, `forward`. `+est`/`+rel` → `forward`. `+new` matching a rule (IP version, source bit, destination bit, `ct_nw_proto`, `ct_tp_dst` under prefix masks for ranges; OVS wants the IP version pinned wherever `ct` runs) → [meter], `ct(commit,zone=Z[,exec(ct_mark=meter)])`, `forward`. Anything else → `deny` (no rule). |
 //! | 6 | `forward` | `NORMAL`. |
 //! | 7 | `deny` | One flow per [`DenyReason`] (`reg10`): meter (packets/s, a setting), then `CONTROLLER` with a short `max_len`; other packets dropped. |
 //!
