@@ -13,10 +13,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use augur::inventory::Inventory;
 use augur::policy::{
-    CompileSettings, CompiledPolicy, Cookie, Policy, compile, reconcile, to_flow_mods,
+    CompileSettings, CompiledPolicy, Cookie, Policy, compile, diff_meters, reconcile, to_flow_mods,
 };
 use augur::switch::SwitchHandle;
 use augur_openflow::MultipartReplyBody;
+use augur_openflow::meter::MeterConfig;
 use augur_openflow::multipart::{FlowStats, FlowStatsRequest};
 use augur_openflow::session::SessionConfig;
 use augur_openflow::{Body, Match, MultipartRequest, MultipartRequestBody, TABLE_ALL};
@@ -89,6 +90,28 @@ async fn dump(handle: &SwitchHandle) -> Vec<FlowStats> {
     flows
 }
 
+/// The meters the switch holds.
+async fn dump_meters(handle: &SwitchHandle) -> Vec<MeterConfig> {
+    let request = MultipartRequest::new(MultipartRequestBody::MeterConfig {
+        meter_id: augur_openflow::METER_ALL,
+    });
+    let replies = handle
+        .request(Body::MultipartRequest(request))
+        .await
+        .unwrap();
+    let mut meters = Vec::new();
+    for reply in replies {
+        match reply.body {
+            Body::MultipartReply(r) => match r.body {
+                MultipartReplyBody::MeterConfig(mut part) => meters.append(&mut part),
+                other => panic!("unexpected reply {other:?}"),
+            },
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+    meters
+}
+
 #[tokio::test]
 async fn ovs_takes_the_tables_and_reconciliation_agrees_with_what_it_reports() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -121,6 +144,14 @@ async fn ovs_takes_the_tables_and_reconciliation_agrees_with_what_it_reports() {
         .collect();
     handle.apply(flows).await.unwrap();
 
+    let settings = CompileSettings::default();
+    let meter_changes = diff_meters(&desired.meters, &dump_meters(&handle).await, &settings);
+    assert_eq!(
+        meter_changes,
+        Default::default(),
+        "meters as OVS reports them"
+    );
+
     let installed = dump(&handle).await;
     assert_eq!(installed.len(), desired.flows.len());
     let report = reconcile(&desired.flows, &installed);
@@ -144,8 +175,22 @@ async fn ovs_takes_the_tables_and_reconciliation_agrees_with_what_it_reports() {
         .next()
         .unwrap()
         .to_owned();
+    let edited = edited.replace("rate = \"10Mbit\"", "rate = \"20Mbit\"");
     let v2 = compiled(&edited, &inventory, 2);
     let desired = v2.bridge(bridge.name()).unwrap();
+    let meter_changes = diff_meters(&desired.meters, &dump_meters(&handle).await, &settings);
+    assert_eq!(meter_changes.before_flows.len(), 1, "{meter_changes:?}");
+    assert!(meter_changes.after_flows.is_empty());
+    let mods = meter_changes
+        .before_flows
+        .into_iter()
+        .map(Body::MeterMod)
+        .collect();
+    handle.apply(mods).await.unwrap();
+    assert_eq!(
+        diff_meters(&desired.meters, &dump_meters(&handle).await, &settings),
+        Default::default()
+    );
     let installed = dump(&handle).await;
     let changes = reconcile(&desired.flows, &installed).changes;
     assert!(!changes.is_empty());

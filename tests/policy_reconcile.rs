@@ -341,3 +341,52 @@ fn a_new_policy_version_replaces_every_flow_and_reconnecting_changes_nothing() {
         .collect();
     assert!(tables.windows(2).all(|w| w[0] >= w[1]));
 }
+
+#[test]
+fn meters_are_added_changed_and_deleted_only_within_augurs_ids() {
+    use augur::policy::{MeterSpec, RateUnit, diff_meters};
+    use augur_openflow::meter::{MeterBand, MeterCommand, MeterConfig};
+    let settings = CompileSettings::default();
+    let spec = |id, rate| MeterSpec {
+        id,
+        rate,
+        burst: 0,
+        unit: RateUnit::Kbps,
+    };
+    let reported = |s: MeterSpec, burst_size| {
+        let m = s.to_meter_mod();
+        MeterConfig {
+            flags: m.flags,
+            meter_id: m.meter_id,
+            bands: vec![MeterBand::Drop {
+                rate: s.rate,
+                burst_size,
+            }],
+        }
+    };
+    let desired = [spec(2, 10_000), spec(3, 500), spec(5, 100)];
+    let installed = [
+        // As OVS reports a meter added without a burst: burst = rate.
+        reported(spec(2, 10_000), 10_000),
+        reported(spec(3, 400), 400),
+        reported(spec(4, 1), 1),
+        // Not augur's: below first_rule_meter_id and not the sampling meter.
+        MeterConfig {
+            meter_id: 0,
+            ..reported(spec(0, 1), 1)
+        },
+    ];
+    let changes = diff_meters(&desired, &installed, &settings);
+    let before: Vec<(MeterCommand, u32)> = changes
+        .before_flows
+        .iter()
+        .map(|m| (m.command, m.meter_id))
+        .collect();
+    assert_eq!(before, [(MeterCommand::MODIFY, 3), (MeterCommand::ADD, 5)]);
+    let after: Vec<(MeterCommand, u32)> = changes
+        .after_flows
+        .iter()
+        .map(|m| (m.command, m.meter_id))
+        .collect();
+    assert_eq!(after, [(MeterCommand::DELETE, 4)]);
+}

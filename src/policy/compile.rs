@@ -250,6 +250,16 @@ impl Default for CompileSettings {
     }
 }
 
+impl CompileSettings {
+    /// Whether meter `id` is augur's to add, change and delete: the sampling
+    /// meter and every id from [`CompileSettings::first_rule_meter_id`] up.
+    /// Meters of other controllers belong below that.
+    pub fn owns_meter(&self, id: u32) -> bool {
+        id == self.deny_meter_id
+            || (id >= self.first_rule_meter_id && id <= augur_openflow::METER_MAX)
+    }
+}
+
 /// One flow the bridge should have.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowEntry {

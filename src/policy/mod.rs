@@ -58,4 +58,6 @@ pub use compile::{
 };
 pub use cookie::{Cookie, Origin};
 pub use file::{Endpoint, Group, Policy, PolicyError, PortRange, Proto, Rate, RateUnit, Rule};
-pub use reconcile::{FlowChange, Reconciliation, diff, reconcile, to_flow_mods};
+pub use reconcile::{
+    FlowChange, MeterChanges, Reconciliation, diff, diff_meters, reconcile, to_flow_mods,
+};

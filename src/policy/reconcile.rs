@@ -26,13 +26,14 @@
 
 use std::collections::HashMap;
 
+use augur_openflow::meter::MeterConfig;
 use augur_openflow::multipart::FlowStats;
 use augur_openflow::oxm::Oxm;
-use augur_openflow::{Field, FlowMod, Instruction, Match, MatchField};
+use augur_openflow::{Field, FlowMod, Instruction, Match, MatchField, MeterMod};
 use bytes::BytesMut;
 use serde::Serialize;
 
-use super::compile::FlowEntry;
+use super::compile::{CompileSettings, FlowEntry, MeterSpec};
 use super::cookie::Cookie;
 
 /// One change to a switch's flow table.
@@ -163,6 +164,72 @@ pub fn to_flow_mods(changes: &[FlowChange]) -> Vec<FlowMod> {
             FlowChange::Add(flow) => flow.to_flow_mod(),
         })
         .collect()
+}
+
+/// The METER_MODs that make a switch hold the desired meters, split by when
+/// they must go: meters are not tagged like flows, so augur owns the ids
+/// [`CompileSettings::owns_meter`] says it does and leaves the others alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MeterChanges {
+    /// Adds and modifies, to send before the flow changes (a flow that
+    /// names a missing meter is refused).
+    pub before_flows: Vec<MeterMod>,
+    /// Deletes, to send after the flow changes (deleting a meter deletes the
+    /// flows that use it).
+    pub after_flows: Vec<MeterMod>,
+}
+
+/// Compares desired meters with a METER_CONFIG reply.
+pub fn diff_meters(
+    desired: &[MeterSpec],
+    installed: &[MeterConfig],
+    settings: &CompileSettings,
+) -> MeterChanges {
+    let mut changes = MeterChanges::default();
+    for spec in desired {
+        let wanted = spec.to_meter_mod();
+        match installed.iter().find(|m| m.meter_id == spec.id) {
+            None => changes.before_flows.push(wanted),
+            Some(have) if same_meter(have, &wanted) => {}
+            Some(_) => changes.before_flows.push(MeterMod {
+                command: augur_openflow::meter::MeterCommand::MODIFY,
+                ..wanted
+            }),
+        }
+    }
+    for have in installed {
+        if settings.owns_meter(have.meter_id) && !desired.iter().any(|d| d.id == have.meter_id) {
+            changes.after_flows.push(MeterMod::delete(have.meter_id));
+        }
+    }
+    changes
+}
+
+/// Whether an installed meter is the wanted one. Without the BURST flag the
+/// burst size is the switch's choice (OVS reports the rate there), so it is
+/// not compared.
+fn same_meter(have: &MeterConfig, wanted: &MeterMod) -> bool {
+    use augur_openflow::meter::{MeterBand, MeterFlags};
+    let burst_counts = wanted.flags.contains(MeterFlags::BURST);
+    have.flags == wanted.flags
+        && have.bands.len() == wanted.bands.len()
+        && have
+            .bands
+            .iter()
+            .zip(&wanted.bands)
+            .all(|(h, w)| match (h, w) {
+                (
+                    MeterBand::Drop {
+                        rate: hr,
+                        burst_size: hb,
+                    },
+                    MeterBand::Drop {
+                        rate: wr,
+                        burst_size: wb,
+                    },
+                ) => hr == wr && (!burst_counts || hb == wb),
+                (h, w) => h == w,
+            })
 }
 
 /// What a desired flow finds on the switch.
