@@ -408,6 +408,31 @@ fn external_endpoints_cidrs_and_the_local_port() {
         net.send(0, &tcp(CLIENT, APP1, 40000, 8080)),
         denied(DenyReason::NoRule)
     );
+    // Over IPv6 too.
+    let client6 = Packet::tcp(
+        OUTSIDE,
+        CLIENT.mac,
+        WEB1.mac,
+        "2001:db8:c::5",
+        "2001:db8::11",
+        40000,
+        80,
+    );
+    assert_eq!(net.send(0, &client6), delivered(WEB1));
+    assert_eq!(
+        net.send(0, &client6.reply(WEB1.port)),
+        Verdict::Delivered(vec![PortNo(OUTSIDE)])
+    );
+    let stranger6 = Packet::tcp(
+        OUTSIDE,
+        STRANGER.mac,
+        WEB1.mac,
+        "2001:db8:d::5",
+        "2001:db8::11",
+        40000,
+        80,
+    );
+    assert_eq!(net.send(0, &stranger6), denied(DenyReason::NoRule));
     // The host pings every VM, and nothing else.
     let ping = Packet::ping(HOST1.port, HOST1.mac, DB1.mac, HOST1.ip, DB1.ip);
     assert_eq!(net.send(0, &ping), delivered(DB1));
@@ -494,6 +519,26 @@ fn denied_samples_are_rate_limited_by_their_meter() {
 
 #[test]
 fn expiring_rules_have_hard_timeouts_and_expired_rules_are_absent() {
+    // Five years ahead is more than a 16-bit timeout holds: the switch gets
+    // the longest it can take and the daemon re-adds the flows then.
+    let net = Net::new();
+    let far: Vec<u16> = net
+        .compiled
+        .bridges
+        .iter()
+        .flat_map(|b| &b.flows)
+        .filter(|f| f.cookie.origin() == Some(Origin::Rule(5)))
+        .map(|f| f.hard_timeout)
+        .collect();
+    assert!(
+        !far.is_empty() && far.iter().all(|&t| t == u16::MAX),
+        "{far:?}"
+    );
+    assert_eq!(
+        net.compiled.next_refresh,
+        Some(start() + Duration::from_secs(65_535))
+    );
+
     // 2029-12-31T23:00:00Z: an hour left on the maintenance rule (#5).
     let late = UNIX_EPOCH + Duration::from_secs(1_893_452_400);
     let mut net = Net::at(late);

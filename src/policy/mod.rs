@@ -43,6 +43,11 @@
 //!   forwarded without conntrack, so the host's own connections over LOCAL
 //!   and the uplink survive the controller starting. That includes broadcast
 //!   and multicast from outside, which `NORMAL` floods to VMs too.
+//! - DHCP client messages (UDP 68→67, 546→547) from a VM pass to any
+//!   destination with the VM's own addresses, as the server may be anywhere.
+//! - Meter ids of rate-limited rules follow the order of those rules in the
+//!   file; connections admitted under one version keep the `ct_mark` (meter)
+//!   they were committed with.
 //! - Removing a rule does not end the connections it admitted (like any
 //!   stateful firewall that checks only the first packet); they last until
 //!   conntrack forgets them.
