@@ -1,8 +1,8 @@
-//! Enforcement, the pure part: the policy file ([`file`]), its compilation
-//! into one flow table per bridge ([`compile`]), the cookies that tag augur's
-//! flows ([`cookie`]), a model switch that runs packets through the result
-//! ([`eval`]), and reconciliation of desired with installed flows
-//! ([`reconcile`]).
+//! Enforcement, the pure part: the policy file ([`mod@file`]), its
+//! compilation into one flow table per bridge ([`mod@compile`]), the cookies
+//! that tag augur's flows ([`cookie`]), a model switch that runs packets
+//! through the result ([`eval`]), and reconciliation of desired with
+//! installed flows ([`mod@reconcile`]).
 //!
 //! Nothing here does I/O or reads a clock: the daemon passes `now` in, sends
 //! the FLOW_MODs and METER_MODs that come out, and feeds back what the switch
@@ -21,7 +21,7 @@
 //! | 2 | `dst_addr` | The same for the destination (`reg9`, `reg4`–`reg6`). An IP packet for a local VM's MAC but not one of its IPs → `deny` (misaddressed), so `NORMAL` cannot be steered past the ACL. |
 //! | 3 | `dst_port` | Destination port endpoints by MAC (`reg7`): LOCAL by the bridge's MAC, the only uplink for any MAC that is not a VM's. |
 //! | 4 | `conntrack` | No VM at either end (`reg8=0,reg9=0`: the host's own traffic between LOCAL and the uplink) → `forward`, untracked. Otherwise `ct(zone=Z,table=5)`. |
-//! | 5 | `acl` | `+inv` → drop. `+est`/`+rel` of a rate-limited rule's connection (`ct_mark` = its meter) → its meter, `forward`. `+est`/`+rel` → `forward`. `+new` matching a rule (IP version, source bit, destination bit, `ct_nw_proto`, `ct_tp_dst` under prefix masks for ranges; OVS wants the IP version pinned wherever `ct` runs) → [meter], `ct(commit,zone=Z[,exec(ct_mark=meter)])`, `forward`. Anything else → `deny` (no rule). |
+//! | 5 | `acl` | `+inv` → drop. `+est`/`+rel` of a rate-limited rule's connection (`ct_mark` = its meter) → its meter, `forward`. `+est`/`+rel` → `forward`. `+new` matching a rule (IP version, source bit, destination bit, `ct_nw_proto`, `ct_tp_dst` under prefix masks for ranges; OVS wants the IP version pinned wherever `ct` runs) → its meter if it has one, `ct(commit,zone=Z)` (with `exec(ct_mark=meter)` then), `forward`. Anything else → `deny` (no rule). |
 //! | 6 | `forward` | `NORMAL`. |
 //! | 7 | `deny` | One flow per [`DenyReason`] (`reg10`): meter (packets/s, a setting), then `CONTROLLER` with a short `max_len`; other packets dropped. |
 //!
