@@ -7,4 +7,6 @@
 //! (`augur-openflow`, `augur-ovsdb`, `augur-flows`).
 #![forbid(unsafe_code)]
 
+pub mod inventory;
+pub mod policy;
 pub mod switch;

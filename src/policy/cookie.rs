@@ -1,0 +1,159 @@
+//! Flow cookies: which flows are augur's, which policy version installed them
+//! and what they came from.
+//!
+//! # Layout
+//!
+//! ```text
+//!  63            48 47            32 31      24 23                      0
+//! +----------------+----------------+----------+-------------------------+
+//! | prefix 0x6175  | policy version |   kind   |         detail          |
+//! +----------------+----------------+----------+-------------------------+
+//! ```
+//!
+//! - **prefix** (`0x6175`, ASCII `au`): marks the flow as augur's. augur
+//!   dumps, modifies and deletes only flows whose cookie carries it
+//!   ([`Cookie::AUGUR_MASK`]); anything else on the switch is left alone.
+//! - **policy version**: the 16-bit version the daemon assigned to the policy
+//!   the flow was compiled from (wrapping), so `cookie=0x61750007.../0xffffffff00000000`
+//!   selects one version's flows.
+//! - **kind** and **detail**, the flow's [`Origin`]: `0x00` an allow rule of
+//!   the policy file (detail: its index in the file, from 0); `0x01` the fixed
+//!   pipeline (detail: the [`Stage`] number); `0x02` a deny flow (detail: the
+//!   [`DenyReason`]).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::compile::{DenyReason, Stage};
+
+/// A flow cookie in augur's layout (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Cookie(pub u64);
+
+/// What a flow was compiled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The allow rule at this index of the policy file (from 0).
+    Rule(u32),
+    /// The fixed part of a pipeline stage (classification, conntrack,
+    /// established traffic, forwarding).
+    Pipeline(Stage),
+    /// A flow of the deny stage, for one reason.
+    Deny(DenyReason),
+}
+
+const KIND_RULE: u64 = 0x00;
+const KIND_PIPELINE: u64 = 0x01;
+const KIND_DENY: u64 = 0x02;
+
+impl Cookie {
+    /// The prefix that marks a flow as augur's (`au`).
+    pub const PREFIX: u16 = 0x6175;
+    /// The cookie mask that selects augur's flows, whatever their version.
+    pub const AUGUR_MASK: u64 = 0xffff_0000_0000_0000;
+    /// The cookie mask that selects one policy version's flows.
+    pub const VERSION_MASK: u64 = 0xffff_ffff_0000_0000;
+    /// The largest rule index the detail field holds.
+    pub const MAX_RULE: u32 = 0x00ff_ffff;
+
+    /// The cookie of a flow of policy `version` compiled from `origin`.
+    /// Rule indexes above [`Cookie::MAX_RULE`] are refused by the compiler
+    /// before they get here; this keeps the low 24 bits only.
+    pub fn new(version: u16, origin: Origin) -> Cookie {
+        let (kind, detail) = match origin {
+            Origin::Rule(index) => (KIND_RULE, u64::from(index)),
+            Origin::Pipeline(stage) => (KIND_PIPELINE, u64::from(stage.number())),
+            Origin::Deny(reason) => (KIND_DENY, u64::from(reason.number())),
+        };
+        Cookie(
+            u64::from(Cookie::PREFIX) << 48
+                | u64::from(version) << 32
+                | kind << 24
+                | (detail & u64::from(Cookie::MAX_RULE)),
+        )
+    }
+
+    /// The cookie and mask that select every flow of `version`.
+    pub fn version_filter(version: u16) -> (u64, u64) {
+        (
+            u64::from(Cookie::PREFIX) << 48 | u64::from(version) << 32,
+            Cookie::VERSION_MASK,
+        )
+    }
+
+    /// The cookie and mask that select all of augur's flows.
+    pub fn augur_filter() -> (u64, u64) {
+        (u64::from(Cookie::PREFIX) << 48, Cookie::AUGUR_MASK)
+    }
+
+    /// Whether a flow with this cookie is augur's.
+    pub fn is_augur(raw: u64) -> bool {
+        raw & Cookie::AUGUR_MASK == u64::from(Cookie::PREFIX) << 48
+    }
+
+    /// The cookie if it is augur's.
+    pub fn from_raw(raw: u64) -> Option<Cookie> {
+        Cookie::is_augur(raw).then_some(Cookie(raw))
+    }
+
+    /// The policy version.
+    pub fn version(self) -> u16 {
+        (self.0 >> 32) as u16
+    }
+
+    /// What the flow came from, if the kind is one this build knows.
+    pub fn origin(self) -> Option<Origin> {
+        let detail = (self.0 & u64::from(Cookie::MAX_RULE)) as u32;
+        match (self.0 >> 24) & 0xff {
+            KIND_RULE => Some(Origin::Rule(detail)),
+            KIND_PIPELINE => Stage::from_number(u8::try_from(detail).ok()?).map(Origin::Pipeline),
+            KIND_DENY => DenyReason::from_number(u8::try_from(detail).ok()?).map(Origin::Deny),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Cookie {
+    /// `0x6175000300000002 (v3 rule #2)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#018x}", self.0)?;
+        if !Cookie::is_augur(self.0) {
+            return Ok(());
+        }
+        write!(f, " (v{} ", self.version())?;
+        match self.origin() {
+            Some(Origin::Rule(n)) => write!(f, "rule #{n})"),
+            Some(Origin::Pipeline(stage)) => write!(f, "{stage})"),
+            Some(Origin::Deny(reason)) => write!(f, "deny: {reason})"),
+            None => write!(f, "unknown origin)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_as_documented() {
+        let c = Cookie::new(3, Origin::Rule(2));
+        assert_eq!(c.0, 0x6175_0003_0000_0002);
+        assert_eq!(c.version(), 3);
+        assert_eq!(c.origin(), Some(Origin::Rule(2)));
+        assert!(Cookie::is_augur(c.0));
+        assert!(!Cookie::is_augur(0x1234));
+        let d = Cookie::new(0xffff, Origin::Deny(DenyReason::NoRule));
+        assert_eq!(d.0 >> 24, 0x0061_75ff_ff02);
+        assert_eq!(d.origin(), Some(Origin::Deny(DenyReason::NoRule)));
+        let p = Cookie::new(1, Origin::Pipeline(Stage::Conntrack));
+        assert_eq!(p.origin(), Some(Origin::Pipeline(Stage::Conntrack)));
+        let (cookie, mask) = Cookie::version_filter(3);
+        assert_eq!(c.0 & mask, cookie);
+        assert_ne!(Cookie::new(4, Origin::Rule(2)).0 & mask, cookie);
+        assert_eq!(c.to_string(), "0x6175000300000002 (v3 rule #2)");
+        assert_eq!(Cookie(0x1).to_string(), "0x0000000000000001");
+    }
+}
