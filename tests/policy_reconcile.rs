@@ -21,7 +21,7 @@ use augur_openflow::{
 /// and instructions as decoded from the wire.
 fn installed(flow: &FlowEntry) -> FlowStats {
     let fm = flow.to_flow_mod();
-    let r#match = Match::parse(&fm.match_.to_bytes().unwrap()).unwrap();
+    let match_ = Match::parse(&fm.match_.to_bytes().unwrap()).unwrap();
     FlowStats {
         table_id: fm.table_id,
         duration_sec: 10,
@@ -34,7 +34,7 @@ fn installed(flow: &FlowEntry) -> FlowStats {
         cookie: fm.cookie,
         packet_count: 3,
         byte_count: 300,
-        r#match,
+        match_,
         instructions: fm.instructions,
     }
 }
@@ -46,7 +46,7 @@ fn synthetic(n: u32, version: u16) -> Vec<FlowEntry> {
             stage: Stage::Acl,
             table_id: 5,
             priority: 1000 + (i % 7) as u16,
-            r#match: Match::new()
+            match_: Match::new()
                 .eth_type(0x0800)
                 .ipv4_src(Ipv4Addr::from(0x0a00_0000 | i))
                 .ip_proto(6)
@@ -72,7 +72,7 @@ fn foreign(cookie: u64, m: Match) -> FlowStats {
             stage: Stage::Acl,
             table_id: 5,
             priority: 7,
-            r#match: m,
+            match_: m,
             instructions: vec![Instruction::ApplyActions(vec![Action::output(PortNo(1))])],
             cookie: Cookie(cookie),
             hard_timeout: 0,
@@ -103,12 +103,12 @@ fn one_percent_different_out_of_ten_thousand_yields_exactly_those_changes() {
     }
     for i in 0..30 {
         let n = 7000 + i * 11;
-        switch[n].r#match = Match::new()
+        switch[n].match_ = Match::new()
             .eth_type(0x0800)
             .ipv4_src(Ipv4Addr::new(192, 0, 2, i as u8));
         expected_deletes.push((
             switch[n].priority,
-            switch[n].r#match.clone(),
+            switch[n].match_.clone(),
             switch[n].cookie,
         ));
         expected_adds.push(desired[n].clone());
@@ -125,7 +125,7 @@ fn one_percent_different_out_of_ten_thousand_yields_exactly_those_changes() {
     in_the_way.cookie = 0xdead_beef;
     let position = switch
         .iter()
-        .position(|f| f.r#match == in_the_way.r#match && f.priority == in_the_way.priority)
+        .position(|f| f.match_ == in_the_way.match_ && f.priority == in_the_way.priority)
         .unwrap();
     switch[position] = in_the_way;
 
@@ -139,10 +139,10 @@ fn one_percent_different_out_of_ten_thousand_yields_exactly_those_changes() {
         .filter_map(|c| match c {
             FlowChange::Delete {
                 priority,
-                r#match,
+                match_,
                 cookie,
                 ..
-            } => Some((*priority, r#match.clone(), *cookie)),
+            } => Some((*priority, match_.clone(), *cookie)),
             FlowChange::Add(_) => None,
         })
         .collect();
@@ -206,7 +206,7 @@ fn reordered_fields_full_masks_and_added_prerequisites_are_equal() {
         stage: Stage::Classify,
         table_id: 0,
         priority: 100,
-        r#match: Match::new()
+        match_: Match::new()
             .in_port(3u32)
             .eth_type(0x0800)
             .ipv4_src(Ipv4Addr::new(10, 0, 0, 1))
@@ -219,7 +219,7 @@ fn reordered_fields_full_masks_and_added_prerequisites_are_equal() {
     };
     let reported_as = |oxms: Vec<Oxm>| {
         let mut stats = installed(&flow);
-        stats.r#match = Match::from(oxms);
+        stats.match_ = Match::from(oxms);
         stats
     };
     let f = |m: MatchField| Oxm::Field(m);
@@ -239,7 +239,7 @@ fn reordered_fields_full_masks_and_added_prerequisites_are_equal() {
     // A desired match that leaves prerequisites implicit equals the
     // switch's report with them spelt out, and the other way round.
     let mut implicit = flow.clone();
-    implicit.r#match = Match::from(vec![
+    implicit.match_ = Match::from(vec![
         f(MatchField::exact(Field::InPort, 3u32)),
         f(MatchField::exact(
             Field::Ipv4Src,
@@ -249,12 +249,12 @@ fn reordered_fields_full_masks_and_added_prerequisites_are_equal() {
         f(MatchField::exact(Field::EthType, 0x0800u16)),
     ]);
     assert!(diff(std::slice::from_ref(&implicit), &[installed(&flow)]).is_empty());
-    let report = reported_as(implicit.r#match.oxms().to_vec());
+    let report = reported_as(implicit.match_.oxms().to_vec());
     assert!(diff(std::slice::from_ref(&flow), &[report]).is_empty());
     // A zero mask is no match at all.
     let mut wildcard = installed(&flow);
     wildcard
-        .r#match
+        .match_
         .push(MatchField::masked(Field::Reg5, 0u32, 0u32));
     assert!(diff(std::slice::from_ref(&flow), &[wildcard]).is_empty());
     // Instructions in another order are the same instructions.
@@ -290,7 +290,7 @@ fn flow_mods_delete_exactly_and_add_with_cookie_and_timeouts() {
         (mods[0].cookie, mods[0].cookie_mask),
         (stale.cookie, u64::MAX)
     );
-    assert_eq!(mods[0].match_, stale.r#match);
+    assert_eq!(mods[0].match_, stale.match_);
     assert_eq!(mods[0].priority, stale.priority);
     assert_eq!(mods[1].command, FlowModCommand::ADD);
     assert_eq!(mods[1].cookie, flow.cookie.0);

@@ -597,7 +597,7 @@ fn every_flow_and_meter_encodes_as_openflow() {
         for flow in &bridge.flows {
             assert_eq!(flow.table_id, flow.stage.table_id());
             assert_eq!(flow.cookie.version(), VERSION);
-            flow.r#match
+            flow.match_
                 .validate()
                 .unwrap_or_else(|e| panic!("{flow}: {e}"));
             for version in [Version::OF13, Version::OF14] {
@@ -615,7 +615,7 @@ fn every_flow_and_meter_encodes_as_openflow() {
         let mut keys = std::collections::HashSet::new();
         for flow in &bridge.flows {
             assert!(
-                keys.insert((flow.table_id, flow.priority, flow.r#match.to_string())),
+                keys.insert((flow.table_id, flow.priority, flow.match_.to_string())),
                 "duplicate {flow}"
             );
         }

@@ -270,7 +270,7 @@ pub struct FlowEntry {
     /// Its priority.
     pub priority: u16,
     /// Its match.
-    pub r#match: Match,
+    pub match_: Match,
     /// Its instructions, in execution order.
     pub instructions: Vec<Instruction>,
     /// Its cookie.
@@ -287,7 +287,7 @@ impl FlowEntry {
         FlowMod::add(
             self.table_id,
             self.priority,
-            self.r#match.clone(),
+            self.match_.clone(),
             self.instructions.clone(),
         )
         .with_cookie(self.cookie.0, 0)
@@ -303,8 +303,8 @@ impl fmt::Display for FlowEntry {
             write!(f, "hard_timeout={}, ", self.hard_timeout)?;
         }
         write!(f, "priority={}", self.priority)?;
-        if !self.r#match.is_empty() {
-            write!(f, ",{}", self.r#match)?;
+        if !self.match_.is_empty() {
+            write!(f, ",{}", self.match_)?;
         }
         write!(
             f,
@@ -838,7 +838,7 @@ impl<'a> BridgeCompiler<'a> {
             stage,
             table_id: stage.table_id(),
             priority,
-            r#match: m,
+            match_: m,
             instructions,
             cookie,
             hard_timeout,

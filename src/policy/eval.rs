@@ -1233,7 +1233,7 @@ fn execution_order(instructions: &[Instruction]) -> Vec<&Instruction> {
 /// Whether every field of the flow's match holds for the packet; a match on
 /// a field the packet lacks, or on a TLV the model does not know, fails.
 fn flow_matches(flow: &FlowEntry, packet: &Packet, md: &Metadata) -> bool {
-    flow.r#match.oxms().iter().all(|oxm| match oxm {
+    flow.match_.oxms().iter().all(|oxm| match oxm {
         Oxm::Field(m) => field_matches(m, packet, md),
         _ => false,
     })
@@ -1257,7 +1257,7 @@ mod tests {
             stage: Stage::Classify,
             table_id: table,
             priority,
-            r#match: m,
+            match_: m,
             instructions,
             cookie: Cookie::new(1, Origin::Rule(u32::from(priority))),
             hard_timeout: 0,

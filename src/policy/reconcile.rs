@@ -47,7 +47,7 @@ pub enum FlowChange {
         /// Its priority.
         priority: u16,
         /// Its match, as the switch reported it.
-        r#match: Match,
+        match_: Match,
         /// Its cookie (augur's).
         cookie: u64,
     },
@@ -86,13 +86,13 @@ pub fn diff(desired: &[FlowEntry], installed: &[FlowStats]) -> Vec<FlowChange> {
 pub fn reconcile(desired: &[FlowEntry], installed: &[FlowStats]) -> Reconciliation {
     let mut wanted: HashMap<Key, usize> = HashMap::with_capacity(desired.len());
     for (n, flow) in desired.iter().enumerate() {
-        wanted.insert(Key::new(flow.table_id, flow.priority, &flow.r#match), n);
+        wanted.insert(Key::new(flow.table_id, flow.priority, &flow.match_), n);
     }
     // What each desired flow finds on the switch at its place.
     let mut found: Vec<Option<Found>> = vec![None; desired.len()];
     let mut deletes = Vec::new();
     for flow in installed {
-        let key = Key::new(flow.table_id, flow.priority, &flow.r#match);
+        let key = Key::new(flow.table_id, flow.priority, &flow.match_);
         let slot = wanted.get(&key).copied();
         let ours = Cookie::is_augur(flow.cookie);
         match slot {
@@ -116,7 +116,7 @@ pub fn reconcile(desired: &[FlowEntry], installed: &[FlowStats]) -> Reconciliati
             None if ours => deletes.push(FlowChange::Delete {
                 table_id: flow.table_id,
                 priority: flow.priority,
-                r#match: flow.r#match.clone(),
+                match_: flow.match_.clone(),
                 cookie: flow.cookie,
             }),
             None => {}
@@ -157,9 +157,9 @@ pub fn to_flow_mods(changes: &[FlowChange]) -> Vec<FlowMod> {
             FlowChange::Delete {
                 table_id,
                 priority,
-                r#match,
+                match_,
                 cookie,
-            } => FlowMod::delete_strict(*table_id, *priority, r#match.clone())
+            } => FlowMod::delete_strict(*table_id, *priority, match_.clone())
                 .with_cookie(*cookie, u64::MAX),
             FlowChange::Add(flow) => flow.to_flow_mod(),
         })
