@@ -1,0 +1,1 @@
+//! Typed Open_vSwitch tables.
