@@ -174,7 +174,9 @@ impl Atom {
                     .ok_or_else(|| DecodeError::new(format!("number {n} out of range"))),
             },
             Value::Array(a) => match a.as_slice() {
-                [Value::String(tag), Value::String(s)] if tag == "uuid" => parse_uuid(s).map(Atom::Uuid),
+                [Value::String(tag), Value::String(s)] if tag == "uuid" => {
+                    parse_uuid(s).map(Atom::Uuid)
+                }
                 [Value::String(tag), Value::String(s)] if tag == "named-uuid" => {
                     Ok(Atom::NamedUuid(s.clone()))
                 }
@@ -199,7 +201,9 @@ impl Atom {
             (AtomicType::Boolean, Value::Bool(b)) => Ok(Atom::Boolean(*b)),
             (AtomicType::String, Value::String(s)) => Ok(Atom::String(s.clone())),
             (AtomicType::Uuid, Value::Array(a)) => match a.as_slice() {
-                [Value::String(tag), Value::String(s)] if tag == "uuid" => parse_uuid(s).map(Atom::Uuid),
+                [Value::String(tag), Value::String(s)] if tag == "uuid" => {
+                    parse_uuid(s).map(Atom::Uuid)
+                }
                 _ => bad(format!("{} is not a uuid", show(value))),
             },
             _ => bad(format!("{} is not of type {ty}", show(value))),
@@ -484,9 +488,10 @@ impl Datum {
                     for pair in pairs {
                         match pair {
                             Value::Array(kv) => match kv.as_slice() {
-                                [k, v] => {
-                                    out.push((Atom::from_json_untyped(k)?, Atom::from_json_untyped(v)?))
-                                }
+                                [k, v] => out.push((
+                                    Atom::from_json_untyped(k)?,
+                                    Atom::from_json_untyped(v)?,
+                                )),
                                 _ => return bad(format!("{} is not a map pair", show(pair))),
                             },
                             _ => return bad(format!("{} is not a map pair", show(pair))),
@@ -562,7 +567,8 @@ impl Datum {
             return diff.clone();
         }
         if ty.value.is_some() {
-            let mut out: BTreeMap<&Atom, &Atom> = self.as_map().iter().map(|(k, v)| (k, v)).collect();
+            let mut out: BTreeMap<&Atom, &Atom> =
+                self.as_map().iter().map(|(k, v)| (k, v)).collect();
             for (k, v) in diff.as_map() {
                 match out.get(k) {
                     Some(existing) if *existing == v => {
@@ -573,7 +579,11 @@ impl Datum {
                     }
                 }
             }
-            return Datum::Map(out.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+            return Datum::Map(
+                out.into_iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
         }
         let old = self.as_set();
         let d = diff.as_set();
@@ -808,8 +818,14 @@ mod tests {
             (Atom::Real(1.5), json!(1.5)),
             (Atom::Boolean(true), json!(true)),
             (Atom::string("br-int"), json!("br-int")),
-            (Atom::Uuid(u), json!(["uuid", "36bc4ab8-0d8b-4e4f-9d46-0f7a4a4c7a3b"])),
-            (Atom::NamedUuid("row1".into()), json!(["named-uuid", "row1"])),
+            (
+                Atom::Uuid(u),
+                json!(["uuid", "36bc4ab8-0d8b-4e4f-9d46-0f7a4a4c7a3b"]),
+            ),
+            (
+                Atom::NamedUuid("row1".into()),
+                json!(["named-uuid", "row1"]),
+            ),
         ];
         for (atom, js) in cases {
             assert_eq!(&atom.to_json(), js);
@@ -823,10 +839,19 @@ mod tests {
         assert!(Atom::from_json_typed(&json!(1.5), AtomicType::Integer).is_err());
         assert!(Atom::from_json_typed(&json!(u64::MAX), AtomicType::Integer).is_err());
         assert!(Atom::from_json_typed(&json!(["named-uuid", "a"]), AtomicType::Uuid).is_err());
-        assert!(Atom::from_json_typed(&json!(["uuid", "{36bc4ab8-0d8b-4e4f-9d46-0f7a4a4c7a3b}"]), AtomicType::Uuid).is_err());
+        assert!(
+            Atom::from_json_typed(
+                &json!(["uuid", "{36bc4ab8-0d8b-4e4f-9d46-0f7a4a4c7a3b}"]),
+                AtomicType::Uuid
+            )
+            .is_err()
+        );
         assert!(Atom::from_json_typed(&json!(["uuid", "nope"]), AtomicType::Uuid).is_err());
         // A real column accepts an integer in JSON, as OVS does.
-        assert_eq!(Atom::from_json_typed(&json!(3), AtomicType::Real).unwrap(), Atom::Real(3.0));
+        assert_eq!(
+            Atom::from_json_typed(&json!(3), AtomicType::Real).unwrap(),
+            Atom::Real(3.0)
+        );
     }
 
     #[test]
@@ -835,7 +860,10 @@ mod tests {
             (Datum::scalar("a"), json!("a")),
             (Datum::empty_set(), json!(["set", []])),
             (Datum::set([3i64, 1, 2, 3]), json!(["set", [1, 2, 3]])),
-            (Datum::map([("b", "2"), ("a", "1")]), json!(["map", [["a", "1"], ["b", "2"]]])),
+            (
+                Datum::map([("b", "2"), ("a", "1")]),
+                json!(["map", [["a", "1"], ["b", "2"]]]),
+            ),
             (Datum::empty_map(), json!(["map", []])),
         ];
         for (datum, js) in cases {
@@ -847,10 +875,17 @@ mod tests {
     #[test]
     fn typed_datum_checks_counts_and_kinds() {
         let optional_int = col(json!({"key": "integer", "min": 0, "max": 1}));
-        assert_eq!(Datum::from_json(&json!(["set", []]), &optional_int).unwrap(), Datum::empty_set());
+        assert_eq!(
+            Datum::from_json(&json!(["set", []]), &optional_int).unwrap(),
+            Datum::empty_set()
+        );
         assert!(Datum::from_json(&json!(["set", [1, 2]]), &optional_int).is_err());
-        let string_map = col(json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}));
-        assert_eq!(Datum::from_json(&json!(["map", []]), &string_map).unwrap(), Datum::empty_map());
+        let string_map =
+            col(json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}));
+        assert_eq!(
+            Datum::from_json(&json!(["map", []]), &string_map).unwrap(),
+            Datum::empty_map()
+        );
         assert!(Datum::from_json(&json!(["set", []]), &string_map).is_err());
         assert!(Datum::from_json(&json!(["map", [["a"]]]), &string_map).is_err());
         assert!(Datum::from_json(&json!(["map", [["a", 1]]]), &string_map).is_err());
@@ -869,7 +904,10 @@ mod tests {
         let m = Datum::map([("iface-id", "vm1"), ("attached-mac", "aa")]);
         assert_eq!(m.get_str("iface-id").and_then(Atom::as_str), Some("vm1"));
         assert_eq!(m.get_str("nope"), None);
-        let mixed = Datum::map([(Atom::Integer(1), Atom::from("x")), (Atom::from("k"), Atom::from("v"))]);
+        let mixed = Datum::map([
+            (Atom::Integer(1), Atom::from("x")),
+            (Atom::from("k"), Atom::from("v")),
+        ]);
         assert_eq!(mixed.get_str("k").and_then(Atom::as_str), Some("v"));
     }
 
@@ -877,13 +915,25 @@ mod tests {
     fn diff_application_matches_ovs() {
         let set = col(json!({"key": "integer", "min": 0, "max": "unlimited"}));
         let old = Datum::set([1i64, 2, 3]);
-        assert_eq!(old.apply_diff(&Datum::set([2i64, 4]), &set), Datum::set([1i64, 3, 4]));
+        assert_eq!(
+            old.apply_diff(&Datum::set([2i64, 4]), &set),
+            Datum::set([1i64, 3, 4])
+        );
         let map = col(json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}));
         let old = Datum::map([("a", "1"), ("b", "2"), ("c", "3")]);
         let diff = Datum::map([("a", "1"), ("b", "9"), ("d", "4")]);
-        assert_eq!(old.apply_diff(&diff, &map), Datum::map([("b", "9"), ("c", "3"), ("d", "4")]));
+        assert_eq!(
+            old.apply_diff(&diff, &map),
+            Datum::map([("b", "9"), ("c", "3"), ("d", "4")])
+        );
         let optional = col(json!({"key": "integer", "min": 0, "max": 1}));
-        assert_eq!(Datum::scalar(5i64).apply_diff(&Datum::empty_set(), &optional), Datum::empty_set());
-        assert_eq!(Datum::scalar(5i64).apply_diff(&Datum::scalar(6i64), &optional), Datum::scalar(6i64));
+        assert_eq!(
+            Datum::scalar(5i64).apply_diff(&Datum::empty_set(), &optional),
+            Datum::empty_set()
+        );
+        assert_eq!(
+            Datum::scalar(5i64).apply_diff(&Datum::scalar(6i64), &optional),
+            Datum::scalar(6i64)
+        );
     }
 }

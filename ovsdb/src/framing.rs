@@ -235,7 +235,10 @@ mod tests {
             ("{}", &["{}"]),
             ("{}{}", &["{}", "{}"]),
             (" \n{\"a\":1}\r\n\t[1,2]", &["{\"a\":1}", "[1,2]"]),
-            (r#"{"s":"}{"}{"t":"\"}"}"#, &[r#"{"s":"}{"}"#, r#"{"t":"\"}"}"#]),
+            (
+                r#"{"s":"}{"}{"t":"\"}"}"#,
+                &[r#"{"s":"}{"}"#, r#"{"t":"\"}"}"#],
+            ),
             (r#"{"s":"\\"}{}"#, &[r#"{"s":"\\"}"#, "{}"]),
             (r#"{"a":[{"b":[]}]}"#, &[r#"{"a":[{"b":[]}]}"#]),
             ("{\"a\":1", &[]),
@@ -299,14 +302,19 @@ mod tests {
             ..FrameLimits::default()
         };
         assert!(split_all(b"[[[]]]", limits).is_ok());
-        assert_eq!(split_all(b"[[[[]]]]", limits), Err(FramingError::TooDeep { limit: 3 }));
+        assert_eq!(
+            split_all(b"[[[[]]]]", limits),
+            Err(FramingError::TooDeep { limit: 3 })
+        );
         // Brackets inside strings do not count.
         assert!(split_all(br#"[[["[[[["]]]"#, limits).is_ok());
         // A million opening brackets stop at the limit, not at the end of input.
         let deep = vec![b'['; 1_000_000];
         assert_eq!(
             split_all(&deep, FrameLimits::default()),
-            Err(FramingError::TooDeep { limit: FrameLimits::DEFAULT_MAX_DEPTH })
+            Err(FramingError::TooDeep {
+                limit: FrameLimits::DEFAULT_MAX_DEPTH
+            })
         );
     }
 

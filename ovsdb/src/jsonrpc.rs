@@ -96,11 +96,9 @@ impl Message {
             Some(_) => return Err(invalid("\"params\" must be JSON array")),
         };
         match (method, params, result, error, id) {
-            (Some(method), Some(params), None, None, Some(id)) => Ok(Message::Request {
-                method,
-                params,
-                id,
-            }),
+            (Some(method), Some(params), None, None, Some(id)) => {
+                Ok(Message::Request { method, params, id })
+            }
             (Some(method), Some(params), None, None, None) => {
                 Ok(Message::Notification { method, params })
             }
@@ -115,9 +113,9 @@ impl Message {
             (None, None, Some(_), None, None) | (None, None, None, Some(_), None) => {
                 Err(invalid("reply lacks \"id\""))
             }
-            (None, None, None, None, _) => {
-                Err(invalid("message is neither request, notification nor reply"))
-            }
+            (None, None, None, None, _) => Err(invalid(
+                "message is neither request, notification nor reply",
+            )),
         }
     }
 

@@ -29,7 +29,10 @@ pub mod client;
 
 pub use data::{Atom, Datum, DecodeError, Row};
 pub use monitor::{MonitorProtocol, MonitorSelect, MonitorSpec, TableMonitor};
-pub use ops::{Condition, Function, Mutation, Mutator, Operation, OperationError, OperationResult, TransactReply, WaitUntil};
+pub use ops::{
+    Condition, Function, Mutation, Mutator, Operation, OperationError, OperationResult,
+    TransactReply, WaitUntil,
+};
 pub use replica::{Replica, RowChange};
 pub use schema::DatabaseSchema;
 pub use session::{LockEvent, MonitorEvent, MonitorId, RequestError};

@@ -137,14 +137,20 @@ impl MonitorSpec {
         }
         for (i, t) in self.tables.iter().enumerate() {
             if self.tables.iter().skip(i + 1).any(|o| o.table == t.table) {
-                return Err(ConstraintError::new(format!("table {} monitored twice", t.table)));
+                return Err(ConstraintError::new(format!(
+                    "table {} monitored twice",
+                    t.table
+                )));
             }
-            let table = schema
-                .table(&t.table)
-                .ok_or_else(|| ConstraintError::new(format!("no table {} in {}", t.table, schema.name)))?;
+            let table = schema.table(&t.table).ok_or_else(|| {
+                ConstraintError::new(format!("no table {} in {}", t.table, schema.name))
+            })?;
             for c in t.columns.iter().flatten() {
                 if table.column(c).is_none() {
-                    return Err(ConstraintError::new(format!("table {} has no column {c}", t.table)));
+                    return Err(ConstraintError::new(format!(
+                        "table {} has no column {c}",
+                        t.table
+                    )));
                 }
             }
             if let Some(conditions) = &t.conditions {
@@ -181,7 +187,10 @@ impl MonitorSpec {
             let mut r = Map::new();
             r.insert(
                 "columns".into(),
-                t.resolved_columns(table).into_iter().map(Value::String).collect(),
+                t.resolved_columns(table)
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
             );
             let s = t.select;
             if s != MonitorSelect::default() {
@@ -212,7 +221,10 @@ impl MonitorSpec {
 
 /// The params of `monitor_cond_change`: new conditions for some tables of a
 /// running monitor (`None` meaning all rows).
-pub fn cond_change_params(monitor_id: &Value, changes: &[(String, Option<Vec<Condition>>)]) -> Vec<Value> {
+pub fn cond_change_params(
+    monitor_id: &Value,
+    changes: &[(String, Option<Vec<Condition>>)],
+) -> Vec<Value> {
     let mut tables = Map::new();
     for (table, conditions) in changes {
         let conditions = conditions
@@ -223,7 +235,11 @@ pub fn cond_change_params(monitor_id: &Value, changes: &[(String, Option<Vec<Con
         r.insert("where".into(), Value::Array(conditions));
         tables.insert(table.clone(), Value::Array(vec![Value::Object(r)]));
     }
-    vec![monitor_id.clone(), monitor_id.clone(), Value::Object(tables)]
+    vec![
+        monitor_id.clone(),
+        monitor_id.clone(),
+        Value::Object(tables),
+    ]
 }
 
 /// How one row changed, unified over `update` and `update2`.
@@ -250,7 +266,10 @@ pub struct TableUpdate {
 }
 
 /// Parses `<table-updates>` (`update`, and the reply to `monitor`).
-pub fn parse_updates(value: &Value, schema: &DatabaseSchema) -> Result<Vec<TableUpdate>, DecodeError> {
+pub fn parse_updates(
+    value: &Value,
+    schema: &DatabaseSchema,
+) -> Result<Vec<TableUpdate>, DecodeError> {
     parse_tables(value, schema, |row, table| {
         let Value::Object(o) = row else {
             return bad(format!("{} is not a row update", show(row)));
@@ -271,7 +290,10 @@ pub fn parse_updates(value: &Value, schema: &DatabaseSchema) -> Result<Vec<Table
 }
 
 /// Parses `<table-updates2>` (`update2`, and the reply to `monitor_cond`).
-pub fn parse_updates2(value: &Value, schema: &DatabaseSchema) -> Result<Vec<TableUpdate>, DecodeError> {
+pub fn parse_updates2(
+    value: &Value,
+    schema: &DatabaseSchema,
+) -> Result<Vec<TableUpdate>, DecodeError> {
     parse_tables(value, schema, |row, table| {
         let Value::Object(o) = row else {
             return bad(format!("{} is not a row update", show(row)));
@@ -307,10 +329,13 @@ fn parse_tables(
         };
         let mut parsed = Vec::with_capacity(rows.len());
         for (uuid, row) in rows {
-            let uuid = Atom::from_json_typed(&Value::Array(vec!["uuid".into(), Value::String(uuid.clone())]), AtomicType::Uuid)
-                .ok()
-                .and_then(|a| a.as_uuid())
-                .ok_or_else(|| DecodeError::new(format!("row key \"{uuid}\" is not a UUID")))?;
+            let uuid = Atom::from_json_typed(
+                &Value::Array(vec!["uuid".into(), Value::String(uuid.clone())]),
+                AtomicType::Uuid,
+            )
+            .ok()
+            .and_then(|a| a.as_uuid())
+            .ok_or_else(|| DecodeError::new(format!("row key \"{uuid}\" is not a UUID")))?;
             parsed.push((
                 uuid,
                 parse_row(row, table).map_err(|e| e.within(format!("{name} row {uuid}")))?,
@@ -346,16 +371,25 @@ mod tests {
     #[test]
     fn request_params_spell_out_columns() {
         let s = schema();
-        let spec = MonitorSpec::monitor_cond("t").table(
-            TableMonitor::new("A").conditions(vec![Condition::eq("n", 1i64)]),
-        );
+        let spec = MonitorSpec::monitor_cond("t")
+            .table(TableMonitor::new("A").conditions(vec![Condition::eq("n", 1i64)]));
         spec.check(&s).unwrap();
         assert_eq!(
             Value::Array(spec.request_params(&json!(1), &s)),
             json!(["t", 1, {"A": [{"columns": ["kv", "n"], "where": [["n", "==", 1]]}]}])
         );
-        assert!(MonitorSpec::monitor("t").table(TableMonitor::new("B")).check(&s).is_err());
-        assert!(MonitorSpec::monitor("t").table(TableMonitor::new("A").columns(["x"])).check(&s).is_err());
+        assert!(
+            MonitorSpec::monitor("t")
+                .table(TableMonitor::new("B"))
+                .check(&s)
+                .is_err()
+        );
+        assert!(
+            MonitorSpec::monitor("t")
+                .table(TableMonitor::new("A").columns(["x"]))
+                .check(&s)
+                .is_err()
+        );
         assert!(
             MonitorSpec::monitor("t")
                 .table(TableMonitor::new("A").conditions(vec![]))
@@ -369,9 +403,15 @@ mod tests {
         let s = schema();
         let v = json!({"A": {U: {"old": {"n": 1}, "new": {"n": 2, "kv": ["map", []]}}}});
         let u = parse_updates(&v, &s).unwrap();
-        assert_eq!(u[0].rows[0].1, RowUpdate::Modify(Row::new().with("n", 2i64).with("kv", Datum::empty_map())));
+        assert_eq!(
+            u[0].rows[0].1,
+            RowUpdate::Modify(Row::new().with("n", 2i64).with("kv", Datum::empty_map()))
+        );
         let v = json!({"A": {U: {"old": {"n": 1, "kv": ["map", []]}}}});
-        assert_eq!(parse_updates(&v, &s).unwrap()[0].rows[0].1, RowUpdate::Delete);
+        assert_eq!(
+            parse_updates(&v, &s).unwrap()[0].rows[0].1,
+            RowUpdate::Delete
+        );
         for bad in [
             json!({"A": {U: {}}}),
             json!({"A": {"not-a-uuid": {"new": {"n": 1}}}}),
@@ -391,9 +431,15 @@ mod tests {
         let s = schema();
         let v = json!({"A": {U: {"modify": {"kv": ["map", [["a", "1"]]]}}}});
         let u = parse_updates2(&v, &s).unwrap();
-        assert_eq!(u[0].rows[0].1, RowUpdate::Diff(Row::new().with("kv", Datum::map([("a", "1")]))));
+        assert_eq!(
+            u[0].rows[0].1,
+            RowUpdate::Diff(Row::new().with("kv", Datum::map([("a", "1")])))
+        );
         let v = json!({"A": {U: {"delete": null}}});
-        assert_eq!(parse_updates2(&v, &s).unwrap()[0].rows[0].1, RowUpdate::Delete);
+        assert_eq!(
+            parse_updates2(&v, &s).unwrap()[0].rows[0].1,
+            RowUpdate::Delete
+        );
         for bad in [
             json!({"A": {U: {"initial": {}, "insert": {}}}}),
             json!({"A": {U: {"replace": {}}}}),

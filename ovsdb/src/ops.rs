@@ -109,9 +109,9 @@ impl Condition {
         else {
             return Ok(());
         };
-        let ty = table
-            .column_type(column)
-            .ok_or_else(|| ConstraintError::new(format!("table {} has no column {column}", table.name)))?;
+        let ty = table.column_type(column).ok_or_else(|| {
+            ConstraintError::new(format!("table {} has no column {column}", table.name))
+        })?;
         if function.is_ordering()
             && !(ty.is_scalar() && matches!(ty.key.atomic, AtomicType::Integer | AtomicType::Real))
         {
@@ -196,10 +196,16 @@ impl Mutation {
 
     fn check(&self, table: &TableSchema) -> Result<(), ConstraintError> {
         let column = table.column(&self.column).ok_or_else(|| {
-            ConstraintError::new(format!("table {} has no column {}", table.name, self.column))
+            ConstraintError::new(format!(
+                "table {} has no column {}",
+                table.name, self.column
+            ))
         })?;
         if !column.mutable {
-            return Err(ConstraintError::new(format!("column {} is not mutable", self.column)));
+            return Err(ConstraintError::new(format!(
+                "column {} is not mutable",
+                self.column
+            )));
         }
         let ty = &column.column_type;
         let result = match self.mutator {
@@ -230,8 +236,12 @@ impl Mutation {
                 match self.value.as_scalar() {
                     // The argument is checked for type only: range
                     // constraints apply to the result, which the server checks.
-                    Some(a) => ColumnType::scalar(ty.key.atomic).check(&Datum::scalar(a.clone()), false),
-                    None => Err(ConstraintError::new("arithmetic mutations take a single value")),
+                    Some(a) => {
+                        ColumnType::scalar(ty.key.atomic).check(&Datum::scalar(a.clone()), false)
+                    }
+                    None => Err(ConstraintError::new(
+                        "arithmetic mutations take a single value",
+                    )),
                 }
             }
         };
@@ -386,7 +396,10 @@ impl Operation {
             } => {
                 table_and_where(&mut o, table, conditions);
                 if let Some(c) = columns {
-                    o.insert("columns".into(), c.iter().map(|s| Value::String(s.clone())).collect());
+                    o.insert(
+                        "columns".into(),
+                        c.iter().map(|s| Value::String(s.clone())).collect(),
+                    );
                 }
             }
             Operation::Update {
@@ -418,16 +431,24 @@ impl Operation {
                 timeout_ms,
             } => {
                 table_and_where(&mut o, table, conditions);
-                o.insert("columns".into(), columns.iter().map(|s| Value::String(s.clone())).collect());
+                o.insert(
+                    "columns".into(),
+                    columns.iter().map(|s| Value::String(s.clone())).collect(),
+                );
                 o.insert(
                     "until".into(),
-                    Value::String(match until {
-                        WaitUntil::Equal => "==",
-                        WaitUntil::NotEqual => "!=",
-                    }
-                    .into()),
+                    Value::String(
+                        match until {
+                            WaitUntil::Equal => "==",
+                            WaitUntil::NotEqual => "!=",
+                        }
+                        .into(),
+                    ),
                 );
-                o.insert("rows".into(), Value::Array(rows.iter().map(Row::to_json).collect()));
+                o.insert(
+                    "rows".into(),
+                    Value::Array(rows.iter().map(Row::to_json).collect()),
+                );
                 if let Some(t) = timeout_ms {
                     o.insert("timeout".into(), Value::from(*t));
                 }
@@ -450,11 +471,9 @@ impl Operation {
     /// with their cause before anything is sent.
     pub fn check(&self, schema: &DatabaseSchema) -> Result<(), ConstraintError> {
         let table = match self.table() {
-            Some(name) => Some(
-                schema
-                    .table(name)
-                    .ok_or_else(|| ConstraintError::new(format!("no table {name} in {}", schema.name)))?,
-            ),
+            Some(name) => Some(schema.table(name).ok_or_else(|| {
+                ConstraintError::new(format!("no table {name} in {}", schema.name))
+            })?),
             None => None,
         };
         let Some(table) = table else {
@@ -466,7 +485,10 @@ impl Operation {
         let check_columns = |columns: &[String]| -> Result<(), ConstraintError> {
             for c in columns {
                 if table.column_type(c).is_none() {
-                    return Err(ConstraintError::new(format!("table {} has no column {c}", table.name)));
+                    return Err(ConstraintError::new(format!(
+                        "table {} has no column {c}",
+                        table.name
+                    )));
                 }
             }
             Ok(())
@@ -481,7 +503,9 @@ impl Operation {
                 check_conditions(conditions)?;
                 columns.as_deref().map_or(Ok(()), check_columns)
             }
-            Operation::Update { conditions, row, .. } => {
+            Operation::Update {
+                conditions, row, ..
+            } => {
                 check_conditions(conditions)?;
                 table.check_row(row, true)
             }
@@ -510,9 +534,13 @@ impl Operation {
                             )));
                         }
                         let ty = table.column_type(name).ok_or_else(|| {
-                            ConstraintError::new(format!("table {} has no column {name}", table.name))
+                            ConstraintError::new(format!(
+                                "table {} has no column {name}",
+                                table.name
+                            ))
                         })?;
-                        ty.check(datum, true).map_err(|e| e.within(format!("column {name}")))?;
+                        ty.check(datum, true)
+                            .map_err(|e| e.within(format!("column {name}")))?;
                     }
                 }
                 Ok(())
@@ -628,15 +656,16 @@ impl TransactReply {
         let mut results = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             let table = tables.get(i).copied().flatten();
-            results.push(
-                decode_result(entry, table).map_err(|e| e.within(format!("result {i}")))?,
-            );
+            results.push(decode_result(entry, table).map_err(|e| e.within(format!("result {i}")))?);
         }
         Ok(Self { results })
     }
 }
 
-fn decode_result(entry: &Value, table: Option<&TableSchema>) -> Result<Option<OperationResult>, DecodeError> {
+fn decode_result(
+    entry: &Value,
+    table: Option<&TableSchema>,
+) -> Result<Option<OperationResult>, DecodeError> {
     let o = match entry {
         Value::Null => return Ok(None),
         Value::Object(o) => o,
@@ -648,7 +677,10 @@ fn decode_result(entry: &Value, table: Option<&TableSchema>) -> Result<Option<Op
             .ok_or_else(|| DecodeError::new("error is not a string"))?
             .to_owned();
         let details = o.get("details").and_then(Value::as_str).map(str::to_owned);
-        return Ok(Some(OperationResult::Error(OperationError { error, details })));
+        return Ok(Some(OperationResult::Error(OperationError {
+            error,
+            details,
+        })));
     }
     if let Some(u) = o.get("uuid") {
         let atom = Atom::from_json_typed(u, AtomicType::Uuid)?;
@@ -704,7 +736,9 @@ mod tests {
             (
                 Operation::Insert {
                     table: "A".into(),
-                    row: Row::new().with("name", "x").with("ref", Atom::NamedUuid("me".into())),
+                    row: Row::new()
+                        .with("name", "x")
+                        .with("ref", Atom::NamedUuid("me".into())),
                     uuid_name: Some("me".into()),
                 },
                 json!({"op": "insert", "table": "A", "row": {"name": "x", "ref": ["named-uuid", "me"]}, "uuid-name": "me"}),
@@ -712,7 +746,10 @@ mod tests {
             (
                 Operation::Select {
                     table: "A".into(),
-                    conditions: vec![Condition::eq("name", "x"), Condition::new("n", Function::Less, 3i64)],
+                    conditions: vec![
+                        Condition::eq("name", "x"),
+                        Condition::new("n", Function::Less, 3i64),
+                    ],
                     columns: Some(vec!["n".into()]),
                 },
                 json!({"op": "select", "table": "A", "where": [["name", "==", "x"], ["n", "<", 3]], "columns": ["n"]}),
@@ -728,7 +765,11 @@ mod tests {
             (
                 Operation::Mutate {
                     table: "A".into(),
-                    conditions: vec![Condition::new("tags", Function::Includes, Datum::set(["a"]))],
+                    conditions: vec![Condition::new(
+                        "tags",
+                        Function::Includes,
+                        Datum::set(["a"]),
+                    )],
                     mutations: vec![
                         Mutation::new("n", Mutator::Add, 1i64),
                         Mutation::new("tags", Mutator::Delete, Datum::set(["a", "b"])),
@@ -737,7 +778,10 @@ mod tests {
                 json!({"op": "mutate", "table": "A", "where": [["tags", "includes", "a"]], "mutations": [["n", "+=", 1], ["tags", "delete", ["set", ["a", "b"]]]]}),
             ),
             (
-                Operation::Delete { table: "A".into(), conditions: vec![Condition::eq("n", 1i64)] },
+                Operation::Delete {
+                    table: "A".into(),
+                    conditions: vec![Condition::eq("n", 1i64)],
+                },
                 json!({"op": "delete", "table": "A", "where": [["n", "==", 1]]}),
             ),
             (
@@ -751,15 +795,25 @@ mod tests {
                 },
                 json!({"op": "wait", "table": "A", "where": [], "columns": ["n"], "until": "!=", "rows": [{"n": 1}], "timeout": 0}),
             ),
-            (Operation::Commit { durable: false }, json!({"op": "commit", "durable": false})),
+            (
+                Operation::Commit { durable: false },
+                json!({"op": "commit", "durable": false}),
+            ),
             (Operation::Abort, json!({"op": "abort"})),
-            (Operation::Comment("hi".into()), json!({"op": "comment", "comment": "hi"})),
-            (Operation::Assert { lock: "l".into() }, json!({"op": "assert", "lock": "l"})),
+            (
+                Operation::Comment("hi".into()),
+                json!({"op": "comment", "comment": "hi"}),
+            ),
+            (
+                Operation::Assert { lock: "l".into() },
+                json!({"op": "assert", "lock": "l"}),
+            ),
         ];
         let s = schema();
         for (op, expected) in cases {
             assert_eq!(op.to_json(), expected);
-            op.check(&s).unwrap_or_else(|e| panic!("{} rejected: {e}", op.name()));
+            op.check(&s)
+                .unwrap_or_else(|e| panic!("{} rejected: {e}", op.name()));
         }
     }
 
@@ -767,24 +821,68 @@ mod tests {
     fn schema_check_catches_mistakes() {
         let s = schema();
         let bad_ops = vec![
-            Operation::Insert { table: "B".into(), row: Row::new(), uuid_name: None },
-            Operation::Insert { table: "A".into(), row: Row::new().with("nope", 1i64), uuid_name: None },
-            Operation::Insert { table: "A".into(), row: Row::new().with("n", "x"), uuid_name: None },
-            Operation::Insert { table: "A".into(), row: Row::new().with("n", 11i64), uuid_name: None },
-            Operation::Update { table: "A".into(), conditions: vec![], row: Row::new().with("name", "y") },
-            Operation::Select { table: "A".into(), conditions: vec![Condition::new("tags", Function::Less, "a")], columns: None },
-            Operation::Select { table: "A".into(), conditions: vec![], columns: Some(vec!["zz".into()]) },
-            Operation::Mutate { table: "A".into(), conditions: vec![], mutations: vec![Mutation::new("r", Mutator::Remainder, 2.0)] },
-            Operation::Mutate { table: "A".into(), conditions: vec![], mutations: vec![Mutation::new("kv", Mutator::Add, 1i64)] },
-            Operation::Mutate { table: "A".into(), conditions: vec![], mutations: vec![Mutation::new("name", Mutator::Insert, "x")] },
+            Operation::Insert {
+                table: "B".into(),
+                row: Row::new(),
+                uuid_name: None,
+            },
+            Operation::Insert {
+                table: "A".into(),
+                row: Row::new().with("nope", 1i64),
+                uuid_name: None,
+            },
+            Operation::Insert {
+                table: "A".into(),
+                row: Row::new().with("n", "x"),
+                uuid_name: None,
+            },
+            Operation::Insert {
+                table: "A".into(),
+                row: Row::new().with("n", 11i64),
+                uuid_name: None,
+            },
+            Operation::Update {
+                table: "A".into(),
+                conditions: vec![],
+                row: Row::new().with("name", "y"),
+            },
+            Operation::Select {
+                table: "A".into(),
+                conditions: vec![Condition::new("tags", Function::Less, "a")],
+                columns: None,
+            },
+            Operation::Select {
+                table: "A".into(),
+                conditions: vec![],
+                columns: Some(vec!["zz".into()]),
+            },
+            Operation::Mutate {
+                table: "A".into(),
+                conditions: vec![],
+                mutations: vec![Mutation::new("r", Mutator::Remainder, 2.0)],
+            },
+            Operation::Mutate {
+                table: "A".into(),
+                conditions: vec![],
+                mutations: vec![Mutation::new("kv", Mutator::Add, 1i64)],
+            },
+            Operation::Mutate {
+                table: "A".into(),
+                conditions: vec![],
+                mutations: vec![Mutation::new("name", Mutator::Insert, "x")],
+            },
         ];
         for op in bad_ops {
             assert!(op.check(&s).is_err(), "{op:?} accepted");
         }
         // Deleting map entries by key is allowed.
-        Operation::Mutate { table: "A".into(), conditions: vec![], mutations: vec![Mutation::new("kv", Mutator::Delete, Datum::set(["k"]))] }
-            .check(&s)
-            .unwrap();
+        Operation::Mutate {
+            table: "A".into(),
+            conditions: vec![],
+            mutations: vec![Mutation::new("kv", Mutator::Delete, Datum::set(["k"]))],
+        }
+        .check(&s)
+        .unwrap();
     }
 
     #[test]
@@ -800,8 +898,14 @@ mod tests {
             null
         ]);
         let r = TransactReply::from_json(&reply, &[a, a, a, None, a, a]).unwrap();
-        assert_eq!(r.inserted(0).unwrap().to_string(), "36bc4ab8-0d8b-4e4f-9d46-0f7a4a4c7a3b");
-        assert_eq!(r.rows(1).unwrap()[0].get("tags"), Some(&Datum::set(["a", "b"])));
+        assert_eq!(
+            r.inserted(0).unwrap().to_string(),
+            "36bc4ab8-0d8b-4e4f-9d46-0f7a4a4c7a3b"
+        );
+        assert_eq!(
+            r.rows(1).unwrap()[0].get("tags"),
+            Some(&Datum::set(["a", "b"]))
+        );
         assert_eq!(r.count(2), Some(2));
         assert_eq!(r.results[3], Some(OperationResult::Empty));
         let (i, e) = r.error().unwrap();

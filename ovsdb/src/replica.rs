@@ -56,16 +56,18 @@ impl RowChange {
     /// The table changed.
     pub fn table(&self) -> &str {
         match self {
-            RowChange::Insert { table, .. } | RowChange::Modify { table, .. } | RowChange::Delete { table, .. } => {
-                table
-            }
+            RowChange::Insert { table, .. }
+            | RowChange::Modify { table, .. }
+            | RowChange::Delete { table, .. } => table,
         }
     }
 
     /// The row changed.
     pub fn uuid(&self) -> Uuid {
         match self {
-            RowChange::Insert { uuid, .. } | RowChange::Modify { uuid, .. } | RowChange::Delete { uuid, .. } => *uuid,
+            RowChange::Insert { uuid, .. }
+            | RowChange::Modify { uuid, .. }
+            | RowChange::Delete { uuid, .. } => *uuid,
         }
     }
 
@@ -176,7 +178,10 @@ pub struct Replica {
 
 impl Replica {
     /// An empty replica of `tables` (name and monitored columns).
-    pub fn new(schema: Arc<DatabaseSchema>, tables: &[(String, Vec<String>)]) -> Result<Self, ReplicaError> {
+    pub fn new(
+        schema: Arc<DatabaseSchema>,
+        tables: &[(String, Vec<String>)],
+    ) -> Result<Self, ReplicaError> {
         let mut replica = Self {
             schema: schema.clone(),
             tables: BTreeMap::new(),
@@ -187,7 +192,11 @@ impl Replica {
 
     /// Adopts a (possibly changed) schema and column set, as after a
     /// reconnect; the rows stay until the next snapshot replaces them.
-    pub fn reconfigure(&mut self, schema: Arc<DatabaseSchema>, tables: &[(String, Vec<String>)]) -> Result<(), ReplicaError> {
+    pub fn reconfigure(
+        &mut self,
+        schema: Arc<DatabaseSchema>,
+        tables: &[(String, Vec<String>)],
+    ) -> Result<(), ReplicaError> {
         let mut new_tables = BTreeMap::new();
         for (name, columns) in tables {
             let table_schema = schema
@@ -235,18 +244,23 @@ impl Replica {
     /// when one contradicts the replica, none does.
     pub fn apply(&mut self, updates: Vec<TableUpdate>) -> Result<Vec<RowChange>, ReplicaError> {
         for tu in &updates {
-            let table = self
-                .tables
-                .get(&tu.table)
-                .ok_or_else(|| ReplicaError(format!("update for unmonitored table {}", tu.table)))?;
+            let table = self.tables.get(&tu.table).ok_or_else(|| {
+                ReplicaError(format!("update for unmonitored table {}", tu.table))
+            })?;
             for (uuid, update) in &tu.rows {
                 let exists = table.rows.contains_key(uuid);
                 match update {
                     RowUpdate::Insert(_) if exists => {
-                        return Err(ReplicaError(format!("insert of existing row {uuid} in {}", tu.table)));
+                        return Err(ReplicaError(format!(
+                            "insert of existing row {uuid} in {}",
+                            tu.table
+                        )));
                     }
                     RowUpdate::Modify(_) | RowUpdate::Diff(_) | RowUpdate::Delete if !exists => {
-                        return Err(ReplicaError(format!("change to missing row {uuid} in {}", tu.table)));
+                        return Err(ReplicaError(format!(
+                            "change to missing row {uuid} in {}",
+                            tu.table
+                        )));
                     }
                     _ => {}
                 }
@@ -304,11 +318,17 @@ impl Replica {
     /// only the differences from what the replica held: after a reconnect
     /// nothing is reported twice and nothing that changed while disconnected
     /// is missed.
-    pub fn load_snapshot(&mut self, updates: Vec<TableUpdate>) -> Result<Vec<RowChange>, ReplicaError> {
+    pub fn load_snapshot(
+        &mut self,
+        updates: Vec<TableUpdate>,
+    ) -> Result<Vec<RowChange>, ReplicaError> {
         let mut fresh: BTreeMap<String, HashMap<Uuid, Row>> = BTreeMap::new();
         for tu in updates {
             if !self.tables.contains_key(&tu.table) {
-                return Err(ReplicaError(format!("snapshot of unmonitored table {}", tu.table)));
+                return Err(ReplicaError(format!(
+                    "snapshot of unmonitored table {}",
+                    tu.table
+                )));
             }
             let rows = fresh.entry(tu.table.clone()).or_default();
             for (uuid, update) in tu.rows {
@@ -316,7 +336,11 @@ impl Replica {
                     RowUpdate::Insert(row) => {
                         rows.insert(uuid, row);
                     }
-                    _ => return Err(ReplicaError(format!("snapshot row {uuid} is not an initial row"))),
+                    _ => {
+                        return Err(ReplicaError(format!(
+                            "snapshot row {uuid} is not an initial row"
+                        )));
+                    }
                 }
             }
         }
@@ -428,7 +452,9 @@ mod tests {
 
         let up = parse_updates2(&json!({"A": {U1: {"modify": {"tags": "a", "kv": ["map", [["k", "v"]]], "o": ["set", []]}}}}), &s).unwrap();
         let ch = r.apply(up).unwrap();
-        let RowChange::Modify { old, new, .. } = &ch[0] else { panic!() };
+        let RowChange::Modify { old, new, .. } = &ch[0] else {
+            panic!()
+        };
         assert_eq!(old.get("tags"), Some(&Datum::set(["a", "b"])));
         assert_eq!(new.get("tags"), Some(&Datum::set(["b"])));
         assert_eq!(new.get("kv"), Some(&Datum::empty_map()));
@@ -444,9 +470,14 @@ mod tests {
     fn inconsistent_updates_change_nothing() {
         let mut r = replica();
         let s = schema();
-        r.load_snapshot(parse_updates2(&json!({"A": {U1: {"initial": {"n": 1}}}}), &s).unwrap()).unwrap();
+        r.load_snapshot(parse_updates2(&json!({"A": {U1: {"initial": {"n": 1}}}}), &s).unwrap())
+            .unwrap();
         // The valid insert of U2 must not be applied when U1's insert is bad.
-        let bad = parse_updates2(&json!({"A": {U1: {"insert": {"n": 5}}, U2: {"insert": {"n": 2}}}}), &s).unwrap();
+        let bad = parse_updates2(
+            &json!({"A": {U1: {"insert": {"n": 5}}, U2: {"insert": {"n": 2}}}}),
+            &s,
+        )
+        .unwrap();
         assert!(r.apply(bad).is_err());
         assert!(r.row("A", &u(U2)).is_none());
         let bad = parse_updates2(&json!({"A": {U2: {"modify": {"n": 5}}}}), &s).unwrap();
@@ -485,10 +516,17 @@ mod tests {
     fn v1_modify_of_unchanged_values_is_silent() {
         let mut r = replica();
         let s = schema();
-        r.load_snapshot(parse_updates(&json!({"A": {U1: {"new": {"n": 1}}}}), &s).unwrap()).unwrap();
-        let ch = r.apply(parse_updates(&json!({"A": {U1: {"old": {}, "new": {"n": 1}}}}), &s).unwrap()).unwrap();
+        r.load_snapshot(parse_updates(&json!({"A": {U1: {"new": {"n": 1}}}}), &s).unwrap())
+            .unwrap();
+        let ch = r
+            .apply(parse_updates(&json!({"A": {U1: {"old": {}, "new": {"n": 1}}}}), &s).unwrap())
+            .unwrap();
         assert!(ch.is_empty());
-        let ch = r.apply(parse_updates(&json!({"A": {U1: {"old": {"n": 1}, "new": {"n": 2}}}}), &s).unwrap()).unwrap();
+        let ch = r
+            .apply(
+                parse_updates(&json!({"A": {U1: {"old": {"n": 1}, "new": {"n": 2}}}}), &s).unwrap(),
+            )
+            .unwrap();
         assert_eq!(ch.len(), 1);
     }
 }

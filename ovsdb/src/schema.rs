@@ -130,7 +130,9 @@ impl BaseType {
                         _ => false,
                     };
                     if !allowed {
-                        return bad(format!("member \"{key}\" not allowed in {atomic} base type"));
+                        return bad(format!(
+                            "member \"{key}\" not allowed in {atomic} base type"
+                        ));
                     }
                 }
                 if let Some(e) = o.get("enum") {
@@ -179,19 +181,27 @@ impl BaseType {
             _ => false,
         };
         if !type_ok {
-            return Err(ConstraintError::new(format!("{atom} is not of type {}", self.atomic)));
+            return Err(ConstraintError::new(format!(
+                "{atom} is not of type {}",
+                self.atomic
+            )));
         }
         if let Some(allowed) = &self.enumeration {
             if allowed.binary_search(atom).is_err() {
-                return Err(ConstraintError::new(format!("{atom} is not one of the allowed values")));
+                return Err(ConstraintError::new(format!(
+                    "{atom} is not one of the allowed values"
+                )));
             }
         }
         match atom {
-            Atom::Integer(i) if self.atomic == AtomicType::Integer => {
-                if self.min_integer.is_some_and(|m| *i < m) || self.max_integer.is_some_and(|m| *i > m) {
-                    return Err(ConstraintError::new(format!("{i} is out of range")));
-                }
+            Atom::Integer(i)
+                if self.atomic == AtomicType::Integer
+                    && (self.min_integer.is_some_and(|m| *i < m)
+                        || self.max_integer.is_some_and(|m| *i > m)) =>
+            {
+                return Err(ConstraintError::new(format!("{i} is out of range")));
             }
+            Atom::Integer(_) if self.atomic == AtomicType::Integer => {}
             Atom::Integer(_) | Atom::Real(_) if self.atomic == AtomicType::Real => {
                 let r = atom.as_f64().unwrap_or(f64::NAN);
                 if !r.is_finite() {
@@ -203,8 +213,11 @@ impl BaseType {
             }
             Atom::String(s) => {
                 let n = s.chars().count() as u64;
-                if self.min_length.is_some_and(|m| n < m) || self.max_length.is_some_and(|m| n > m) {
-                    return Err(ConstraintError::new(format!("{atom} has a length out of range")));
+                if self.min_length.is_some_and(|m| n < m) || self.max_length.is_some_and(|m| n > m)
+                {
+                    return Err(ConstraintError::new(format!(
+                        "{atom} has a length out of range"
+                    )));
                 }
             }
             _ => {}
@@ -226,10 +239,9 @@ fn opt_i64(o: &Map<String, Value>, key: &str) -> Result<Option<i64>, DecodeError
 fn opt_u64(o: &Map<String, Value>, key: &str) -> Result<Option<u64>, DecodeError> {
     match o.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| DecodeError::new(format!("{key} {} is not a non-negative integer", show(v)))),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            DecodeError::new(format!("{key} {} is not a non-negative integer", show(v)))
+        }),
     }
 }
 
@@ -385,7 +397,9 @@ impl ColumnType {
     /// Checks a whole datum: kind, count, and every atom's constraints.
     pub fn check(&self, datum: &Datum, allow_named: bool) -> Result<(), ConstraintError> {
         match (datum, &self.value) {
-            (Datum::Map(_), None) => return Err(ConstraintError::new("a map given for a set column")),
+            (Datum::Map(_), None) => {
+                return Err(ConstraintError::new("a map given for a set column"));
+            }
             (Datum::Set(v), Some(_)) if !v.is_empty() => {
                 return Err(ConstraintError::new("a set given for a map column"));
             }
@@ -494,11 +508,11 @@ impl TableSchema {
             let Value::Object(c) = col else {
                 return bad(format!("column {col_name} is not an object"));
             };
-            let column_type = ColumnType::from_json(
-                c.get("type")
-                    .ok_or_else(|| DecodeError::new(format!("column {col_name} lacks \"type\"")))?,
-            )
-            .map_err(|e| e.within(format!("column {col_name}")))?;
+            let column_type =
+                ColumnType::from_json(c.get("type").ok_or_else(|| {
+                    DecodeError::new(format!("column {col_name} lacks \"type\""))
+                })?)
+                .map_err(|e| e.within(format!("column {col_name}")))?;
             columns.insert(
                 col_name.clone(),
                 ColumnSchema {
@@ -553,13 +567,19 @@ impl TableSchema {
 
     /// Checks a row's columns against the schema, for `insert` and `update`.
     /// `for_update` also refuses immutable columns.
-    pub fn check_row(&self, row: &crate::data::Row, for_update: bool) -> Result<(), ConstraintError> {
+    pub fn check_row(
+        &self,
+        row: &crate::data::Row,
+        for_update: bool,
+    ) -> Result<(), ConstraintError> {
         for (name, datum) in row.iter() {
             let column = self.columns.get(name).ok_or_else(|| {
                 ConstraintError::new(format!("table {} has no column {name}", self.name))
             })?;
             if for_update && !column.mutable {
-                return Err(ConstraintError::new(format!("column {name} is not mutable")));
+                return Err(ConstraintError::new(format!(
+                    "column {name} is not mutable"
+                )));
             }
             column
                 .column_type
@@ -607,7 +627,8 @@ impl DatabaseSchema {
         for (table_name, t) in tables_json {
             tables.insert(
                 table_name.clone(),
-                TableSchema::from_json(table_name, t).map_err(|e| e.within(format!("table {table_name}")))?,
+                TableSchema::from_json(table_name, t)
+                    .map_err(|e| e.within(format!("table {table_name}")))?,
             );
         }
         for table in tables.values() {
@@ -662,7 +683,10 @@ mod tests {
         assert!(t.check(&Datum::scalar("secure"), false).is_ok());
         assert!(t.check(&Datum::scalar("other"), false).is_err());
         assert!(t.check(&Datum::empty_set(), false).is_ok());
-        assert!(t.check(&Datum::set(["secure", "standalone"]), false).is_err());
+        assert!(
+            t.check(&Datum::set(["secure", "standalone"]), false)
+                .is_err()
+        );
 
         let t = ColumnType::from_json(&json!({"key": {"type": "integer", "minInteger": 1, "maxInteger": 4095}, "min": 0, "max": 4096})).unwrap();
         assert!(t.is_composite());
@@ -672,10 +696,19 @@ mod tests {
         let t = ColumnType::from_json(&json!({"key": {"type": "uuid", "refTable": "Port", "refType": "weak"}, "min": 0, "max": "unlimited"})).unwrap();
         assert_eq!(t.key.ref_type, RefType::Weak);
         assert_eq!(t.max, None);
-        assert!(t.check(&Datum::set([Atom::NamedUuid("p".into())]), true).is_ok());
-        assert!(t.check(&Datum::set([Atom::NamedUuid("p".into())]), false).is_err());
+        assert!(
+            t.check(&Datum::set([Atom::NamedUuid("p".into())]), true)
+                .is_ok()
+        );
+        assert!(
+            t.check(&Datum::set([Atom::NamedUuid("p".into())]), false)
+                .is_err()
+        );
 
-        let t = ColumnType::from_json(&json!({"key": {"type": "string", "minLength": 2, "maxLength": 3}})).unwrap();
+        let t = ColumnType::from_json(
+            &json!({"key": {"type": "string", "minLength": 2, "maxLength": 3}}),
+        )
+        .unwrap();
         assert!(t.check(&Datum::scalar("ab"), false).is_ok());
         assert!(t.check(&Datum::scalar("a"), false).is_err());
         assert!(t.check(&Datum::scalar("äöü"), false).is_ok());
@@ -700,9 +733,18 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(ColumnType::scalar(AtomicType::Integer).default_datum(), Datum::scalar(0i64));
-        assert_eq!(ColumnType::scalar(AtomicType::String).default_datum(), Datum::scalar(""));
-        let map = ColumnType::from_json(&json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"})).unwrap();
+        assert_eq!(
+            ColumnType::scalar(AtomicType::Integer).default_datum(),
+            Datum::scalar(0i64)
+        );
+        assert_eq!(
+            ColumnType::scalar(AtomicType::String).default_datum(),
+            Datum::scalar("")
+        );
+        let map = ColumnType::from_json(
+            &json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}),
+        )
+        .unwrap();
         assert_eq!(map.default_datum(), Datum::empty_map());
     }
 

@@ -18,7 +18,9 @@ use thiserror::Error;
 use crate::data::DecodeError;
 use crate::framing::{FrameBuffer, FrameLimits, FramingError};
 use crate::jsonrpc::{Message, MessageError, RpcError};
-use crate::monitor::{MonitorProtocol, MonitorSpec, cond_change_params, parse_updates, parse_updates2};
+use crate::monitor::{
+    MonitorProtocol, MonitorSpec, cond_change_params, parse_updates, parse_updates2,
+};
 use crate::ops::{Condition, Operation, TransactReply, transact_params};
 use crate::replica::{Replica, ReplicaError, RowChange};
 use crate::schema::{ConstraintError, DatabaseSchema};
@@ -200,21 +202,42 @@ pub struct SessionStats {
 enum UserRequest {
     ListDbs,
     GetSchema,
-    Transact { tables: Vec<Option<String>>, db: String },
+    Transact {
+        tables: Vec<Option<String>>,
+        db: String,
+    },
     Echo,
-    Lock { name: String },
-    Unlock { name: String },
+    Lock {
+        name: String,
+    },
+    Unlock {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Pending {
-    User { id: RequestId, request: UserRequest },
-    MonitorSchema { monitor: MonitorId },
-    MonitorStart { monitor: MonitorId },
-    MonitorCancel { monitor: MonitorId },
-    CondChange { monitor: MonitorId, previous: Vec<(String, Option<Vec<Condition>>)> },
+    User {
+        id: RequestId,
+        request: UserRequest,
+    },
+    MonitorSchema {
+        monitor: MonitorId,
+    },
+    MonitorStart {
+        monitor: MonitorId,
+    },
+    MonitorCancel {
+        monitor: MonitorId,
+    },
+    CondChange {
+        monitor: MonitorId,
+        previous: Vec<(String, Option<Vec<Condition>>)>,
+    },
     OrphanCancel,
-    LockRenew { name: String },
+    LockRenew {
+        name: String,
+    },
     Probe,
 }
 
@@ -303,6 +326,16 @@ impl Session {
         self.connected
     }
 
+    /// Whether a lock of this name is requested or held.
+    pub fn has_lock(&self, name: &str) -> bool {
+        self.locks.contains_key(name)
+    }
+
+    /// The limits on incoming messages.
+    pub fn limits(&self) -> FrameLimits {
+        self.config.limits
+    }
+
     /// Counters.
     pub fn stats(&self) -> SessionStats {
         self.stats
@@ -354,9 +387,9 @@ impl Session {
             return Ok(());
         };
         match self.probe_sent {
-            Some(sent) if now >= sent + interval => {
-                Err(SessionError::PeerTimeout(now.saturating_duration_since(self.last_received)))
-            }
+            Some(sent) if now >= sent + interval => Err(SessionError::PeerTimeout(
+                now.saturating_duration_since(self.last_received),
+            )),
             None if now >= self.last_received + interval => {
                 self.probe_sent = Some(now);
                 self.stats.probes_sent += 1;
@@ -385,7 +418,11 @@ impl Session {
                 lock.mode = LockMode::Lock;
                 lock.status = LockStatus::Requested;
             }
-            self.send_request("lock", &[Value::String(name.clone())], Pending::LockRenew { name });
+            self.send_request(
+                "lock",
+                &[Value::String(name.clone())],
+                Pending::LockRenew { name },
+            );
         }
     }
 
@@ -497,7 +534,11 @@ impl Session {
 
     /// `get_schema`. The schema is cached for checking later transactions.
     pub fn get_schema(&mut self, db: &str) -> RequestId {
-        self.user_request("get_schema", &[Value::String(db.to_owned())], UserRequest::GetSchema)
+        self.user_request(
+            "get_schema",
+            &[Value::String(db.to_owned())],
+            UserRequest::GetSchema,
+        )
     }
 
     /// `transact`, checked first against the schema if one is cached.
@@ -558,7 +599,13 @@ impl Session {
             LockMode::Lock => "lock",
             LockMode::Steal => "steal",
         };
-        let id = self.user_request(method, &[Value::String(name.to_owned())], UserRequest::Lock { name: name.to_owned() });
+        let id = self.user_request(
+            method,
+            &[Value::String(name.to_owned())],
+            UserRequest::Lock {
+                name: name.to_owned(),
+            },
+        );
         if self.connected {
             self.locks.insert(
                 name.to_owned(),
@@ -575,9 +622,9 @@ impl Session {
     pub fn unlock(&mut self, name: &str) -> RequestId {
         match self.locks.get_mut(name) {
             None => self.reject(ConstraintError::new(format!("lock {name} not requested"))),
-            Some(lock) if lock.status == LockStatus::Unlocking => {
-                self.reject(ConstraintError::new(format!("lock {name} already being unlocked")))
-            }
+            Some(lock) if lock.status == LockStatus::Unlocking => self.reject(
+                ConstraintError::new(format!("lock {name} already being unlocked")),
+            ),
             Some(lock) if !self.connected => {
                 // Nothing is held on a server we are not connected to.
                 let _ = lock;
@@ -591,7 +638,13 @@ impl Session {
             }
             Some(lock) => {
                 lock.status = LockStatus::Unlocking;
-                self.user_request("unlock", &[Value::String(name.to_owned())], UserRequest::Unlock { name: name.to_owned() })
+                self.user_request(
+                    "unlock",
+                    &[Value::String(name.to_owned())],
+                    UserRequest::Unlock {
+                        name: name.to_owned(),
+                    },
+                )
             }
         }
     }
@@ -627,12 +680,20 @@ impl Session {
         let db = m.spec.db.clone();
         // The schema is fetched afresh on every connection: the server may
         // have been upgraded while we were away.
-        self.send_request("get_schema", &[Value::String(db)], Pending::MonitorSchema { monitor: id });
+        self.send_request(
+            "get_schema",
+            &[Value::String(db)],
+            Pending::MonitorSchema { monitor: id },
+        );
     }
 
     /// Changes the conditions of a `monitor_cond` monitor, for some tables
     /// (`None` meaning all rows).
-    pub fn change_conditions(&mut self, id: MonitorId, changes: Vec<(String, Option<Vec<Condition>>)>) -> Result<(), RequestError> {
+    pub fn change_conditions(
+        &mut self,
+        id: MonitorId,
+        changes: Vec<(String, Option<Vec<Condition>>)>,
+    ) -> Result<(), RequestError> {
         let connected = self.connected;
         let m = self
             .monitors
@@ -650,7 +711,11 @@ impl Session {
                 .tables
                 .iter_mut()
                 .find(|t| &t.table == table)
-                .ok_or_else(|| RequestError::Invalid(ConstraintError::new(format!("table {table} is not monitored"))))?;
+                .ok_or_else(|| {
+                    RequestError::Invalid(ConstraintError::new(format!(
+                        "table {table} is not monitored"
+                    )))
+                })?;
             previous.push((table.clone(), t.conditions.clone()));
             t.conditions = conditions.clone();
         }
@@ -660,7 +725,14 @@ impl Session {
         m.spec = candidate;
         if connected && m.phase == MonitorPhase::Active {
             let params = cond_change_params(&Value::from(id.0), &changes);
-            self.send_request("monitor_cond_change", &params, Pending::CondChange { monitor: id, previous });
+            self.send_request(
+                "monitor_cond_change",
+                &params,
+                Pending::CondChange {
+                    monitor: id,
+                    previous,
+                },
+            );
         } else {
             // Not running now: the request that starts it carries the new
             // conditions.
@@ -677,7 +749,11 @@ impl Session {
         match m.phase {
             MonitorPhase::Active if self.connected => {
                 m.phase = MonitorPhase::Cancelling;
-                self.send_request("monitor_cancel", &[Value::from(id.0)], Pending::MonitorCancel { monitor: id });
+                self.send_request(
+                    "monitor_cancel",
+                    &[Value::from(id.0)],
+                    Pending::MonitorCancel { monitor: id },
+                );
             }
             MonitorPhase::Cancelling => {}
             _ => {
@@ -727,7 +803,11 @@ impl Session {
         }
     }
 
-    fn handle_reply(&mut self, id: Value, result: Result<Value, RpcError>) -> Result<(), SessionError> {
+    fn handle_reply(
+        &mut self,
+        id: Value,
+        result: Result<Value, RpcError>,
+    ) -> Result<(), SessionError> {
         let Some(pending) = id.as_u64().and_then(|n| self.pending.remove(&n)) else {
             tracing::warn!(%id, "reply to no request of ours; ignored");
             return Ok(());
@@ -767,7 +847,8 @@ impl Session {
                     Err(e) => {
                         if let Some(m) = self.monitors.get_mut(&monitor) {
                             for (table, conditions) in previous {
-                                if let Some(t) = m.spec.tables.iter_mut().find(|t| t.table == table) {
+                                if let Some(t) = m.spec.tables.iter_mut().find(|t| t.table == table)
+                                {
                                     t.conditions = conditions;
                                 }
                             }
@@ -786,7 +867,12 @@ impl Session {
         }
     }
 
-    fn handle_user_reply(&mut self, id: RequestId, request: UserRequest, result: Result<Value, RpcError>) -> Result<(), SessionError> {
+    fn handle_user_reply(
+        &mut self,
+        id: RequestId,
+        request: UserRequest,
+        result: Result<Value, RpcError>,
+    ) -> Result<(), SessionError> {
         let value = match result {
             Ok(v) => v,
             Err(e) => {
@@ -818,13 +904,18 @@ impl Session {
                 let schema = self.schemas.get(&db).cloned();
                 let table_schemas: Vec<_> = tables
                     .iter()
-                    .map(|t| t.as_deref().and_then(|t| schema.as_deref().and_then(|s| s.table(t))))
+                    .map(|t| {
+                        t.as_deref()
+                            .and_then(|t| schema.as_deref().and_then(|s| s.table(t)))
+                    })
                     .collect();
                 TransactReply::from_json(&value, &table_schemas).map(Reply::Transact)
             }
             UserRequest::Echo => match value {
                 Value::Array(a) => Ok(Reply::Echo(a)),
-                other => Err(DecodeError::new(format!("echo reply {other} is not an array"))),
+                other => Err(DecodeError::new(format!(
+                    "echo reply {other} is not an array"
+                ))),
             },
             UserRequest::Lock { name } => parse_locked(&value)
                 .map_err(|e| DecodeError::new(e.to_string()))
@@ -839,7 +930,10 @@ impl Session {
         };
         match decoded {
             Ok(reply) => {
-                self.events.push_back(Event::Reply { id, result: Ok(reply) });
+                self.events.push_back(Event::Reply {
+                    id,
+                    result: Ok(reply),
+                });
                 Ok(())
             }
             Err(e) => {
@@ -870,7 +964,11 @@ impl Session {
         }
     }
 
-    fn handle_monitor_schema(&mut self, id: MonitorId, result: Result<Value, RpcError>) -> Result<(), SessionError> {
+    fn handle_monitor_schema(
+        &mut self,
+        id: MonitorId,
+        result: Result<Value, RpcError>,
+    ) -> Result<(), SessionError> {
         let Some(m) = self.monitors.get_mut(&id) else {
             return Ok(());
         };
@@ -896,7 +994,11 @@ impl Session {
             .spec
             .tables
             .iter()
-            .filter_map(|t| schema.table(&t.table).map(|ts| (t.table.clone(), t.resolved_columns(ts))))
+            .filter_map(|t| {
+                schema
+                    .table(&t.table)
+                    .map(|ts| (t.table.clone(), t.resolved_columns(ts)))
+            })
             .collect();
         let configured = match m.replica.as_mut() {
             Some(r) => r.reconfigure(schema.clone(), &tables),
@@ -905,7 +1007,10 @@ impl Session {
             }),
         };
         if let Err(e) = configured {
-            self.stop_monitor(id, RequestError::Invalid(ConstraintError::new(e.to_string())));
+            self.stop_monitor(
+                id,
+                RequestError::Invalid(ConstraintError::new(e.to_string())),
+            );
             return Ok(());
         }
         m.schema = Some(schema.clone());
@@ -917,12 +1022,20 @@ impl Session {
         Ok(())
     }
 
-    fn handle_monitor_start(&mut self, id: MonitorId, result: Result<Value, RpcError>) -> Result<(), SessionError> {
+    fn handle_monitor_start(
+        &mut self,
+        id: MonitorId,
+        result: Result<Value, RpcError>,
+    ) -> Result<(), SessionError> {
         let Some(m) = self.monitors.get_mut(&id) else {
             // Cancelled while the request was in flight: cancel it on the
             // server too, so it stops sending updates.
             if result.is_ok() {
-                self.send_request("monitor_cancel", &[Value::from(id.0)], Pending::OrphanCancel);
+                self.send_request(
+                    "monitor_cancel",
+                    &[Value::from(id.0)],
+                    Pending::OrphanCancel,
+                );
             }
             return Ok(());
         };
@@ -934,7 +1047,9 @@ impl Session {
             }
         };
         let (Some(schema), Some(replica)) = (m.schema.as_ref(), m.replica.as_mut()) else {
-            return Err(SessionError::Protocol("monitor reply before its schema".into()));
+            return Err(SessionError::Protocol(
+                "monitor reply before its schema".into(),
+            ));
         };
         let updates = match m.spec.protocol {
             MonitorProtocol::Monitor => parse_updates(&value, schema),
@@ -967,7 +1082,11 @@ impl Session {
         });
     }
 
-    fn handle_notification(&mut self, method: &str, params: Vec<Value>) -> Result<(), SessionError> {
+    fn handle_notification(
+        &mut self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<(), SessionError> {
         match method {
             "update" | "update2" => {
                 let [monitor_id, updates] = params.as_slice() else {
@@ -986,12 +1105,17 @@ impl Session {
                     MonitorProtocol::MonitorCond => "update2",
                 };
                 if method != expected {
-                    return Err(SessionError::Protocol(format!("{method} for a {} monitor", m.spec.method())));
+                    return Err(SessionError::Protocol(format!(
+                        "{method} for a {} monitor",
+                        m.spec.method()
+                    )));
                 }
                 let (Some(schema), Some(replica), MonitorPhase::Active | MonitorPhase::Cancelling) =
                     (m.schema.as_ref(), m.replica.as_mut(), m.phase)
                 else {
-                    return Err(SessionError::Protocol(format!("{method} before the monitor reply")));
+                    return Err(SessionError::Protocol(format!(
+                        "{method} before the monitor reply"
+                    )));
                 };
                 let parsed = if method == "update" {
                     parse_updates(updates, schema)
@@ -1012,16 +1136,24 @@ impl Session {
                 // The server dropped the monitor (database removed or schema
                 // converted): set it up again from a fresh schema.
                 let Some(id) = params.first().and_then(Value::as_u64).map(MonitorId) else {
-                    return Err(SessionError::Protocol("monitor_canceled without a monitor id".into()));
+                    return Err(SessionError::Protocol(
+                        "monitor_canceled without a monitor id".into(),
+                    ));
                 };
-                if self.monitors.get(&id).is_some_and(|m| m.phase != MonitorPhase::Cancelling) {
+                if self
+                    .monitors
+                    .get(&id)
+                    .is_some_and(|m| m.phase != MonitorPhase::Cancelling)
+                {
                     self.start_monitor(id);
                 }
                 Ok(())
             }
             "locked" | "stolen" => {
                 let Some(name) = params.first().and_then(Value::as_str).map(str::to_owned) else {
-                    return Err(SessionError::Protocol(format!("{method} without a lock name")));
+                    return Err(SessionError::Protocol(format!(
+                        "{method} without a lock name"
+                    )));
                 };
                 if method == "locked" {
                     self.set_lock_status(&name, true);

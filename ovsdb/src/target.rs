@@ -42,7 +42,9 @@ pub struct TargetError {
 
 fn host_port(rest: &str) -> Result<(String, u16), &'static str> {
     let (host, port) = if let Some(after) = rest.strip_prefix('[') {
-        let (host, tail) = after.split_once(']').ok_or("unclosed '[' in IPv6 address")?;
+        let (host, tail) = after
+            .split_once(']')
+            .ok_or("unclosed '[' in IPv6 address")?;
         match tail {
             "" => (host, None),
             t => (host, Some(t.strip_prefix(':').ok_or("junk after ']'")?)),
@@ -58,7 +60,9 @@ fn host_port(rest: &str) -> Result<(String, u16), &'static str> {
     }
     let port = match port {
         None => DEFAULT_PORT,
-        Some(p) => p.parse::<u16>().map_err(|_| "port is not a number from 0 to 65535")?,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| "port is not a number from 0 to 65535")?,
     };
     Ok((host.to_owned(), port))
 }
@@ -95,12 +99,18 @@ impl FromStr for Target {
             target: s.to_owned(),
             reason,
         };
-        let (kind, rest) = s.split_once(':').ok_or_else(|| err("expected unix:, tcp: or ssl:"))?;
+        let (kind, rest) = s
+            .split_once(':')
+            .ok_or_else(|| err("expected unix:, tcp: or ssl:"))?;
         match kind {
             "unix" if !rest.is_empty() => Ok(Target::Unix(PathBuf::from(rest))),
             "unix" => Err(err("missing socket path")),
-            "tcp" => host_port(rest).map(|(host, port)| Target::Tcp { host, port }).map_err(err),
-            "ssl" => host_port(rest).map(|(host, port)| Target::Ssl { host, port }).map_err(err),
+            "tcp" => host_port(rest)
+                .map(|(host, port)| Target::Tcp { host, port })
+                .map_err(err),
+            "ssl" => host_port(rest)
+                .map(|(host, port)| Target::Ssl { host, port })
+                .map_err(err),
             _ => Err(err("expected unix:, tcp: or ssl:")),
         }
     }
@@ -130,17 +140,54 @@ mod tests {
     #[test]
     fn parses_ovs_vsctl_syntax() {
         let cases: &[(&str, Target)] = &[
-            ("unix:/var/run/openvswitch/db.sock", Target::Unix("/var/run/openvswitch/db.sock".into())),
-            ("tcp:127.0.0.1:6641", Target::Tcp { host: "127.0.0.1".into(), port: 6641 }),
-            ("tcp:ovsdb.example", Target::Tcp { host: "ovsdb.example".into(), port: 6640 }),
-            ("ssl:[::1]:6640", Target::Ssl { host: "::1".into(), port: 6640 }),
-            ("ssl:[fe80::1]", Target::Ssl { host: "fe80::1".into(), port: 6640 }),
+            (
+                "unix:/var/run/openvswitch/db.sock",
+                Target::Unix("/var/run/openvswitch/db.sock".into()),
+            ),
+            (
+                "tcp:127.0.0.1:6641",
+                Target::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 6641,
+                },
+            ),
+            (
+                "tcp:ovsdb.example",
+                Target::Tcp {
+                    host: "ovsdb.example".into(),
+                    port: 6640,
+                },
+            ),
+            (
+                "ssl:[::1]:6640",
+                Target::Ssl {
+                    host: "::1".into(),
+                    port: 6640,
+                },
+            ),
+            (
+                "ssl:[fe80::1]",
+                Target::Ssl {
+                    host: "fe80::1".into(),
+                    port: 6640,
+                },
+            ),
         ];
         for (s, t) in cases {
             assert_eq!(&s.parse::<Target>().unwrap(), t, "{s}");
             assert_eq!(t.to_string().parse::<Target>().unwrap(), *t);
         }
-        for bad in ["", "unix:", "tcp:", "tcp::1", "tcp:h:99999", "ptcp:6640", "ssl:[::1", "ssl:[::1]x", "x"] {
+        for bad in [
+            "",
+            "unix:",
+            "tcp:",
+            "tcp::1",
+            "tcp:h:99999",
+            "ptcp:6640",
+            "ssl:[::1",
+            "ssl:[::1]x",
+            "x",
+        ] {
             assert!(bad.parse::<Target>().is_err(), "{bad} accepted");
         }
         let list = Target::parse_list("tcp:10.0.0.1:6640, tcp:10.0.0.2:6640").unwrap();
