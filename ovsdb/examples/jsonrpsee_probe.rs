@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use augur_ovsdb::framing::{FrameBuffer, FrameLimits};
-use jsonrpsee::core::client::{ClientBuilder, ClientT, ReceivedMessage, TransportReceiverT, TransportSenderT};
+use jsonrpsee::core::client::{
+    ClientBuilder, ClientT, ReceivedMessage, TransportReceiverT, TransportSenderT,
+};
 use jsonrpsee::rpc_params;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -60,7 +62,10 @@ impl TransportReceiverT for Receiver {
             }
             let n = self.half.read(&mut buf).await?;
             if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "server closed",
+                ));
             }
             self.frames.extend(buf.get(..n).unwrap_or_default());
         }
@@ -83,8 +88,14 @@ impl Drop for OwnServer {
 fn start_server() -> Result<(OwnServer, String), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("conf.db");
-    let schema = std::env::var("OVS_SCHEMA").unwrap_or_else(|_| "/usr/share/openvswitch/vswitch.ovsschema".into());
-    let ok = Command::new("ovsdb-tool").arg("create").arg(&db).arg(&schema).status()?.success();
+    let schema = std::env::var("OVS_SCHEMA")
+        .unwrap_or_else(|_| "/usr/share/openvswitch/vswitch.ovsschema".into());
+    let ok = Command::new("ovsdb-tool")
+        .arg("create")
+        .arg(&db)
+        .arg(&schema)
+        .status()?
+        .success();
     if !ok {
         return Err("ovsdb-tool create failed".into());
     }
@@ -133,9 +144,11 @@ async fn raw_exchange(addr: &str) -> Result<Vec<String>, Box<dyn std::error::Err
 
 fn try_parse(label: &str, text: &str) {
     use jsonrpsee::types::{Notification, Request, Response};
-    let as_response = serde_json::from_str::<Response<serde_json::Value>>(text).map(|r| format!("{:?}", r.payload));
+    let as_response = serde_json::from_str::<Response<serde_json::Value>>(text)
+        .map(|r| format!("{:?}", r.payload));
     let as_request = serde_json::from_str::<Request>(text).map(|r| r.method.to_string());
-    let as_notification = serde_json::from_str::<Notification<serde_json::Value>>(text).map(|n| n.method.to_string());
+    let as_notification =
+        serde_json::from_str::<Notification<serde_json::Value>>(text).map(|n| n.method.to_string());
     println!("{label}: {text}");
     println!("  as jsonrpsee Response:     {as_response:?}");
     println!("  as jsonrpsee Request:      {as_request:?}");
@@ -168,7 +181,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = ClientBuilder::default()
         .request_timeout(Duration::from_secs(3))
         .build_with_tokio(
-            Sender { half: w, log: log_lines.clone() },
+            Sender {
+                half: w,
+                log: log_lines.clone(),
+            },
             Receiver {
                 half: r,
                 frames: FrameBuffer::new(FrameLimits::default()),
