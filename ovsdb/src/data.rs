@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -687,7 +688,9 @@ impl fmt::Display for Datum {
 /// requested; rows in requests hold the columns to set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Row {
-    columns: BTreeMap<String, Datum>,
+    // Names are shared with the schema, so that parsing and copying rows
+    // does not allocate a string per column.
+    columns: BTreeMap<Arc<str>, Datum>,
 }
 
 impl Row {
@@ -697,19 +700,29 @@ impl Row {
     }
 
     /// Sets a column, builder style.
-    pub fn with(mut self, column: impl Into<String>, value: impl Into<Datum>) -> Self {
+    pub fn with(mut self, column: impl Into<Arc<str>>, value: impl Into<Datum>) -> Self {
         self.columns.insert(column.into(), value.into());
         self
     }
 
     /// Sets a column.
-    pub fn insert(&mut self, column: impl Into<String>, value: impl Into<Datum>) {
+    pub fn insert(&mut self, column: impl Into<Arc<str>>, value: impl Into<Datum>) {
         self.columns.insert(column.into(), value.into());
     }
 
     /// A column's value.
     pub fn get(&self, column: &str) -> Option<&Datum> {
         self.columns.get(column)
+    }
+
+    /// Sets a column whose name is already shared.
+    pub(crate) fn insert_shared(&mut self, column: Arc<str>, value: Datum) {
+        self.columns.insert(column, value);
+    }
+
+    /// Takes the row apart.
+    pub(crate) fn into_columns(self) -> impl Iterator<Item = (Arc<str>, Datum)> {
+        self.columns.into_iter()
     }
 
     /// Removes a column.
@@ -719,7 +732,7 @@ impl Row {
 
     /// The columns, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Datum)> {
-        self.columns.iter().map(|(k, v)| (k.as_str(), v))
+        self.columns.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Number of columns present.
@@ -737,7 +750,7 @@ impl Row {
         Value::Object(
             self.columns
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
+                .map(|(k, v)| (k.to_string(), v.to_json()))
                 .collect::<Map<String, Value>>(),
         )
     }
@@ -750,7 +763,7 @@ impl Row {
         let mut columns = BTreeMap::new();
         for (k, v) in o {
             columns.insert(
-                k.clone(),
+                Arc::from(k.as_str()),
                 Datum::from_json_untyped(v).map_err(|e| e.within(format!("column {k}")))?,
             );
         }
@@ -765,8 +778,8 @@ impl Row {
         };
         let mut columns = BTreeMap::new();
         for (k, v) in o {
-            let ty = table
-                .column_type(k)
+            let (name, ty) = table
+                .column_entry(k)
                 .ok_or_else(|| DecodeError::new(format!("unknown column {k}")))?;
             let datum = if loose {
                 Datum::from_json_loose(v, ty)
@@ -774,7 +787,7 @@ impl Row {
                 Datum::from_json(v, ty)
             }
             .map_err(|e| e.within(format!("column {k}")))?;
-            columns.insert(k.clone(), datum);
+            columns.insert(name.clone(), datum);
         }
         Ok(Self { columns })
     }
@@ -783,7 +796,7 @@ impl Row {
 impl FromIterator<(String, Datum)> for Row {
     fn from_iter<I: IntoIterator<Item = (String, Datum)>>(iter: I) -> Self {
         Self {
-            columns: iter.into_iter().collect(),
+            columns: iter.into_iter().map(|(k, v)| (Arc::from(k), v)).collect(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::data::Row;
+use crate::data::{Datum, Row};
 use crate::monitor::{RowUpdate, TableUpdate};
 use crate::schema::{DatabaseSchema, TableSchema};
 
@@ -94,6 +94,9 @@ pub struct ReplicaTable {
     name: Arc<str>,
     schema: TableSchema,
     columns: Vec<String>,
+    // The default value of each monitored column, to complete rows from
+    // `update2`, which leaves default values out.
+    defaults: Vec<(Arc<str>, Datum)>,
     rows: HashMap<Uuid, Arc<Row>>,
 }
 
@@ -136,36 +139,51 @@ impl ReplicaTable {
     /// Completes a row from `initial`/`insert` with the defaults of the
     /// monitored columns it omits (as `update2` does for default values).
     fn complete(&self, mut row: Row) -> Row {
-        for c in &self.columns {
-            if row.get(c).is_none() {
-                if let Some(ty) = self.schema.column_type(c) {
-                    row.insert(c.clone(), ty.default_datum());
-                }
+        for (name, default) in &self.defaults {
+            if row.get(name).is_none() {
+                row.insert_shared(name.clone(), default.clone());
             }
         }
         row
     }
 
-    fn modified(&self, old: &Row, update: &RowUpdate) -> Row {
-        let mut new = old.clone();
+    /// The row after a modification, or `None` when no monitored value
+    /// actually changed. Only changed columns are compared, and the old row
+    /// is copied only when something changed.
+    fn modified(&self, old: &Row, update: RowUpdate) -> Option<Row> {
+        let mut changed: Vec<(Arc<str>, Datum)> = Vec::new();
         match update {
             RowUpdate::Modify(cols) => {
-                for (c, v) in cols.iter() {
-                    new.insert(c, v.clone());
+                for (c, v) in cols.into_columns() {
+                    if old.get(&c) != Some(&v) {
+                        changed.push((c, v));
+                    }
                 }
             }
             RowUpdate::Diff(diff) => {
-                for (c, d) in diff.iter() {
-                    let Some(ty) = self.schema.column_type(c) else {
+                for (c, d) in diff.into_columns() {
+                    let Some(ty) = self.schema.column_type(&c) else {
                         continue;
                     };
-                    let base = old.get(c).cloned().unwrap_or_else(|| ty.default_datum());
-                    new.insert(c, base.apply_diff(d, ty));
+                    let new = match old.get(&c) {
+                        Some(base) => base.apply_diff(&d, ty),
+                        None => ty.default_datum().apply_diff(&d, ty),
+                    };
+                    if old.get(&c) != Some(&new) {
+                        changed.push((c, new));
+                    }
                 }
             }
             RowUpdate::Insert(_) | RowUpdate::Delete => {}
         }
-        new
+        if changed.is_empty() {
+            return None;
+        }
+        let mut new = old.clone();
+        for (c, v) in changed {
+            new.insert_shared(c, v);
+        }
+        Some(new)
     }
 }
 
@@ -204,12 +222,20 @@ impl Replica {
                 .ok_or_else(|| ReplicaError(format!("no table {name} in the schema")))?
                 .clone();
             let rows = self.tables.remove(name).map(|t| t.rows).unwrap_or_default();
+            let mut defaults = Vec::with_capacity(columns.len());
+            for c in columns {
+                let (shared, ty) = table_schema
+                    .column_entry(c)
+                    .ok_or_else(|| ReplicaError(format!("no column {c} in table {name}")))?;
+                defaults.push((shared.clone(), ty.default_datum()));
+            }
             new_tables.insert(
                 name.clone(),
                 ReplicaTable {
                     name: Arc::from(name.as_str()),
                     schema: table_schema,
                     columns: columns.clone(),
+                    defaults,
                     rows,
                 },
             );
@@ -295,9 +321,8 @@ impl Replica {
                         let Some(old) = table.rows.get(&uuid).cloned() else {
                             continue;
                         };
-                        let new = table.modified(&old, &update);
                         // A modify that changes nothing monitored is not a change.
-                        if new != *old {
+                        if let Some(new) = table.modified(&old, update) {
                             let new = Arc::new(new);
                             table.rows.insert(uuid, new.clone());
                             changes.push(RowChange::Modify {

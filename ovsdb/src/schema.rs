@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -489,6 +490,8 @@ pub struct TableSchema {
     /// Sets of columns whose values must be unique across rows.
     pub indexes: Vec<Vec<String>>,
     uuid_type: ColumnType,
+    // Column names (including `_uuid` and `_version`) shared by every row.
+    names: BTreeMap<String, Arc<str>>,
 }
 
 impl TableSchema {
@@ -542,9 +545,16 @@ impl TableSchema {
                 indexes.push(names);
             }
         }
+        let names = columns
+            .keys()
+            .map(String::as_str)
+            .chain(["_uuid", "_version"])
+            .map(|n| (n.to_owned(), Arc::from(n)))
+            .collect();
         Ok(Self {
             name: name.to_owned(),
             columns,
+            names,
             max_rows: opt_u64(o, "maxRows")?,
             is_root: opt_bool(o, "isRoot")?.unwrap_or(false),
             indexes,
@@ -558,6 +568,11 @@ impl TableSchema {
             "_uuid" | "_version" => Some(&self.uuid_type),
             _ => self.columns.get(column).map(|c| &c.column_type),
         }
+    }
+
+    /// The shared name and type of a column, including `_uuid` and `_version`.
+    pub fn column_entry(&self, column: &str) -> Option<(&Arc<str>, &ColumnType)> {
+        Some((self.names.get(column)?, self.column_type(column)?))
     }
 
     /// A declared column.
