@@ -209,7 +209,10 @@ impl Driver {
     /// `None` when every handle was dropped.
     async fn reconnect(&mut self, backoff: &mut Duration) -> Option<BoxedConnection> {
         loop {
-            let wake = tokio::time::Instant::now() + *backoff;
+            let now = tokio::time::Instant::now();
+            let wake = now
+                .checked_add(*backoff)
+                .unwrap_or(now + Duration::from_secs(3600));
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(wake) => break,
@@ -225,7 +228,7 @@ impl Driver {
             match self.connector.connect_any().await {
                 Ok(c) => return Some(c),
                 Err((target, e)) => {
-                    *backoff = (*backoff * 2).min(self.max_backoff);
+                    *backoff = backoff.saturating_mul(2).min(self.max_backoff);
                     warn!(%target, error = %e, retry_in = ?*backoff, "reconnect failed");
                 }
             }
