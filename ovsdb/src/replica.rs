@@ -92,7 +92,8 @@ impl RowChange {
 #[derive(Debug, Clone)]
 pub struct ReplicaTable {
     name: Arc<str>,
-    schema: TableSchema,
+    // Shared, so that copies of the replica handed to consumers are cheap.
+    schema: Arc<TableSchema>,
     columns: Vec<String>,
     // The default value of each monitored column, to complete rows from
     // `update2`, which leaves default values out.
@@ -217,10 +218,12 @@ impl Replica {
     ) -> Result<(), ReplicaError> {
         let mut new_tables = BTreeMap::new();
         for (name, columns) in tables {
-            let table_schema = schema
-                .table(name)
-                .ok_or_else(|| ReplicaError(format!("no table {name} in the schema")))?
-                .clone();
+            let table_schema = Arc::new(
+                schema
+                    .table(name)
+                    .ok_or_else(|| ReplicaError(format!("no table {name} in the schema")))?
+                    .clone(),
+            );
             let rows = self.tables.remove(name).map(|t| t.rows).unwrap_or_default();
             let mut defaults = Vec::with_capacity(columns.len());
             for c in columns {

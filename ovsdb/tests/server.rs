@@ -1029,3 +1029,34 @@ async fn typed_vswitch_tables() {
     assert_eq!(controllers[0].target, "tcp:127.0.0.1:6653");
     assert!(!controllers[0].is_connected);
 }
+
+#[tokio::test]
+async fn spawned_client_waits_for_a_late_server() {
+    let Some(mut server) = Server::start() else {
+        return;
+    };
+    server.kill();
+    let client = Client::spawn(config(&server.unix_target())).await.unwrap();
+    // Registered while no server runs; set up once one does.
+    let mut monitor = client
+        .monitor(MonitorSpec::monitor_cond(TEST_DB).table(TableMonitor::new("Item")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.list_dbs().await,
+        Err(Error::Request(RequestError::NotConnected))
+    ));
+    server.restart();
+    match next_event(&mut monitor).await {
+        MonitorEvent::Snapshot {
+            changes,
+            resync: false,
+        } => assert!(changes.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    client
+        .transact(TEST_DB, vec![insert("Item", item("late", 1))])
+        .await
+        .unwrap();
+    assert_eq!(changes(next_event(&mut monitor).await).len(), 1);
+}

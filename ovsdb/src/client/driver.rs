@@ -112,7 +112,12 @@ impl Connector {
     }
 }
 
-pub(super) async fn start(config: ClientConfig) -> Result<mpsc::UnboundedSender<Command>, Error> {
+/// Starts the driver task. With `wait_for_first`, fails unless a target
+/// answers now; without, connects (and keeps trying) in the background.
+pub(super) async fn start(
+    config: ClientConfig,
+    wait_for_first: bool,
+) -> Result<mpsc::UnboundedSender<Command>, Error> {
     let tls = match (&config.tls, config.targets.iter().any(Target::is_ssl)) {
         (Some(t), _) => Some(tls::connector(t)?),
         (None, true) => {
@@ -128,10 +133,16 @@ pub(super) async fn start(config: ClientConfig) -> Result<mpsc::UnboundedSender<
         timeout: config.connect_timeout,
         next: 0,
     };
-    let first = connector
-        .connect_any()
-        .await
-        .map_err(|(target, source)| Error::Connect { target, source })?;
+    let first = if wait_for_first {
+        Some(
+            connector
+                .connect_any()
+                .await
+                .map_err(|(target, source)| Error::Connect { target, source })?,
+        )
+    } else {
+        None
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let driver = Driver {
         session: Session::new(config.session.clone(), Instant::now()),
@@ -172,8 +183,17 @@ fn now() -> Instant {
 }
 
 impl Driver {
-    async fn run(mut self, first: BoxedConnection) {
-        let mut next = Some(first);
+    async fn run(mut self, first: Option<BoxedConnection>) {
+        let mut next = match first {
+            Some(c) => Some(c),
+            None => match self.connector.connect_any().await {
+                Ok(c) => Some(c),
+                Err((target, e)) => {
+                    warn!(%target, error = %e, "connection failed; retrying with backoff");
+                    None
+                }
+            },
+        };
         let mut backoff = self.min_backoff;
         loop {
             let connection = match next.take() {

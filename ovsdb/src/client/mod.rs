@@ -168,7 +168,18 @@ impl Client {
 
     /// Connects with explicit settings.
     pub async fn connect_with(config: ClientConfig) -> Result<Self, Error> {
-        let commands = driver::start(config).await?;
+        let commands = driver::start(config, true).await?;
+        Ok(Self { commands })
+    }
+
+    /// Starts without waiting for a connection: the client connects in the
+    /// background and keeps trying with backoff, as a daemon that may start
+    /// before `ovsdb-server` wants. Monitors and locks requested meanwhile
+    /// are set up once connected; other requests fail with `NotConnected`
+    /// until then. Fails only on bad settings (such as unreadable TLS files).
+    /// Must be called within a tokio runtime.
+    pub async fn spawn(config: ClientConfig) -> Result<Self, Error> {
+        let commands = driver::start(config, false).await?;
         Ok(Self { commands })
     }
 
