@@ -258,6 +258,9 @@ struct MonitorState {
     replica: Option<Replica>,
     has_snapshot: bool,
     condition_change_awaits_snapshot: bool,
+    // The conditions the last monitor request carried, to tell whether a
+    // change made while it was in flight still has to be sent.
+    requested_conditions: Vec<(String, Option<Vec<Condition>>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -664,6 +667,7 @@ impl Session {
                 replica: None,
                 has_snapshot: false,
                 condition_change_awaits_snapshot: false,
+                requested_conditions: Vec::new(),
             },
         );
         if self.connected {
@@ -724,6 +728,7 @@ impl Session {
         }
         m.spec = candidate;
         if connected && m.phase == MonitorPhase::Active {
+            m.requested_conditions = conditions_of(&m.spec);
             let params = cond_change_params(&Value::from(id.0), &changes);
             self.send_request(
                 "monitor_cond_change",
@@ -852,6 +857,7 @@ impl Session {
                                     t.conditions = conditions;
                                 }
                             }
+                            m.requested_conditions = conditions_of(&m.spec);
                         }
                         Err(RequestError::Server(e))
                     }
@@ -876,15 +882,11 @@ impl Session {
         let value = match result {
             Ok(v) => v,
             Err(e) => {
-                match &request {
-                    UserRequest::Lock { name } | UserRequest::Unlock { name } => {
-                        if matches!(request, UserRequest::Lock { .. }) {
-                            self.locks.remove(name);
-                        } else if let Some(l) = self.locks.get_mut(name) {
-                            l.status = LockStatus::Waiting;
-                        }
-                    }
-                    _ => {}
+                // A refused lock request leaves nothing queued; a refused
+                // unlock means the server has no request of ours to drop.
+                // Either way the lock is no longer ours to track.
+                if let UserRequest::Lock { name } | UserRequest::Unlock { name } = &request {
+                    self.locks.remove(name);
                 }
                 self.events.push_back(Event::Reply {
                     id,
@@ -1015,6 +1017,7 @@ impl Session {
         }
         m.schema = Some(schema.clone());
         m.phase = MonitorPhase::Starting;
+        m.requested_conditions = conditions_of(&m.spec);
         let method = m.spec.method();
         let params = m.spec.request_params(&Value::from(id.0), &schema);
         self.schemas.insert(schema.name.clone(), schema);
@@ -1061,11 +1064,26 @@ impl Session {
         m.has_snapshot = true;
         m.phase = MonitorPhase::Active;
         let condition_changed = std::mem::take(&mut m.condition_change_awaits_snapshot);
+        let current = conditions_of(&m.spec);
+        let stale = current != m.requested_conditions;
+        let previous = std::mem::replace(&mut m.requested_conditions, current.clone());
         self.events.push_back(Event::Monitor {
             id,
             event: MonitorEvent::Snapshot { changes, resync },
         });
-        if condition_changed {
+        if stale {
+            // The conditions changed while the request was in flight:
+            // send them now; ConditionChanged follows the reply.
+            let params = cond_change_params(&Value::from(id.0), &current);
+            self.send_request(
+                "monitor_cond_change",
+                &params,
+                Pending::CondChange {
+                    monitor: id,
+                    previous,
+                },
+            );
+        } else if condition_changed {
             self.events.push_back(Event::Monitor {
                 id,
                 event: MonitorEvent::ConditionChanged { result: Ok(()) },
@@ -1179,6 +1197,14 @@ impl Session {
             }
         }
     }
+}
+
+/// The conditions of every table of a monitor, as `monitor_cond_change` takes them.
+fn conditions_of(spec: &MonitorSpec) -> Vec<(String, Option<Vec<Condition>>)> {
+    spec.tables
+        .iter()
+        .map(|t| (t.table.clone(), t.conditions.clone()))
+        .collect()
 }
 
 fn decode_db_list(value: &Value) -> Result<Vec<String>, DecodeError> {

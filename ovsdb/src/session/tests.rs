@@ -524,3 +524,39 @@ fn stolen_steal_is_not_requeued() {
     s.lock("L");
     assert_eq!(request_of(&sent(&mut s)[0]).0, "lock");
 }
+
+#[test]
+fn condition_change_during_start_is_sent_after_the_snapshot() {
+    let now = Instant::now();
+    let mut s = connected_session(now);
+    let id = s.monitor(MonitorSpec::monitor_cond("t").table(TableMonitor::new("A")));
+    let out = sent(&mut s);
+    reply(&mut s, &request_of(&out[0]).2.clone(), schema_json(), now);
+    let out = sent(&mut s);
+    let start_id = request_of(&out[0]).2.clone();
+    // The monitor request is in flight with no condition; change it now.
+    s.change_conditions(id, vec![("A".into(), Some(vec![Condition::eq("n", 1i64)]))])
+        .unwrap();
+    assert!(sent(&mut s).is_empty());
+    reply(&mut s, &start_id, json!({}), now);
+    let out = sent(&mut s);
+    let (method, params, rid) = request_of(&out[0]);
+    assert_eq!(method, "monitor_cond_change");
+    assert_eq!(params[2], json!({"A": [{"where": [["n", "==", 1]]}]}));
+    let rid = rid.clone();
+    assert!(matches!(
+        &events(&mut s)[..],
+        [Event::Monitor {
+            event: MonitorEvent::Snapshot { .. },
+            ..
+        }]
+    ));
+    reply(&mut s, &rid, json!({}), now);
+    assert_eq!(
+        events(&mut s),
+        vec![Event::Monitor {
+            id,
+            event: MonitorEvent::ConditionChanged { result: Ok(()) }
+        }]
+    );
+}
