@@ -465,6 +465,12 @@ impl Session {
                         event: MonitorEvent::Stopped { reason: Ok(()) },
                     });
                 }
+                Pending::LockRenew { name } => {
+                    // Still wanted: ask again on the next connection.
+                    if let Some(lock) = self.locks.get_mut(&name) {
+                        lock.status = LockStatus::Waiting;
+                    }
+                }
                 Pending::CondChange { monitor, .. } => {
                     // The new conditions are kept and take effect with the
                     // monitor request after the reconnect.

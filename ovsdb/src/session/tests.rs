@@ -560,3 +560,45 @@ fn condition_change_during_start_is_sent_after_the_snapshot() {
         }]
     );
 }
+
+#[test]
+fn lock_survives_a_reconnect_that_fails_again() {
+    let now = Instant::now();
+    let mut s = connected_session(now);
+    s.lock("L");
+    let out = sent(&mut s);
+    reply(
+        &mut s,
+        &request_of(&out[0]).2.clone(),
+        json!({"locked": true}),
+        now,
+    );
+    events(&mut s);
+    s.disconnected();
+    s.connected(now);
+    assert_eq!(request_of(&sent(&mut s)[0]).0, "lock");
+    // The connection drops again before the renewed request is answered.
+    s.disconnected();
+    s.connected(now);
+    let out = sent(&mut s);
+    assert_eq!(request_of(&out[0]).0, "lock");
+    reply(
+        &mut s,
+        &request_of(&out[0]).2.clone(),
+        json!({"locked": true}),
+        now,
+    );
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::Lock {
+                name: "L".into(),
+                event: LockEvent::Lost
+            },
+            Event::Lock {
+                name: "L".into(),
+                event: LockEvent::Acquired
+            },
+        ]
+    );
+}
