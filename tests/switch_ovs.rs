@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use augur::switch::{self, RequestError, SwitchHandle};
 use augur_openflow::action::{Action, Ct};
-use augur_openflow::instruction::Instruction;
+use augur_openflow::instruction::{Instruction, in_execution_order};
 use augur_openflow::meter::MeterConfig;
 use augur_openflow::msg::{ErrorType, codes};
 use augur_openflow::multipart::{FlowStats, MultipartReply, MultipartReplyBody, MultipartRequest};
@@ -113,23 +113,6 @@ fn assert_installed(sent: &FlowMod, held: &[FlowStats]) {
         "instructions of {sent}"
     );
     assert_eq!((found.packet_count, found.byte_count), (0, 0));
-}
-
-/// Instructions in the order the switch executes them (OpenFlow 1.3 §5.9),
-/// which is how OVS reports them whatever order they were sent in.
-fn in_execution_order(instructions: &[Instruction]) -> Vec<Instruction> {
-    let rank = |i: &Instruction| match i {
-        Instruction::Meter(_) => 0,
-        Instruction::ApplyActions(_) => 1,
-        Instruction::ClearActions => 2,
-        Instruction::WriteActions(_) => 3,
-        Instruction::WriteMetadata { .. } => 4,
-        Instruction::GotoTable(_) => 5,
-        _ => 6,
-    };
-    let mut sorted = instructions.to_vec();
-    sorted.sort_by_key(rank);
-    sorted
 }
 
 fn normal() -> Action {

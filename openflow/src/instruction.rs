@@ -237,6 +237,32 @@ impl Instruction {
     }
 }
 
+impl Instruction {
+    /// Where the instruction runs among a flow's instructions: OpenFlow
+    /// executes them in a fixed order (1.3.5 §5.9) whatever their order on the
+    /// wire, and switches report them in that order.
+    pub fn execution_rank(&self) -> u8 {
+        match self {
+            Instruction::Meter(_) => 0,
+            Instruction::ApplyActions(_) => 1,
+            Instruction::ClearActions => 2,
+            Instruction::WriteActions(_) => 3,
+            Instruction::WriteMetadata { .. } => 4,
+            Instruction::GotoTable(_) => 5,
+            Instruction::Experimenter(_) | Instruction::Unknown(_) => 6,
+        }
+    }
+}
+
+/// The instructions in the order the switch executes them (see
+/// [`Instruction::execution_rank`]); two lists that differ only in order
+/// mean the same thing.
+pub fn in_execution_order(instructions: &[Instruction]) -> Vec<&Instruction> {
+    let mut ordered: Vec<&Instruction> = instructions.iter().collect();
+    ordered.sort_by_key(|i| i.execution_rank());
+    ordered
+}
+
 /// Decodes a list of instructions that fills all of `i`.
 pub(crate) fn decode_instructions(i: &[u8]) -> PResult<'_, Vec<Instruction>> {
     // Instructions carry their length at byte 2 and are at least 8 bytes long.

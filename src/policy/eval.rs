@@ -63,6 +63,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use augur_openflow::action::{Ct, CtFlags, CtZone};
+use augur_openflow::instruction::in_execution_order;
 use augur_openflow::oxm::Oxm;
 use augur_openflow::{Action, CtState, Field, Instruction, MacAddr, MatchField, PortNo};
 use serde::Serialize;
@@ -914,7 +915,7 @@ impl Switch {
             });
             let cookie = flow.cookie.0;
             let mut next = None;
-            for instruction in execution_order(&flow.instructions) {
+            for instruction in in_execution_order(&flow.instructions) {
                 match instruction {
                     Instruction::Meter(id) => {
                         out.meters.push(*id);
@@ -1211,23 +1212,6 @@ fn note(out: &mut Outcome, text: String) {
     if let Some(step) = out.trace.last_mut() {
         step.note = Some(text);
     }
-}
-
-/// Instructions in the order OpenFlow executes them, whatever their order in
-/// the flow.
-fn execution_order(instructions: &[Instruction]) -> Vec<&Instruction> {
-    let rank = |i: &Instruction| match i {
-        Instruction::Meter(_) => 0,
-        Instruction::ApplyActions(_) => 1,
-        Instruction::ClearActions => 2,
-        Instruction::WriteActions(_) => 3,
-        Instruction::WriteMetadata { .. } => 4,
-        Instruction::GotoTable(_) => 5,
-        _ => 6,
-    };
-    let mut ordered: Vec<&Instruction> = instructions.iter().collect();
-    ordered.sort_by_key(|i| rank(i));
-    ordered
 }
 
 /// Whether every field of the flow's match holds for the packet; a match on

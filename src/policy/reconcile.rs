@@ -26,10 +26,11 @@
 
 use std::collections::HashMap;
 
+use augur_openflow::instruction::in_execution_order;
 use augur_openflow::meter::MeterConfig;
 use augur_openflow::multipart::FlowStats;
 use augur_openflow::oxm::Oxm;
-use augur_openflow::{Field, FlowMod, Instruction, Match, MatchField, MeterMod};
+use augur_openflow::{Field, FlowMod, Match, MatchField, MeterMod};
 use bytes::BytesMut;
 use serde::Serialize;
 
@@ -241,22 +242,6 @@ enum Found {
     Different,
     /// Someone else's flow.
     Foreign(u64),
-}
-
-/// Instructions in OpenFlow's execution order.
-fn in_execution_order(instructions: &[Instruction]) -> Vec<&Instruction> {
-    let rank = |i: &Instruction| match i {
-        Instruction::Meter(_) => 0,
-        Instruction::ApplyActions(_) => 1,
-        Instruction::ClearActions => 2,
-        Instruction::WriteActions(_) => 3,
-        Instruction::WriteMetadata { .. } => 4,
-        Instruction::GotoTable(_) => 5,
-        _ => 6,
-    };
-    let mut ordered: Vec<&Instruction> = instructions.iter().collect();
-    ordered.sort_by_key(|i| rank(i));
-    ordered
 }
 
 /// A flow's place in the table: table, priority and its match as a set.
