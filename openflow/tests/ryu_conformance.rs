@@ -10,6 +10,8 @@
 // Test support: a fixture that cannot be read should fail loudly.
 #![allow(clippy::unwrap_used)]
 
+#[path = "ryu/fixtures.rs"]
+mod fixtures;
 #[path = "ryu/msg.rs"]
 mod ryu_msg;
 #[path = "ryu/multipart.rs"]
@@ -19,9 +21,8 @@ mod ryu_oxm;
 #[path = "ryu/prop.rs"]
 mod ryu_prop;
 
-use std::path::{Path, PathBuf};
-
 use augur_openflow::{DecodeErrorKind, Message};
+use fixtures::{first_difference, fixtures, packets};
 use serde_json::Value;
 
 /// Fixtures whose Ryu JSON is deliberately not compared field by field, and why.
@@ -44,86 +45,9 @@ const NOT_COMPARED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The fixture directory, or `None` (with a note) on a clone without `shared/`.
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("AUGUR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("fixtures/openflow/ryu");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: Ryu fixtures not found at {} (set AUGUR_SHARED to the shared/ directory)",
-            dir.display()
-        );
-        None
-    }
-}
-
-/// `(name, bytes, Ryu's JSON)` for every `.packet` fixture of OF1.3 and OF1.4.
-fn packets(dir: &Path) -> Vec<(String, Vec<u8>, Option<Value>)> {
-    let mut out = Vec::new();
-    for version in ["of13", "of14"] {
-        let mut entries: Vec<_> = std::fs::read_dir(dir.join(version).join("packets"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "packet"))
-            .collect();
-        entries.sort();
-        for path in entries {
-            let name = format!("{version}/{}", path.file_name().unwrap().to_string_lossy());
-            let bytes = std::fs::read(&path).unwrap();
-            let json_path = dir.join(version).join("json").join(format!(
-                "{}.json",
-                path.file_name().unwrap().to_string_lossy()
-            ));
-            let json = std::fs::read(&json_path)
-                .ok()
-                .map(|b| serde_json::from_slice(&b).unwrap());
-            out.push((name, bytes, json));
-        }
-    }
-    out
-}
-
 /// Our decoding in Ryu's JSON shape, if a converter covers the message type.
 fn to_ryu(msg: &Message) -> Option<Value> {
     ryu_msg::to_ryu(msg).or_else(|| ryu_multipart::to_ryu(msg))
-}
-
-/// The first difference between two JSON values, as a path and both sides.
-fn first_difference(path: &str, ours: &Value, theirs: &Value) -> Option<String> {
-    match (ours, theirs) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, vb) in b {
-                let sub = format!("{path}.{k}");
-                match a.get(k) {
-                    None => return Some(format!("{sub}: missing in ours (Ryu: {vb})")),
-                    Some(va) => {
-                        if let Some(d) = first_difference(&sub, va, vb) {
-                            return Some(d);
-                        }
-                    }
-                }
-            }
-            a.keys()
-                .find(|k| !b.contains_key(*k))
-                .map(|k| format!("{path}.{k}: not in Ryu's decoding"))
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            if a.len() != b.len() {
-                return Some(format!("{path}: {} elements, Ryu has {}", a.len(), b.len()));
-            }
-            a.iter()
-                .zip(b)
-                .enumerate()
-                .find_map(|(n, (x, y))| first_difference(&format!("{path}[{n}]"), x, y))
-        }
-        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => None,
-        (a, b) if a == b => None,
-        (a, b) => Some(format!("{path}: ours {a}, Ryu {b}")),
-    }
 }
 
 #[test]

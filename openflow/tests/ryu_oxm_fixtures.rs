@@ -7,15 +7,18 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "ryu/fixtures.rs"]
+mod fixtures;
 #[path = "ryu/oxm.rs"]
 mod ryu_oxm;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use augur_openflow::action::Action;
 use augur_openflow::instruction::Instruction;
 use augur_openflow::oxm::Match;
 use bytes::BytesMut;
+use fixtures::{first_difference, fixtures};
 use serde_json::Value;
 
 /// FLOW_MOD fixtures whose instructions hold Nicira actions this crate keeps
@@ -42,22 +45,6 @@ const OFPT_FLOW_MOD: u8 = 14;
 /// Offset of the match in an OF1.3/1.4 FLOW_MOD and PACKET_IN.
 const FLOW_MOD_MATCH_AT: usize = 48;
 const PACKET_IN_MATCH_AT: usize = 24;
-
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("AUGUR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("fixtures/openflow/ryu");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: Ryu fixtures not found at {} (set AUGUR_SHARED to the shared/ directory)",
-            dir.display()
-        );
-        None
-    }
-}
 
 /// One FLOW_MOD or PACKET_IN fixture, cut into its match and instructions.
 struct Fixture {
@@ -108,41 +95,6 @@ fn load(dir: &Path) -> Vec<Fixture> {
         }
     }
     out
-}
-
-/// The first difference between our JSON and Ryu's: every key of Ryu's must be
-/// equal in ours, and ours must have no other key.
-fn first_difference(path: &str, ours: &Value, theirs: &Value) -> Option<String> {
-    match (ours, theirs) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, vb) in b {
-                let sub = format!("{path}.{k}");
-                match a.get(k) {
-                    None => return Some(format!("{sub}: missing in ours (Ryu: {vb})")),
-                    Some(va) => {
-                        if let Some(d) = first_difference(&sub, va, vb) {
-                            return Some(d);
-                        }
-                    }
-                }
-            }
-            a.keys()
-                .find(|k| !b.contains_key(*k))
-                .map(|k| format!("{path}.{k}: not in Ryu's decoding"))
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            if a.len() != b.len() {
-                return Some(format!("{path}: {} elements, Ryu has {}", a.len(), b.len()));
-            }
-            a.iter()
-                .zip(b)
-                .enumerate()
-                .find_map(|(n, (x, y))| first_difference(&format!("{path}[{n}]"), x, y))
-        }
-        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => None,
-        (a, b) if a == b => None,
-        (a, b) => Some(format!("{path}: ours {a}, Ryu {b}")),
-    }
 }
 
 fn has_opaque_nicira(actions: &[Action]) -> bool {
