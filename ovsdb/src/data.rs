@@ -187,6 +187,15 @@ impl Atom {
         }
     }
 
+    /// As [`Atom::from_json_typed`], taking the value so that strings move
+    /// instead of being copied.
+    pub fn from_json_typed_owned(value: Value, ty: AtomicType) -> Result<Self, DecodeError> {
+        match (ty, value) {
+            (AtomicType::String, Value::String(s)) => Ok(Atom::String(s)),
+            (_, other) => Self::from_json_typed(&other, ty),
+        }
+    }
+
     /// Decodes an atom of a known type, as received from the server (so a
     /// `named-uuid` is rejected).
     pub fn from_json_typed(value: &Value, ty: AtomicType) -> Result<Self, DecodeError> {
@@ -509,7 +518,12 @@ impl Datum {
     /// Decodes a value of a known column type, as received from the server:
     /// atoms must have the right types and the element count must fit.
     pub fn from_json(value: &Value, ty: &ColumnType) -> Result<Self, DecodeError> {
-        let datum = Self::from_json_loose(value, ty)?;
+        Self::from_json_owned(value.clone(), ty)
+    }
+
+    /// As [`Datum::from_json`], taking the value so that strings move.
+    pub fn from_json_owned(value: Value, ty: &ColumnType) -> Result<Self, DecodeError> {
+        let datum = Self::from_json_loose_owned(value, ty)?;
         ty.check_count(datum.len())?;
         Ok(datum)
     }
@@ -517,44 +531,52 @@ impl Datum {
     /// Like [`Datum::from_json`] without the element count check, for the
     /// partial data in `update2` diffs and mutations.
     pub fn from_json_loose(value: &Value, ty: &ColumnType) -> Result<Self, DecodeError> {
+        Self::from_json_loose_owned(value.clone(), ty)
+    }
+
+    /// As [`Datum::from_json_loose`], taking the value so that strings move.
+    pub fn from_json_loose_owned(value: Value, ty: &ColumnType) -> Result<Self, DecodeError> {
         match &ty.value {
             Some(value_type) => {
                 let pairs = match value {
-                    Value::Array(a) => match a.as_slice() {
-                        [Value::String(tag), Value::Array(pairs)] if tag == "map" => pairs,
-                        _ => return bad(format!("{} is not a map", show(value))),
+                    Value::Array(a) if is_tagged(&a, "map") => match a.into_iter().nth(1) {
+                        Some(Value::Array(pairs)) => pairs,
+                        _ => return bad("a map without pairs"),
                     },
-                    _ => return bad(format!("{} is not a map", show(value))),
+                    other => return bad(format!("{} is not a map", show(&other))),
                 };
                 let mut out = Vec::with_capacity(pairs.len());
                 for pair in pairs {
                     let Value::Array(kv) = pair else {
-                        return bad(format!("{} is not a map pair", show(pair)));
+                        return bad(format!("{} is not a map pair", show(&pair)));
                     };
-                    let [k, v] = kv.as_slice() else {
-                        return bad(format!("{} is not a map pair", show(pair)));
+                    if kv.len() != 2 {
+                        return bad(format!("{} is not a map pair", show(&Value::Array(kv))));
+                    }
+                    let mut kv = kv.into_iter();
+                    let (Some(k), Some(v)) = (kv.next(), kv.next()) else {
+                        return bad("a map pair lost its members");
                     };
                     out.push((
-                        Atom::from_json_typed(k, ty.key.atomic)?,
-                        Atom::from_json_typed(v, value_type.atomic)?,
+                        Atom::from_json_typed_owned(k, ty.key.atomic)?,
+                        Atom::from_json_typed_owned(v, value_type.atomic)?,
                     ));
                 }
                 Ok(sorted_map(out))
             }
-            None => {
-                if let Value::Array(a) = value {
-                    if let [Value::String(tag), Value::Array(elems)] = a.as_slice() {
-                        if tag == "set" {
-                            let mut out = Vec::with_capacity(elems.len());
-                            for e in elems {
-                                out.push(Atom::from_json_typed(e, ty.key.atomic)?);
-                            }
-                            return Ok(sorted_set(out));
-                        }
+            None => match value {
+                Value::Array(a) if is_tagged(&a, "set") => {
+                    let Some(Value::Array(elems)) = a.into_iter().nth(1) else {
+                        return bad("a set without elements");
+                    };
+                    let mut out = Vec::with_capacity(elems.len());
+                    for e in elems {
+                        out.push(Atom::from_json_typed_owned(e, ty.key.atomic)?);
                     }
+                    Ok(sorted_set(out))
                 }
-                Atom::from_json_typed(value, ty.key.atomic).map(Datum::scalar)
-            }
+                other => Atom::from_json_typed_owned(other, ty.key.atomic).map(Datum::scalar),
+            },
         }
     }
 
@@ -610,6 +632,11 @@ impl Datum {
         out.extend(d.iter().skip(j).cloned());
         Datum::Set(out)
     }
+}
+
+/// Whether `a` is `[tag, [...]]`, the shape of a set or map.
+fn is_tagged(a: &[Value], tag: &str) -> bool {
+    matches!(a, [Value::String(t), Value::Array(_)] if t == tag)
 }
 
 fn sorted_set(mut v: Vec<Atom>) -> Datum {
@@ -773,18 +800,27 @@ impl Row {
     /// Decodes a row of `table`, typing each column by the schema.
     /// `loose` skips element count checks, for `update2` diffs.
     pub fn from_json(value: &Value, table: &TableSchema, loose: bool) -> Result<Self, DecodeError> {
+        Self::from_json_owned(value.clone(), table, loose)
+    }
+
+    /// As [`Row::from_json`], taking the value so that strings move.
+    pub fn from_json_owned(
+        value: Value,
+        table: &TableSchema,
+        loose: bool,
+    ) -> Result<Self, DecodeError> {
         let Value::Object(o) = value else {
-            return bad(format!("{} is not a row", show(value)));
+            return bad(format!("{} is not a row", show(&value)));
         };
         let mut columns = BTreeMap::new();
         for (k, v) in o {
             let (name, ty) = table
-                .column_entry(k)
+                .column_entry(&k)
                 .ok_or_else(|| DecodeError::new(format!("unknown column {k}")))?;
             let datum = if loose {
-                Datum::from_json_loose(v, ty)
+                Datum::from_json_loose_owned(v, ty)
             } else {
-                Datum::from_json(v, ty)
+                Datum::from_json_owned(v, ty)
             }
             .map_err(|e| e.within(format!("column {k}")))?;
             columns.insert(name.clone(), datum);

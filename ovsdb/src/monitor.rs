@@ -4,9 +4,9 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::data::{Atom, DecodeError, Row, bad, show};
+use crate::data::{DecodeError, Row, bad, show};
 use crate::ops::Condition;
-use crate::schema::{AtomicType, ConstraintError, DatabaseSchema, TableSchema};
+use crate::schema::{ConstraintError, DatabaseSchema, TableSchema};
 
 /// Which kinds of change a monitor reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,44 +267,47 @@ pub struct TableUpdate {
 
 /// Parses `<table-updates>` (`update`, and the reply to `monitor`).
 pub fn parse_updates(
-    value: &Value,
+    value: Value,
     schema: &DatabaseSchema,
 ) -> Result<Vec<TableUpdate>, DecodeError> {
     parse_tables(value, schema, |row, table| {
-        let Value::Object(o) = row else {
-            return bad(format!("{} is not a row update", show(row)));
+        let Value::Object(mut o) = row else {
+            return bad(format!("{} is not a row update", show(&row)));
         };
-        for k in o.keys() {
-            if k != "old" && k != "new" {
-                return bad(format!("unexpected member \"{k}\" in a row update"));
-            }
+        let old = o.remove("old").filter(|v| !v.is_null());
+        let new = o.remove("new").filter(|v| !v.is_null());
+        if let Some(k) = o.keys().next() {
+            return bad(format!("unexpected member \"{k}\" in a row update"));
         }
-        let has_old = o.get("old").is_some_and(|v| !v.is_null());
-        match (has_old, o.get("new").filter(|v| !v.is_null())) {
-            (_, Some(new)) if !has_old => Ok(RowUpdate::Insert(Row::from_json(new, table, false)?)),
-            (_, Some(new)) => Ok(RowUpdate::Modify(Row::from_json(new, table, false)?)),
-            (true, None) => Ok(RowUpdate::Delete),
-            (false, None) => bad("row update has neither old nor new"),
+        match (old, new) {
+            (None, Some(new)) => Ok(RowUpdate::Insert(Row::from_json_owned(new, table, false)?)),
+            (Some(_), Some(new)) => Ok(RowUpdate::Modify(Row::from_json_owned(new, table, false)?)),
+            (Some(_), None) => Ok(RowUpdate::Delete),
+            (None, None) => bad("row update has neither old nor new"),
         }
     })
 }
 
 /// Parses `<table-updates2>` (`update2`, and the reply to `monitor_cond`).
 pub fn parse_updates2(
-    value: &Value,
+    value: Value,
     schema: &DatabaseSchema,
 ) -> Result<Vec<TableUpdate>, DecodeError> {
     parse_tables(value, schema, |row, table| {
         let Value::Object(o) = row else {
-            return bad(format!("{} is not a row update", show(row)));
+            return bad(format!("{} is not a row update", show(&row)));
         };
-        let mut members = o.iter();
-        let (Some((kind, body)), None) = (members.next(), members.next()) else {
+        if o.len() != 1 {
+            return bad("a row update2 must have exactly one member");
+        }
+        let Some((kind, body)) = o.into_iter().next() else {
             return bad("a row update2 must have exactly one member");
         };
         match kind.as_str() {
-            "initial" | "insert" => Ok(RowUpdate::Insert(Row::from_json(body, table, false)?)),
-            "modify" => Ok(RowUpdate::Diff(Row::from_json(body, table, true)?)),
+            "initial" | "insert" => {
+                Ok(RowUpdate::Insert(Row::from_json_owned(body, table, false)?))
+            }
+            "modify" => Ok(RowUpdate::Diff(Row::from_json_owned(body, table, true)?)),
             "delete" => Ok(RowUpdate::Delete),
             other => bad(format!("unknown row update2 kind \"{other}\"")),
         }
@@ -312,41 +315,44 @@ pub fn parse_updates2(
 }
 
 fn parse_tables(
-    value: &Value,
+    value: Value,
     schema: &DatabaseSchema,
-    parse_row: impl Fn(&Value, &TableSchema) -> Result<RowUpdate, DecodeError>,
+    parse_row: impl Fn(Value, &TableSchema) -> Result<RowUpdate, DecodeError>,
 ) -> Result<Vec<TableUpdate>, DecodeError> {
     let Value::Object(tables) = value else {
-        return bad(format!("{} is not a table-updates object", show(value)));
+        return bad(format!("{} is not a table-updates object", show(&value)));
     };
     let mut out = Vec::with_capacity(tables.len());
     for (name, rows) in tables {
         let table = schema
-            .table(name)
+            .table(&name)
             .ok_or_else(|| DecodeError::new(format!("update for unknown table {name}")))?;
         let Value::Object(rows) = rows else {
             return bad(format!("updates for table {name} are not an object"));
         };
         let mut parsed = Vec::with_capacity(rows.len());
         for (uuid, row) in rows {
-            let uuid = Atom::from_json_typed(
-                &Value::Array(vec!["uuid".into(), Value::String(uuid.clone())]),
-                AtomicType::Uuid,
-            )
-            .ok()
-            .and_then(|a| a.as_uuid())
-            .ok_or_else(|| DecodeError::new(format!("row key \"{uuid}\" is not a UUID")))?;
+            let uuid = parse_row_uuid(&uuid)
+                .ok_or_else(|| DecodeError::new(format!("row key \"{uuid}\" is not a UUID")))?;
             parsed.push((
                 uuid,
                 parse_row(row, table).map_err(|e| e.within(format!("{name} row {uuid}")))?,
             ));
         }
         out.push(TableUpdate {
-            table: name.clone(),
+            table: name,
             rows: parsed,
         });
     }
     Ok(out)
+}
+
+/// A row key: a UUID in the 36-character form RFC 7047 requires.
+fn parse_row_uuid(s: &str) -> Option<Uuid> {
+    if s.len() != 36 {
+        return None;
+    }
+    Uuid::parse_str(s).ok()
 }
 
 #[cfg(test)]
@@ -402,14 +408,14 @@ mod tests {
     fn parses_update_v1() {
         let s = schema();
         let v = json!({"A": {U: {"old": {"n": 1}, "new": {"n": 2, "kv": ["map", []]}}}});
-        let u = parse_updates(&v, &s).unwrap();
+        let u = parse_updates(v.clone(), &s).unwrap();
         assert_eq!(
             u[0].rows[0].1,
             RowUpdate::Modify(Row::new().with("n", 2i64).with("kv", Datum::empty_map()))
         );
         let v = json!({"A": {U: {"old": {"n": 1, "kv": ["map", []]}}}});
         assert_eq!(
-            parse_updates(&v, &s).unwrap()[0].rows[0].1,
+            parse_updates(v.clone(), &s).unwrap()[0].rows[0].1,
             RowUpdate::Delete
         );
         for bad in [
@@ -422,7 +428,7 @@ mod tests {
             json!({"A": []}),
             json!([]),
         ] {
-            assert!(parse_updates(&bad, &s).is_err(), "{bad} accepted");
+            assert!(parse_updates(bad.clone(), &s).is_err(), "{bad} accepted");
         }
     }
 
@@ -430,14 +436,14 @@ mod tests {
     fn parses_update2() {
         let s = schema();
         let v = json!({"A": {U: {"modify": {"kv": ["map", [["a", "1"]]]}}}});
-        let u = parse_updates2(&v, &s).unwrap();
+        let u = parse_updates2(v.clone(), &s).unwrap();
         assert_eq!(
             u[0].rows[0].1,
             RowUpdate::Diff(Row::new().with("kv", Datum::map([("a", "1")])))
         );
         let v = json!({"A": {U: {"delete": null}}});
         assert_eq!(
-            parse_updates2(&v, &s).unwrap()[0].rows[0].1,
+            parse_updates2(v.clone(), &s).unwrap()[0].rows[0].1,
             RowUpdate::Delete
         );
         for bad in [
@@ -445,7 +451,7 @@ mod tests {
             json!({"A": {U: {"replace": {}}}}),
             json!({"A": {U: {}}}),
         ] {
-            assert!(parse_updates2(&bad, &s).is_err(), "{bad} accepted");
+            assert!(parse_updates2(bad.clone(), &s).is_err(), "{bad} accepted");
         }
     }
 }

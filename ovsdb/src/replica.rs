@@ -459,7 +459,7 @@ mod tests {
         let mut r = replica();
         let s = schema();
         // The snapshot omits default values; the replica fills them in.
-        let snap = parse_updates2(&json!({"A": {U1: {"initial": {"n": 1}}}}), &s).unwrap();
+        let snap = parse_updates2(json!({"A": {U1: {"initial": {"n": 1}}}}), &s).unwrap();
         let ch = r.load_snapshot(snap).unwrap();
         assert_eq!(ch.len(), 1);
         let row = r.row("A", &u(U1)).unwrap();
@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(row.get("o"), Some(&Datum::empty_set()));
 
         let up = parse_updates2(
-            &json!({"A": {U1: {"modify": {"tags": ["set", ["a", "b"]], "kv": ["map", [["k", "v"]]], "o": 7}}, U2: {"insert": {"n": 2}}}}),
+            json!({"A": {U1: {"modify": {"tags": ["set", ["a", "b"]], "kv": ["map", [["k", "v"]]], "o": 7}}, U2: {"insert": {"n": 2}}}}),
             &s,
         )
         .unwrap();
@@ -478,7 +478,7 @@ mod tests {
         assert_eq!(row.get("tags"), Some(&Datum::set(["a", "b"])));
         assert_eq!(row.get("o"), Some(&Datum::scalar(7i64)));
 
-        let up = parse_updates2(&json!({"A": {U1: {"modify": {"tags": "a", "kv": ["map", [["k", "v"]]], "o": ["set", []]}}}}), &s).unwrap();
+        let up = parse_updates2(json!({"A": {U1: {"modify": {"tags": "a", "kv": ["map", [["k", "v"]]], "o": ["set", []]}}}}), &s).unwrap();
         let ch = r.apply(up).unwrap();
         let RowChange::Modify { old, new, .. } = &ch[0] else {
             panic!()
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(new.get("kv"), Some(&Datum::empty_map()));
         assert_eq!(new.get("o"), Some(&Datum::empty_set()));
 
-        let up = parse_updates2(&json!({"A": {U2: {"delete": null}}}), &s).unwrap();
+        let up = parse_updates2(json!({"A": {U2: {"delete": null}}}), &s).unwrap();
         let ch = r.apply(up).unwrap();
         assert!(matches!(&ch[0], RowChange::Delete { uuid, .. } if *uuid == u(U2)));
         assert_eq!(r.table("A").unwrap().len(), 1);
@@ -498,19 +498,19 @@ mod tests {
     fn inconsistent_updates_change_nothing() {
         let mut r = replica();
         let s = schema();
-        r.load_snapshot(parse_updates2(&json!({"A": {U1: {"initial": {"n": 1}}}}), &s).unwrap())
+        r.load_snapshot(parse_updates2(json!({"A": {U1: {"initial": {"n": 1}}}}), &s).unwrap())
             .unwrap();
         // The valid insert of U2 must not be applied when U1's insert is bad.
         let bad = parse_updates2(
-            &json!({"A": {U1: {"insert": {"n": 5}}, U2: {"insert": {"n": 2}}}}),
+            json!({"A": {U1: {"insert": {"n": 5}}, U2: {"insert": {"n": 2}}}}),
             &s,
         )
         .unwrap();
         assert!(r.apply(bad).is_err());
         assert!(r.row("A", &u(U2)).is_none());
-        let bad = parse_updates2(&json!({"A": {U2: {"modify": {"n": 5}}}}), &s).unwrap();
+        let bad = parse_updates2(json!({"A": {U2: {"modify": {"n": 5}}}}), &s).unwrap();
         assert!(r.apply(bad).is_err());
-        let bad = parse_updates2(&json!({"A": {U2: {"delete": null}}}), &s).unwrap();
+        let bad = parse_updates2(json!({"A": {U2: {"delete": null}}}), &s).unwrap();
         assert!(r.apply(bad).is_err());
     }
 
@@ -518,7 +518,7 @@ mod tests {
     fn resync_reports_only_differences() {
         let mut r = replica();
         let s = schema();
-        let v1 = |v| parse_updates(&v, &s).unwrap();
+        let v1 = |v| parse_updates(v, &s).unwrap();
         r.load_snapshot(v1(json!({"A": {
             U1: {"new": {"n": 1, "o": ["set", []], "tags": ["set", []], "kv": ["map", []]}},
             U2: {"new": {"n": 2, "o": ["set", []], "tags": ["set", []], "kv": ["map", []]}}
@@ -544,15 +544,15 @@ mod tests {
     fn v1_modify_of_unchanged_values_is_silent() {
         let mut r = replica();
         let s = schema();
-        r.load_snapshot(parse_updates(&json!({"A": {U1: {"new": {"n": 1}}}}), &s).unwrap())
+        r.load_snapshot(parse_updates(json!({"A": {U1: {"new": {"n": 1}}}}), &s).unwrap())
             .unwrap();
         let ch = r
-            .apply(parse_updates(&json!({"A": {U1: {"old": {}, "new": {"n": 1}}}}), &s).unwrap())
+            .apply(parse_updates(json!({"A": {U1: {"old": {}, "new": {"n": 1}}}}), &s).unwrap())
             .unwrap();
         assert!(ch.is_empty());
         let ch = r
             .apply(
-                parse_updates(&json!({"A": {U1: {"old": {"n": 1}, "new": {"n": 2}}}}), &s).unwrap(),
+                parse_updates(json!({"A": {U1: {"old": {"n": 1}, "new": {"n": 2}}}}), &s).unwrap(),
             )
             .unwrap();
         assert_eq!(ch.len(), 1);

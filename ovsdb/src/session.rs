@@ -1061,8 +1061,8 @@ impl Session {
             ));
         };
         let updates = match m.spec.protocol {
-            MonitorProtocol::Monitor => parse_updates(&value, schema),
-            MonitorProtocol::MonitorCond => parse_updates2(&value, schema),
+            MonitorProtocol::Monitor => parse_updates(value, schema),
+            MonitorProtocol::MonitorCond => parse_updates2(value, schema),
         }
         .map_err(|e| SessionError::Protocol(format!("monitor snapshot: {e}")))?;
         let changes = replica.load_snapshot(updates)?;
@@ -1113,7 +1113,11 @@ impl Session {
     ) -> Result<(), SessionError> {
         match method {
             "update" | "update2" => {
-                let [monitor_id, updates] = params.as_slice() else {
+                if params.len() != 2 {
+                    return Err(SessionError::Protocol(format!("{method} needs two params")));
+                }
+                let mut params = params.into_iter();
+                let (Some(monitor_id), Some(updates)) = (params.next(), params.next()) else {
                     return Err(SessionError::Protocol(format!("{method} needs two params")));
                 };
                 let Some(id) = monitor_id.as_u64().map(MonitorId) else {
