@@ -4,14 +4,13 @@
 //! host). We always present our own certificate, which `ovsdb-server`
 //! requires.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{RootCertStore, SignatureScheme};
@@ -31,15 +30,9 @@ pub struct TlsConfig {
     pub ca_cert: PathBuf,
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, Error> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))
-}
-
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let certs = rustls_pemfile::certs(&mut open(path)?)
-        .collect::<Result<Vec<_>, _>>()
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
         return Err(Error::Tls(format!(
@@ -51,9 +44,12 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
-    rustls_pemfile::private_key(&mut open(path)?)
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
-        .ok_or_else(|| Error::Tls(format!("{}: no private key found", path.display())))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            Error::Tls(format!("{}: no private key found", path.display()))
+        }
+        e => Error::Tls(format!("{}: {e}", path.display())),
+    })
 }
 
 /// Builds a connector from the configured files.
