@@ -5,7 +5,10 @@
 //!   configures them), optionally narrowed by [`InventorySettings::bridges`],
 //!   with the datapath id `ovs-vswitchd` reports in `Bridge.datapath_id`. A
 //!   bridge without one yet (the switch daemon has not configured it) is left
-//!   out, with a warning, until it has one.
+//!   out, with a warning, until it has one. Once known, a datapath id (and
+//!   an interface's `mac_in_use`) outlives an `ovsdb-server` restart, which
+//!   empties these ephemeral columns until `ovs-vswitchd` writes them again:
+//!   see [`VswitchTables::apply`].
 //! - **Interfaces** count once `ovs-vswitchd` has given them an OpenFlow port
 //!   number (`ofport`): unset means not yet, `-1` means it failed (warned,
 //!   with the interface's `error`).
@@ -41,7 +44,6 @@ use std::fmt;
 use std::net::IpAddr;
 
 use augur_openflow::{MacAddr, PortNo};
-use augur_ovsdb::data::DecodeError;
 use augur_ovsdb::vswitch::{self, TableRow};
 use augur_ovsdb::{Replica, RowChange, Uuid};
 use serde::Serialize;
@@ -93,6 +95,10 @@ impl VswitchTables {
     }
 
     /// Applies one change of the replica; whether it concerned these tables.
+    /// A bridge's `datapath_id` or an interface's `mac_in_use` that becomes
+    /// empty keeps its previous value: these columns are ephemeral, so an
+    /// `ovsdb-server` restart empties them until `ovs-vswitchd` writes them
+    /// again, and the bridge and its VMs have not changed meanwhile.
     pub fn apply(&mut self, change: &RowChange) -> bool {
         self.set(
             change.table(),
@@ -104,40 +110,59 @@ impl VswitchTables {
     /// Sets (or, with `None`, removes) one row; whether the table is one of
     /// ours.
     fn set(&mut self, table: &str, uuid: Uuid, row: Option<&augur_ovsdb::Row>) -> bool {
-        fn put<T: TableRow>(
-            map: &mut HashMap<Uuid, T>,
-            unreadable: &mut BTreeMap<(String, Uuid), String>,
-            uuid: Uuid,
-            row: Option<&augur_ovsdb::Row>,
-        ) {
-            unreadable.remove(&(T::TABLE.to_owned(), uuid));
-            match row.map(|r| T::from_row(uuid, r)) {
-                Some(Ok(typed)) => {
-                    map.insert(uuid, typed);
-                }
-                Some(Err(e)) => {
-                    map.remove(&uuid);
-                    unreadable.insert((T::TABLE.to_owned(), uuid), describe_decode(&e));
-                }
-                None => {
-                    map.remove(&uuid);
-                }
-            }
-        }
         let unreadable = &mut self.unreadable;
         match table {
-            vswitch::OpenVSwitch::TABLE => put(&mut self.open_vswitch, unreadable, uuid, row),
-            vswitch::Bridge::TABLE => put(&mut self.bridges, unreadable, uuid, row),
-            vswitch::Port::TABLE => put(&mut self.ports, unreadable, uuid, row),
-            vswitch::Interface::TABLE => put(&mut self.interfaces, unreadable, uuid, row),
+            vswitch::OpenVSwitch::TABLE => {
+                put(&mut self.open_vswitch, unreadable, uuid, row, |_, _| {});
+            }
+            vswitch::Bridge::TABLE => put(&mut self.bridges, unreadable, uuid, row, |old, new| {
+                if new.datapath_id.is_none() {
+                    new.datapath_id.clone_from(&old.datapath_id);
+                }
+            }),
+            vswitch::Port::TABLE => put(&mut self.ports, unreadable, uuid, row, |_, _| {}),
+            vswitch::Interface::TABLE => {
+                put(&mut self.interfaces, unreadable, uuid, row, |old, new| {
+                    if new.mac_in_use.is_none() {
+                        new.mac_in_use.clone_from(&old.mac_in_use);
+                    }
+                });
+            }
             _ => return false,
         }
         true
     }
 }
 
-fn describe_decode(e: &DecodeError) -> String {
-    e.to_string()
+/// Stores one typed row (or removes it). `keep` carries values over from
+/// the row's previous version: `datapath_id` and `mac_in_use` are
+/// ephemeral columns, which `ovsdb-server` forgets when it restarts and
+/// `ovs-vswitchd` fills in again a moment later. Meanwhile the bridge and
+/// its VMs are the same, and must not drop out of the inventory (and out of
+/// enforcement) because we reconnected first.
+fn put<T: TableRow>(
+    map: &mut HashMap<Uuid, T>,
+    unreadable: &mut BTreeMap<(String, Uuid), String>,
+    uuid: Uuid,
+    row: Option<&augur_ovsdb::Row>,
+    keep: impl FnOnce(&T, &mut T),
+) {
+    unreadable.remove(&(T::TABLE.to_owned(), uuid));
+    match row.map(|r| T::from_row(uuid, r)) {
+        Some(Ok(mut typed)) => {
+            if let Some(old) = map.get(&uuid) {
+                keep(old, &mut typed);
+            }
+            map.insert(uuid, typed);
+        }
+        Some(Err(e)) => {
+            map.remove(&uuid);
+            unreadable.insert((T::TABLE.to_owned(), uuid), e.to_string());
+        }
+        None => {
+            map.remove(&uuid);
+        }
+    }
 }
 
 /// Something in OVSDB the inventory could not use, and where it is.

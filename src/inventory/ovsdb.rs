@@ -45,28 +45,28 @@ pub enum InventoryError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     /// Connecting or a request failed.
-    #[error("{}", client_message(target, source))]
+    #[error("{}", client_message(target, error))]
     Client {
         /// The database target.
         target: String,
         /// The client's error.
-        source: client::Error,
+        error: client::Error,
     },
     /// The server's schema lacks a table or column the inventory reads.
-    #[error("OVSDB at {target} is not a usable Open_vSwitch database: {source}")]
+    #[error("OVSDB at {target} is not a usable Open_vSwitch database: {error}")]
     Schema {
         /// The database target.
         target: String,
         /// What is missing.
-        source: ConstraintError,
+        error: ConstraintError,
     },
     /// The server refused or ended the monitor.
-    #[error("OVSDB at {target} ended the monitor: {source}")]
+    #[error("OVSDB at {target} ended the monitor: {error}")]
     MonitorStopped {
         /// The database target.
         target: String,
         /// The server's reason.
-        source: RequestError,
+        error: RequestError,
     },
     /// The client's connection task has stopped.
     #[error("OVSDB at {target}: the client has shut down")]
@@ -76,10 +76,12 @@ pub enum InventoryError {
     },
 }
 
-fn client_message(target: &str, source: &client::Error) -> String {
-    match source {
+// The underlying errors are part of the message rather than `source()`:
+// they already print their own causes, and `{:#}` would repeat them.
+fn client_message(target: &str, error: &client::Error) -> String {
+    match error {
         // Already names the target, and is the error people will see most.
-        client::Error::Connect { .. } | client::Error::Target(_) => source.to_string(),
+        client::Error::Connect { .. } | client::Error::Target(_) => error.to_string(),
         other => format!("OVSDB at {target}: {other}"),
     }
 }
@@ -117,9 +119,9 @@ impl InventoryWatcher {
         target: &str,
         settings: InventorySettings,
     ) -> Result<Self, InventoryError> {
-        let config = ClientConfig::new(target).map_err(|source| InventoryError::Client {
+        let config = ClientConfig::new(target).map_err(|error| InventoryError::Client {
             target: target.to_owned(),
-            source,
+            error,
         })?;
         Self::connect_with(config, settings).await
     }
@@ -137,15 +139,15 @@ impl InventoryWatcher {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let failed = |source| InventoryError::Client {
+        let failed = |error| InventoryError::Client {
             target: target.clone(),
-            source,
+            error,
         };
         let client = Client::connect_with(config).await.map_err(failed)?;
         let schema = client.get_schema(vswitch::DB).await.map_err(failed)?;
-        vswitch::check_schema(&schema).map_err(|source| InventoryError::Schema {
+        vswitch::check_schema(&schema).map_err(|error| InventoryError::Schema {
             target: target.clone(),
-            source,
+            error,
         })?;
         let monitor = client.monitor(monitor_spec()).await.map_err(failed)?;
         let mut watcher = Self {
@@ -223,12 +225,10 @@ impl InventoryWatcher {
             | Some(MonitorEvent::Stopped { reason: Ok(()) }) => {
                 return Ok(false);
             }
-            Some(MonitorEvent::Stopped {
-                reason: Err(source),
-            }) => {
+            Some(MonitorEvent::Stopped { reason: Err(error) }) => {
                 return Err(InventoryError::MonitorStopped {
                     target: self.target.clone(),
-                    source,
+                    error,
                 });
             }
             None => {

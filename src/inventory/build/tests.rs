@@ -867,3 +867,78 @@ fn output_is_deterministic_whatever_the_hash_order() {
         assert_eq!(ports, sorted);
     }
 }
+
+fn bridge_row(name: &str, dpid: Option<&str>) -> Row {
+    Row::new()
+        .with("name", name)
+        .with("ports", Datum::empty_set())
+        .with("controller", Datum::empty_set())
+        .with("fail_mode", Datum::empty_set())
+        .with("datapath_id", Datum::optional(dpid))
+        .with("datapath_type", "")
+        .with("protocols", Datum::empty_set())
+        .with("external_ids", Datum::empty_map())
+        .with("other_config", Datum::empty_map())
+}
+
+#[test]
+fn ephemeral_columns_emptied_by_a_server_restart_keep_their_values() {
+    use std::sync::Arc;
+    let mut tables = VswitchTables::default();
+    let (b, i) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let modify = |table: &str, uuid, old: &Arc<Row>, new: Row| RowChange::Modify {
+        table: table.into(),
+        uuid,
+        old: old.clone(),
+        new: Arc::new(new),
+    };
+    let bridge = Arc::new(bridge_row("br0", Some("0000000000000001")));
+    let iface = Arc::new(interface_row("v0", 3, &[]));
+    tables.apply(&RowChange::Insert {
+        table: "Bridge".into(),
+        uuid: b,
+        new: bridge.clone(),
+    });
+    tables.apply(&RowChange::Insert {
+        table: "Interface".into(),
+        uuid: i,
+        new: iface.clone(),
+    });
+    tables.apply(&modify("Bridge", b, &bridge, bridge_row("br0", None)));
+    tables.apply(&modify(
+        "Interface",
+        i,
+        &iface,
+        interface_row("v0", 3, &[]).with("mac_in_use", Datum::empty_set()),
+    ));
+    assert_eq!(
+        tables.bridges[&b].datapath_id.as_deref(),
+        Some("0000000000000001")
+    );
+    assert_eq!(
+        tables.interfaces[&i].mac_in_use.as_deref(),
+        Some("fe:54:00:00:00:01")
+    );
+    // A new value replaces the old one; a deleted row is forgotten.
+    tables.apply(&modify(
+        "Bridge",
+        b,
+        &bridge,
+        bridge_row("br0", Some("0000000000000002")),
+    ));
+    assert_eq!(
+        tables.bridges[&b].datapath_id.as_deref(),
+        Some("0000000000000002")
+    );
+    tables.apply(&RowChange::Delete {
+        table: "Bridge".into(),
+        uuid: b,
+        old: bridge.clone(),
+    });
+    tables.apply(&RowChange::Insert {
+        table: "Bridge".into(),
+        uuid: b,
+        new: Arc::new(bridge_row("br0", None)),
+    });
+    assert_eq!(tables.bridges[&b].datapath_id, None);
+}
