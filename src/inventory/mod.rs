@@ -5,7 +5,7 @@
 //!   (also from a JSON or TOML file).
 //! - [`settings`]: what the operator decides: which external id names a VM,
 //!   the label prefix, and labels and addresses from the config file.
-//! - [`build`]: OVSDB rows → inventory, a pure function, with warnings for
+//! - [`mod@build`]: OVSDB rows → inventory, a pure function, with warnings for
 //!   whatever in the database cannot be used.
 //! - [`ovsdb`]: the live inventory, kept current from an OVSDB monitor.
 //!
@@ -25,7 +25,7 @@
 //! 1 to 63 ASCII letters, digits, `-`, `_`, `.`. Labels in the config file
 //! win over those in OVSDB. The VM's MAC is `attached-mac`, else the
 //! interface's `mac_in_use`; addresses come from the config file.
-//! [`build`] has the full rules.
+//! [`mod@build`] has the full rules.
 
 pub mod build;
 pub mod model;

@@ -1,7 +1,7 @@
 //! What the controller knows about the machines it protects: bridges, the VMs
 //! plugged into them, and the ports that are not VMs.
 //!
-//! This is plain data. [`super::build`] fills it from OVSDB rows and
+//! This is plain data. [`mod@super::build`] fills it from OVSDB rows and
 //! [`super::ovsdb`] keeps it current; the policy compiler only reads it. It
 //! serializes to and from JSON or TOML so that tests, fixtures and
 //! `augur policy explain` can feed the compiler an inventory from a file.
