@@ -45,6 +45,10 @@ pub const MAX_VALUE_LEN: usize = 255;
 
 /// How OVSDB rows become an [`Inventory`](super::Inventory), and what the
 /// config file adds to them.
+///
+/// Unknown keys at this level are ignored, so that the daemon's `[inventory]`
+/// table can also hold the source (`file = ...` or `ovsdb = ...`); inside a
+/// VM's table they are errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InventorySettings {

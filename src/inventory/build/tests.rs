@@ -942,4 +942,3 @@ fn ephemeral_columns_emptied_by_a_server_restart_keep_their_values() {
     });
     assert_eq!(tables.bridges[&b].datapath_id, None);
 }
-
