@@ -1,5 +1,6 @@
 //! The command line: argument types and dispatch to the subcommands.
 
+mod inventory;
 mod ofp_decode;
 
 use std::fmt;
@@ -31,6 +32,9 @@ pub enum Command {
         #[command(subcommand)]
         command: OfpCommand,
     },
+    /// Read the switch's OVSDB and print its bridges, ports and VMs as augur
+    /// sees them.
+    Inventory(inventory::InventoryArgs),
 }
 
 /// `augur ofp ...` subcommands.
@@ -98,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ofp {
             command: OfpCommand::Decode(args),
         } => ofp_decode::run(&args),
+        Command::Inventory(args) => inventory::run(&args),
     }
 }
 

@@ -1,9 +1,9 @@
 //! What the controller knows about the machines it protects: bridges, the VMs
 //! plugged into them, and the ports that are not VMs.
 //!
-//! This is plain data. Filling it from OVSDB (`external_ids:vm-id`, labels,
-//! `ofport`, `mac_in_use`) is the OVSDB side's job; the policy compiler only
-//! reads it. It serializes to and from JSON or TOML so that tests, fixtures and
+//! This is plain data. [`mod@super::build`] fills it from OVSDB rows and
+//! [`super::ovsdb`] keeps it current; the policy compiler only reads it. It
+//! serializes to and from JSON or TOML so that tests, fixtures and
 //! `augur policy explain` can feed the compiler an inventory from a file.
 //!
 //! ```
@@ -90,6 +90,10 @@ pub struct Vm {
 pub struct VmInterface {
     /// The bridge it is plugged into.
     pub bridge: String,
+    /// Its interface name in OVSDB (`vnet3`, `tap0`), for people reading
+    /// the inventory; empty where unknown (an inventory written by hand).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// Its OpenFlow port number on that bridge.
     #[serde(with = "port_serde")]
     pub ofport: PortNo,
@@ -292,6 +296,7 @@ mod tests {
                 labels: BTreeMap::from([("tier".into(), "web".into())]),
                 interfaces: vec![VmInterface {
                     bridge: "br0".into(),
+                    name: "vnet0".into(),
                     ofport: PortNo(4),
                     mac: "02:00:00:00:00:01".parse().unwrap(),
                     ips: vec!["10.0.0.1".parse().unwrap()],
