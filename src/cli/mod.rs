@@ -1,6 +1,7 @@
 //! The command line: argument types and dispatch to the subcommands.
 
 mod ofp_decode;
+mod run;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::str::FromStr;
 use clap::{Parser, Subcommand};
 
 pub use ofp_decode::DecodeArgs;
+pub use run::RunArgs;
 
 /// augur: learns how VMs talk and keeps their Open vSwitch access policy ahead of need.
 #[derive(Debug, Parser)]
@@ -25,12 +27,23 @@ pub enum Command {
     /// Accept one switch connection, complete the OpenFlow handshake and print
     /// what the switch says.
     Probe(ProbeArgs),
+    /// Run the controller: accept switches and keep their flows equal to the
+    /// compiled policy.
+    Run(RunArgs),
     /// OpenFlow tools that need no switch.
     Ofp {
         /// Which tool.
         #[command(subcommand)]
         command: OfpCommand,
     },
+}
+
+impl Command {
+    /// Whether the subcommand sets up logging itself (from its configuration)
+    /// rather than from `AUGUR_LOG`.
+    pub fn configures_logging(&self) -> bool {
+        matches!(self, Command::Run(_))
+    }
 }
 
 /// `augur ofp ...` subcommands.
@@ -95,6 +108,7 @@ impl fmt::Display for ListenAddr {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Probe(args) => crate::probe::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Ofp {
             command: OfpCommand::Decode(args),
         } => ofp_decode::run(&args),
