@@ -606,3 +606,66 @@ fn a_bad_configuration_exits_1_naming_file_line_setting_and_reason() {
         "stderr: {stderr}"
     );
 }
+
+/// `ovs-vsctl get TABLE RECORD COLUMN`, trimmed.
+fn vsctl_get(table: &str, record: &str, column: &str) -> String {
+    support::ovs::vsctl(&["get", table, record, column])
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_makes_its_bridges_fail_closed_through_ovsdb() {
+    if !ovs_here() {
+        return;
+    }
+    let files = Files::new();
+    let listener_port = free_port();
+    let bridge = TestBridge::new(listener_port).unwrap();
+    let controller = vsctl_get("bridge", bridge.name(), "controller")
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_owned();
+    // What a careless setup leaves: a bridge that fails open, in-band control.
+    support::ovs::vsctl(&["set", "bridge", bridge.name(), "fail_mode=standalone"]);
+    support::ovs::vsctl(&["set", "controller", &controller, "connection_mode=in-band"]);
+    let policy = files.path("policy.toml");
+    let inventory_file = files.path("inventory.toml");
+    write_atomically(&policy, POLICY);
+    write_atomically(
+        &inventory_file,
+        &toml::to_string(&inventory(Some(&bridge), None)).unwrap(),
+    );
+    let config = format!(
+        r#"
+policy = "{}"
+inventory = {{ file = "{}" }}
+[listen]
+tcp = "127.0.0.1:{listener_port}"
+[ovsdb]
+target = "unix:/var/run/openvswitch/db.sock"
+controller_rate_limit = 1000
+controller_burst_limit = 100
+[metrics]
+enabled = false
+"#,
+        policy.display(),
+        inventory_file.display()
+    );
+    let loaded = daemon::config::load_text(&config, None, Vec::new()).unwrap();
+    let daemon = Daemon::start(loaded).await.unwrap();
+    eventually("the bridge is made fail-closed", || {
+        let got = [
+            vsctl_get("bridge", bridge.name(), "fail_mode"),
+            vsctl_get("controller", &controller, "connection_mode"),
+            vsctl_get("controller", &controller, "controller_rate_limit"),
+            vsctl_get("controller", &controller, "controller_burst_limit"),
+        ];
+        if got == ["secure", "out-of-band", "1000", "100"] {
+            Ok(())
+        } else {
+            Err(format!("bridge and controller settings are {got:?}"))
+        }
+    })
+    .await;
+    daemon.shutdown().await;
+}
