@@ -307,6 +307,24 @@ address = "127.0.0.1:0"
     })
     .await;
 
+    // Peers that are not well-behaved switches: one sends a header whose
+    // length is shorter than a header, one connects and says nothing. They
+    // end or wait out their own connections; the bridges go on below.
+    let mut broken = TcpStream::connect(daemon.tcp_addresses()[0]).unwrap();
+    broken
+        .write_all(&[0x04, 0x00, 0x00, 0x02, 0, 0, 0, 1])
+        .unwrap();
+    let _silent = TcpStream::connect(daemon.tcp_addresses()[0]).unwrap();
+    eventually("the broken peer is dropped", || {
+        let text = daemon.metrics().encode();
+        if text.contains("augur_switch_disconnects_total{reason=\"malformed\"} 1") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+
     // A flow that is not augur's survives everything that follows.
     let foreign = "cookie=0x1234,table=0,priority=7,in_port=99,actions=drop";
     s1.ofctl("add-flow", &[foreign]);

@@ -643,13 +643,42 @@ pub fn load_text(
         .build()
         .and_then(config::Config::try_deserialize::<Config>)
         .map_err(|e| merged_error(&e, &locator))?;
-    let loaded = Loaded {
+    let mut loaded = Loaded {
         config: merged,
         path: file.map(Path::to_path_buf),
         locator,
     };
+    if let Some(base) = file.and_then(Path::parent) {
+        resolve_paths(&mut loaded, base);
+    }
     validate(&loaded)?;
     Ok(loaded)
+}
+
+/// Makes the relative file names the configuration file gives relative to
+/// its own directory, as people expect when they keep them side by side
+/// (names from the environment stay relative to the working directory).
+fn resolve_paths(loaded: &mut Loaded, base: &Path) {
+    let from_file =
+        |locator: &Locator, setting: &str| matches!(locator.origin(setting), Origin::File { .. });
+    let locator = loaded.locator.clone();
+    let resolve = |path: &mut PathBuf, setting: &str| {
+        if path.is_relative() && !path.as_os_str().is_empty() && from_file(&locator, setting) {
+            *path = base.join(&*path);
+        }
+    };
+    let c = &mut loaded.config;
+    if let Some(policy) = c.policy.as_mut() {
+        resolve(policy, "policy");
+    }
+    if let InventorySource::File(path) = &mut c.inventory {
+        resolve(path, "inventory.file");
+    }
+    if let Some(ssl) = c.listen.ssl.as_mut() {
+        resolve(&mut ssl.private_key, "listen.ssl.private_key");
+        resolve(&mut ssl.certificate, "listen.ssl.certificate");
+        resolve(&mut ssl.ca_cert, "listen.ssl.ca_cert");
+    }
 }
 
 /// The `AUGUR_…` variables that are settings, by setting path, with the
@@ -1121,6 +1150,30 @@ address = "[::1]:9100"
                 "for {var}={value}\n  got      {got}\n  expected {expected}…"
             );
         }
+    }
+
+    #[test]
+    fn relative_file_names_are_relative_to_the_configuration_file() {
+        let text = "policy = \"p.toml\"\ninventory = { file = \"/abs/inv.toml\" }\n\
+                    [listen]\nssl = { address = \"127.0.0.1:7\", private_key = \"k.pem\", \
+                    certificate = \"pki/c.pem\", ca_cert = \"ca.pem\" }\n";
+        let loaded = load_text(
+            text,
+            Some(Path::new("/etc/augur/augur.toml")),
+            env(&[("AUGUR_LISTEN__SSL__CA_CERT", "here.pem")]),
+        )
+        .unwrap();
+        let c = loaded.config;
+        assert_eq!(c.policy, Some(PathBuf::from("/etc/augur/p.toml")));
+        assert_eq!(c.inventory, InventorySource::File("/abs/inv.toml".into()));
+        let ssl = c.listen.ssl.unwrap();
+        assert_eq!(ssl.private_key, PathBuf::from("/etc/augur/k.pem"));
+        assert_eq!(ssl.certificate, PathBuf::from("/etc/augur/pki/c.pem"));
+        assert_eq!(
+            ssl.ca_cert,
+            PathBuf::from("here.pem"),
+            "from the environment"
+        );
     }
 
     #[test]
