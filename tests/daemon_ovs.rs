@@ -687,3 +687,79 @@ enabled = false
     .await;
     daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_rule_is_removed_by_the_switch_and_not_added_again() {
+    if !ovs_here() {
+        return;
+    }
+    let files = Files::new();
+    let port = free_port();
+    let bridge = TestBridge::new(port).unwrap();
+    let policy = files.path("policy.toml");
+    let inventory_file = files.path("inventory.toml");
+    let with_ttl = format!(
+        "{POLICY}\n[[allow]]\nname = \"brief\"\nfrom = \"web\"\nto = \"db\"\nproto = \"tcp\"\nport = 22\nttl = \"4s\"\n"
+    );
+    write_atomically(&policy, &with_ttl);
+    write_atomically(
+        &inventory_file,
+        &toml::to_string(&inventory(Some(&bridge), None)).unwrap(),
+    );
+    let config = format!(
+        r#"
+policy = "{}"
+inventory = {{ file = "{}" }}
+[listen]
+tcp = "127.0.0.1:{port}"
+[ovsdb]
+target = ""
+[metrics]
+enabled = false
+"#,
+        policy.display(),
+        inventory_file.display()
+    );
+    let loaded = daemon::config::load_text(&config, None, Vec::new()).unwrap();
+    let daemon = Daemon::start(loaded).await.unwrap();
+    let first = daemon.desired().borrow().clone().unwrap();
+    let rule_cookie = Cookie::new(first.version, augur::policy::Origin::Rule(6));
+    let rule_flows = |flows: &BTreeSet<String>| {
+        flows
+            .iter()
+            .filter(|f| f.contains(&format!("cookie={:#x}", rule_cookie.0)))
+            .count()
+    };
+    let want = desired(&first, &bridge).await;
+    assert!(rule_flows(&want) > 0, "the rule compiles to flows");
+    eventually("the policy with the brief rule is installed", || {
+        same(&installed(&bridge), &want)
+    })
+    .await;
+    // The switch expires the rule's flows by itself; the daemon recompiles
+    // without the rule and does not put them back.
+    eventually("the rule's flows expire", || {
+        let now = installed(&bridge);
+        let d = daemon.desired().borrow().clone().unwrap();
+        if rule_flows(&now) == 0
+            && d.compiled
+                .bridge(bridge.name())
+                .unwrap()
+                .flows
+                .iter()
+                .all(|f| f.cookie != rule_cookie)
+        {
+            Ok(())
+        } else {
+            Err(format!("{} of the rule's flows remain", rule_flows(&now)))
+        }
+    })
+    .await;
+    let after = daemon.desired().borrow().clone().unwrap();
+    assert_eq!(after.version, first.version, "the policy did not change");
+    let want_after = desired(&after, &bridge).await;
+    assert_eq!(want_after.len(), want.len() - rule_flows(&want));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    same(&installed(&bridge), &want_after).unwrap();
+    daemon.shutdown().await;
+}
