@@ -139,7 +139,7 @@ async fn run_switch(port: u16, state: Arc<Mutex<Switch>>) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let hello = Message::new(Version::OF13, 1, Body::Hello(Hello::default()));
     stream.write_all(&hello.encode().unwrap()).await.unwrap();
-    let mut deframer = Deframer::default();
+    let deframer = Deframer::default();
     let mut buffer = BytesMut::new();
     loop {
         if stream.read_buf(&mut buffer).await.unwrap_or(0) == 0 {
