@@ -23,7 +23,7 @@ use crate::inventory::Inventory;
 
 const DB: &str = "Open_vSwitch";
 
-/// What one bridge needs changed, found by [`check`].
+/// What one bridge needs changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needed {
     /// `fail_mode` is not `secure`: what it is.

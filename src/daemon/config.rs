@@ -800,6 +800,8 @@ fn merged_error(e: &config::ConfigError, locator: &Locator) -> ConfigError {
     let origin = key
         .as_deref()
         .map_or(Origin::Unplaced, |k| locator.origin(k));
+    // The file alone deserialized, so the environment is to blame; when a
+    // single variable is set, it is the one.
     let origin = match origin {
         Origin::Unplaced if locator.env.len() == 1 => locator
             .env

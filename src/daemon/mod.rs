@@ -2,7 +2,7 @@
 //!
 //! It wires sockets, timers and channels around the pure parts: the policy
 //! is compiled by [`crate::policy`], switches are driven by
-//! [`crate::switch`], and what is sent is what [`crate::policy::reconcile`]
+//! [`crate::switch`], and what is sent is what [`mod@crate::policy::reconcile`]
 //! says, fitted to the clock by [`plan`].
 //!
 //! ```text

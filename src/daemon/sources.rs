@@ -125,8 +125,12 @@ pub async fn start_inventory(
         InventorySource::Ovsdb(target) => {
             // ── The OVSDB inventory source plugs in here, and only here. ──
             // It is `augur::inventory::ovsdb::watch(target, settings)`, which
-            // returns `(watch::Receiver<Inventory>, JoinHandle<..>)`: wrap
-            // them in an `InventoryFeed` (mapping its error to a String).
+            // returns `(watch::Receiver<Inventory>, JoinHandle<..>)`: return
+            // them as an `InventoryFeed` (its error as a String; a handle
+            // with another output type goes inside
+            // `tokio::spawn(async move { let _ = handle.await; })`). The
+            // source must stop on `shutdown` or be aborted; the daemon aborts
+            // the task on shutdown either way.
             let _ = (reload_interval, wake, metrics, shutdown);
             Err(format!(
                 "inventory: reading the inventory from OVSDB ({target}) is not available in \
