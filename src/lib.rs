@@ -7,6 +7,7 @@
 //! (`augur-openflow`, `augur-ovsdb`, `augur-flows`).
 #![forbid(unsafe_code)]
 
+pub mod daemon;
 pub mod inventory;
 pub mod policy;
 pub mod switch;

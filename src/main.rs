@@ -15,7 +15,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_logging();
+    if !args.command.configures_logging() {
+        init_logging();
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if cli::is_broken_pipe(&err) => {

@@ -2,6 +2,7 @@
 
 mod inventory;
 mod ofp_decode;
+mod run;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::str::FromStr;
 use clap::{Parser, Subcommand};
 
 pub use ofp_decode::DecodeArgs;
+pub use run::RunArgs;
 
 /// augur: learns how VMs talk and keeps their Open vSwitch access policy ahead of need.
 #[derive(Debug, Parser)]
@@ -26,6 +28,9 @@ pub enum Command {
     /// Accept one switch connection, complete the OpenFlow handshake and print
     /// what the switch says.
     Probe(ProbeArgs),
+    /// Run the controller: accept switches and keep their flows equal to the
+    /// compiled policy.
+    Run(RunArgs),
     /// OpenFlow tools that need no switch.
     Ofp {
         /// Which tool.
@@ -35,6 +40,14 @@ pub enum Command {
     /// Read the switch's OVSDB and print its bridges, ports and VMs as augur
     /// sees them.
     Inventory(inventory::InventoryArgs),
+}
+
+impl Command {
+    /// Whether the subcommand sets up logging itself (from its configuration)
+    /// rather than from `AUGUR_LOG`.
+    pub fn configures_logging(&self) -> bool {
+        matches!(self, Command::Run(_))
+    }
 }
 
 /// `augur ofp ...` subcommands.
@@ -99,6 +112,7 @@ impl fmt::Display for ListenAddr {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Probe(args) => crate::probe::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Ofp {
             command: OfpCommand::Decode(args),
         } => ofp_decode::run(&args),

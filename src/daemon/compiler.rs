@@ -1,0 +1,165 @@
+//! Keeps the desired state current: compiles the policy against the
+//! inventory whenever either changes, and again when a rule expires, and
+//! publishes the result to every switch task.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::config::CompileConfig;
+use super::metrics::Metrics;
+use super::plan;
+use super::sources::LoadedPolicy;
+use crate::inventory::Inventory;
+use crate::policy::{CompileError, CompileSettings, CompiledPolicy, compile};
+
+/// What every switch is to be brought to.
+#[derive(Debug)]
+pub struct Desired {
+    /// The policy version (in every cookie).
+    pub version: u16,
+    /// The compiled tables, one per bridge of the inventory.
+    pub compiled: CompiledPolicy,
+    /// The settings it was compiled with.
+    pub settings: CompileSettings,
+    /// When it was compiled: hard timeouts count from here.
+    pub compiled_at: SystemTime,
+    /// Increases with every publication.
+    pub generation: u64,
+}
+
+/// Slack after a rule's deadline before recompiling, so that the switch
+/// has removed its flows by then (OVS expires flows about once a second).
+const EXPIRY_GRACE: Duration = Duration::from_secs(2);
+
+/// Compiles `policy` against `inventory` now.
+pub fn compile_now(
+    policy: &LoadedPolicy,
+    inventory: &Inventory,
+    config: &CompileConfig,
+    generation: u64,
+) -> Result<Desired, CompileError> {
+    let version = plan::policy_version(&policy.policy, &config.settings(0));
+    let settings = config.settings(version);
+    let compiled_at = SystemTime::now();
+    let compiled = compile(&policy.policy, inventory, &settings, compiled_at)?;
+    Ok(Desired {
+        version,
+        compiled,
+        settings,
+        compiled_at,
+        generation,
+    })
+}
+
+/// The compiler's loop state.
+pub struct Compiler {
+    /// The policy as last loaded.
+    pub policy: watch::Receiver<Arc<LoadedPolicy>>,
+    /// The inventory as last loaded.
+    pub inventory: watch::Receiver<Inventory>,
+    /// Where results go.
+    pub desired: watch::Sender<Option<Arc<Desired>>>,
+    /// Compile settings.
+    pub config: CompileConfig,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Stops the loop.
+    pub shutdown: CancellationToken,
+}
+
+impl Compiler {
+    /// Compiles once and publishes the result if it changes anything;
+    /// returns when to compile again for expiring rules.
+    pub fn step(&mut self, warnings: &mut Vec<String>) -> Option<SystemTime> {
+        let policy = self.policy.borrow_and_update().clone();
+        let inventory = self.inventory.borrow_and_update().clone();
+        let previous = self.desired.borrow().clone();
+        let generation = previous
+            .as_ref()
+            .map_or(1, |d| d.generation.wrapping_add(1));
+        let desired = match compile_now(&policy, &inventory, &self.config, generation) {
+            Ok(desired) => desired,
+            Err(e) => {
+                self.metrics.load("compile", false);
+                let keeping = previous
+                    .as_ref()
+                    .map_or("no policy is applied until it compiles".to_owned(), |d| {
+                        format!("policy version {:#06x} stays in force", d.version)
+                    });
+                tracing::error!(
+                    "{} does not compile against the inventory: {e}; {keeping}",
+                    policy.path.display()
+                );
+                return None;
+            }
+        };
+        self.metrics.load("compile", true);
+        if desired.compiled.warnings != *warnings {
+            for warning in &desired.compiled.warnings {
+                tracing::warn!("{}: {warning}", policy.path.display());
+            }
+            warnings.clone_from(&desired.compiled.warnings);
+        }
+        let next = desired.compiled.next_refresh.map(|at| at + EXPIRY_GRACE);
+        let unchanged = previous
+            .as_ref()
+            .is_some_and(|p| plan::same_tables(&p.compiled, &desired.compiled));
+        if unchanged {
+            tracing::debug!("recompiled: nothing changes");
+            return next;
+        }
+        let flows: usize = desired.compiled.bridges.iter().map(|b| b.flows.len()).sum();
+        tracing::info!(
+            version = format_args!("{:#06x}", desired.version),
+            rules = policy.policy.rules.len(),
+            bridges = desired.compiled.bridges.len(),
+            flows,
+            "policy version {:#06x} compiled from {}",
+            desired.version,
+            policy.path.display()
+        );
+        self.metrics.policy_version.set(i64::from(desired.version));
+        self.desired.send_replace(Some(Arc::new(desired)));
+        next
+    }
+
+    /// Runs until shutdown; `next` and `warnings` are what the first
+    /// [`step`](Self::step) left.
+    pub async fn run(mut self, mut next: Option<SystemTime>, mut warnings: Vec<String>) {
+        let mut inventory_alive = true;
+        loop {
+            let wait = next.map(|at| {
+                at.duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+            });
+            let timer = async {
+                match wait {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let inventory = &mut self.inventory;
+            let inventory_changed = async {
+                if inventory_alive {
+                    inventory.changed().await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::select! {
+                changed = self.policy.changed() => if changed.is_err() { return },
+                changed = inventory_changed => if changed.is_err() {
+                    tracing::error!("the inventory source stopped; the last inventory stays in force");
+                    inventory_alive = false;
+                    continue;
+                },
+                () = timer => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            next = self.step(&mut warnings);
+        }
+    }
+}
