@@ -51,7 +51,7 @@ pub struct Config {
     /// The policy file (required).
     pub policy: Option<PathBuf>,
     /// Where the inventory of bridges, VMs and ports comes from.
-    pub inventory: InventorySource,
+    pub inventory: InventoryConfig,
     /// How often the policy file (and an inventory file) are checked for
     /// changes.
     pub reload_interval: Interval,
@@ -73,7 +73,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             policy: None,
-            inventory: InventorySource::default(),
+            inventory: InventoryConfig::default(),
             reload_interval: Interval(Duration::from_secs(2)),
             listen: ListenConfig::default(),
             openflow: OpenFlowConfig::default(),
@@ -87,6 +87,66 @@ impl Default for Config {
 
 /// The conventional OVSDB socket of a packaged Open vSwitch.
 pub const DEFAULT_OVSDB: &str = "unix:/var/run/openvswitch/db.sock";
+
+/// The `inventory` table: where the inventory comes from and, for OVSDB, how
+/// interface rows become VMs (the keys of
+/// [`InventorySettings`](crate::inventory::InventorySettings): `vm_id_keys`,
+/// `label_prefix`, `bridges`, `vms`), as `augur inventory --config` reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InventoryConfig {
+    /// The source: `file = "..."` or `ovsdb = "..."`.
+    #[serde(flatten)]
+    pub source: InventorySource,
+    /// How OVSDB rows become VMs; unused with a file.
+    #[serde(flatten)]
+    pub settings: crate::inventory::InventorySettings,
+}
+
+impl<'de> Deserialize<'de> for InventoryConfig {
+    /// Written out rather than derived: serde's `flatten` would turn a
+    /// misspelt key into "no variant found" instead of naming it.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<InventoryConfig, D::Error> {
+        use serde::de::Error as _;
+        const KEYS: &[&str] = &[
+            "file",
+            "ovsdb",
+            "vm_id_keys",
+            "label_prefix",
+            "bridges",
+            "vms",
+        ];
+        let table = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut source = None;
+        let mut settings = serde_json::Map::new();
+        for (key, value) in table {
+            let text = |v: serde_json::Value| match v {
+                serde_json::Value::String(s) => Ok(s),
+                other => Err(D::Error::custom(format!(
+                    "`{key}` must be a string, not {other}"
+                ))),
+            };
+            let chosen = match key.as_str() {
+                "file" => InventorySource::File(PathBuf::from(text(value)?)),
+                "ovsdb" => InventorySource::Ovsdb(text(value)?),
+                k if KEYS.contains(&k) => {
+                    settings.insert(key, value);
+                    continue;
+                }
+                _ => return Err(D::Error::unknown_field(&key, KEYS)),
+            };
+            if source.replace(chosen).is_some() {
+                return Err(D::Error::custom("give either `file` or `ovsdb`, not both"));
+            }
+        }
+        let settings =
+            crate::inventory::InventorySettings::deserialize(serde_json::Value::Object(settings))
+                .map_err(D::Error::custom)?;
+        Ok(InventoryConfig {
+            source: source.unwrap_or_default(),
+            settings,
+        })
+    }
+}
 
 /// Where the inventory comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -671,7 +731,7 @@ fn resolve_paths(loaded: &mut Loaded, base: &Path) {
     if let Some(policy) = c.policy.as_mut() {
         resolve(policy, "policy");
     }
-    if let InventorySource::File(path) = &mut c.inventory {
+    if let InventorySource::File(path) = &mut c.inventory.source {
         resolve(path, "inventory.file");
     }
     if let Some(ssl) = c.listen.ssl.as_mut() {
@@ -830,7 +890,7 @@ fn validate(loaded: &Loaded) -> Result<(), ConfigError> {
                 .into(),
         });
     }
-    match &c.inventory {
+    match &c.inventory.source {
         InventorySource::File(path) if path.as_os_str().is_empty() => {
             return err("inventory.file", "the inventory file name is empty");
         }
@@ -948,7 +1008,10 @@ mod tests {
             [ListenAddress("127.0.0.1:6653".parse().unwrap())]
         );
         assert_eq!(c.openflow.echo_interval.get(), Duration::from_secs(5));
-        assert_eq!(c.inventory, InventorySource::Ovsdb(DEFAULT_OVSDB.into()));
+        assert_eq!(
+            c.inventory.source,
+            InventorySource::Ovsdb(DEFAULT_OVSDB.into())
+        );
         assert_eq!(c.logging.format, LogFormat::Human);
     }
 
@@ -998,7 +1061,7 @@ address = "[::1]:9100"
 "#;
         let c = load_str(text, no_env()).unwrap();
         assert_eq!(
-            c.inventory,
+            c.inventory.source,
             InventorySource::File("/etc/augur/inventory.toml".into())
         );
         assert_eq!(c.reload_interval.get(), Duration::from_millis(500));
@@ -1043,7 +1106,10 @@ address = "[::1]:9100"
                 ListenAddress("[::1]:7001".parse().unwrap())
             ]
         );
-        assert_eq!(c.inventory, InventorySource::File("/inv.json".into()));
+        assert_eq!(
+            c.inventory.source,
+            InventorySource::File("/inv.json".into())
+        );
         assert_eq!(c.compile.deny_sample_pps, 7);
         assert!(!c.metrics.enabled);
     }
@@ -1106,7 +1172,7 @@ address = "[::1]:9100"
             ),
             (
                 "policy = \"p\"\ninventory = { files = \"x\" }\n",
-                "augur.toml:2:15: inventory.files: unknown variant `files`, expected `file` or `ovsdb`",
+                "augur.toml:2:13: inventory: unknown field `files`, expected one of `file`, `ovsdb`",
             ),
             ("policy = \"p\"\n[listen\n", "augur.toml:2:8: "),
             ("[listen]\n", "policy: no policy file given"),
@@ -1167,7 +1233,10 @@ address = "[::1]:9100"
         .unwrap();
         let c = loaded.config;
         assert_eq!(c.policy, Some(PathBuf::from("/etc/augur/p.toml")));
-        assert_eq!(c.inventory, InventorySource::File("/abs/inv.toml".into()));
+        assert_eq!(
+            c.inventory.source,
+            InventorySource::File("/abs/inv.toml".into())
+        );
         let ssl = c.listen.ssl.unwrap();
         assert_eq!(ssl.private_key, PathBuf::from("/etc/augur/k.pem"));
         assert_eq!(ssl.certificate, PathBuf::from("/etc/augur/pki/c.pem"));

@@ -342,7 +342,7 @@ pub fn check(loaded: &Loaded) -> Result<String, StartError> {
         policy.policy.groups.len(),
         policy.policy.endpoints.len()
     );
-    match &config.inventory {
+    match &config.inventory.source {
         config::InventorySource::File(path) => {
             let inventory = sources::read_inventory(path).map_err(StartError::Inventory)?;
             let desired =

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config::InventorySource;
+use super::config::{InventoryConfig, InventorySource};
 use super::metrics::Metrics;
 use super::plan::Fnv1a;
 use crate::inventory::Inventory;
@@ -91,13 +91,13 @@ pub struct InventoryFeed {
 
 /// Starts the inventory source the configuration names.
 pub async fn start_inventory(
-    source: &InventorySource,
+    config: &InventoryConfig,
     reload_interval: Duration,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<InventoryFeed, String> {
-    match source {
+    match &config.source {
         InventorySource::File(path) => {
             let bytes = std::fs::read(path)
                 .map_err(|e| format!("cannot read the inventory file {}: {e}", path.display()))?;
@@ -123,19 +123,26 @@ pub async fn start_inventory(
             })
         }
         InventorySource::Ovsdb(target) => {
-            // ── The OVSDB inventory source plugs in here, and only here. ──
-            // It is `augur::inventory::ovsdb::watch(target, settings)`, which
-            // returns `(watch::Receiver<Inventory>, JoinHandle<..>)`: return
-            // them as an `InventoryFeed` (its error as a String; a handle
-            // with another output type goes inside
-            // `tokio::spawn(async move { let _ = handle.await; })`). The
-            // source must stop on `shutdown` or be aborted; the daemon aborts
-            // the task on shutdown either way.
-            let _ = (reload_interval, wake, metrics, shutdown);
-            Err(format!(
-                "inventory: reading the inventory from OVSDB ({target}) is not available in \
-                 this build; set `inventory = {{ file = \"FILE\" }}`"
-            ))
+            // Live: the watcher publishes a new inventory on every change of
+            // the monitored rows (no polling), and reconnects by itself.
+            let _ = (reload_interval, wake);
+            let (inventory, watcher) =
+                crate::inventory::ovsdb::watch(target, config.settings.clone())
+                    .await
+                    .map_err(|e| format!("inventory: {e}"))?;
+            metrics.load("inventory", true);
+            let mut watcher = watcher;
+            let task = tokio::spawn(async move {
+                tokio::select! {
+                    ended = &mut watcher => match ended {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::error!("the OVSDB inventory stopped: {e}"),
+                        Err(e) => tracing::error!("the OVSDB inventory task failed: {e}"),
+                    },
+                    () = shutdown.cancelled() => watcher.abort(),
+                }
+            });
+            Ok(InventoryFeed { inventory, task })
         }
     }
 }
