@@ -1,0 +1,388 @@
+//! Finding jobs that recur: a backup every day at 02:00, a beacon every
+//! 300 s.
+//!
+//! The input is a flow key's *onsets*: the instants it starts talking after
+//! a pause of at least the burst gap (a connection that follows another within
+//! the gap is the same burst). The detector keeps the last [`RING`] onsets
+//! and, for a candidate period `P`:
+//!
+//! 1. **Candidates** come from the inter-arrival histogram: the gaps between
+//!    consecutive onsets, sorted and grouped where each is within 5 % of the
+//!    group's first; each group's median is a candidate. A job that skipped
+//!    runs shows gaps of 2P, 3P; those are candidates too, and lose below.
+//! 2. **Integer-cycle fit**: each onset gets a cycle number
+//!    `m = round((t − t₀)/P)`, and `t = a + P·m` is fitted by least squares
+//!    over the onsets within the tolerance (5 % of P, at least 2 s) of the
+//!    line, three rounds, so the period is refined from the whole span
+//!    rather than from one gap, and jitter and missed runs do not move it.
+//! 3. **Score** = (inlier cycles / onsets) × (inlier cycles / cycles the
+//!    span should hold). The first factor punishes a multiple of the true
+//!    period (half the onsets fall between its cycles), the second a
+//!    divisor (half its cycles are empty). The best-scoring candidate wins,
+//!    ties to the shorter period; it is reported when at least
+//!    [`MIN_CYCLES`] cycles fit and the score (the confidence) is at least
+//!    [`MIN_CONFIDENCE`].
+//!
+//! The phase is the fitted time of the latest cycle modulo the period, in
+//! seconds after the Unix epoch's multiples of the period: 7,200 for a daily
+//! job at 02:00 UTC. The fit also gives the next expected run, which is what
+//! the predictor wants.
+//!
+//! Cost: with `n` ≤ [`RING`] onsets there are at most `n − 1` candidates of
+//! `O(n)` each, a few thousand operations, run only when an onset arrives
+//! that the current fit does not predict, or every [`REFIT_EVERY`] onsets;
+//! a predicted onset costs a comparison.
+
+/// Onsets kept per flow key.
+pub const RING: usize = 16;
+
+/// Fitted cycles needed before a period is reported.
+pub const MIN_CYCLES: u32 = 4;
+
+/// Score needed before a period is reported.
+pub const MIN_CONFIDENCE: f64 = 0.5;
+
+/// A predicted onset refreshes the fit only every this many onsets.
+pub const REFIT_EVERY: u8 = 8;
+
+/// Shortest period considered, in seconds.
+pub const MIN_PERIOD_S: f64 = 2.0;
+
+/// Relative tolerance of an onset around its fitted cycle, and of the
+/// grouping of inter-arrival gaps.
+pub const TOLERANCE: f64 = 0.05;
+
+/// A detected recurrence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    /// Seconds between runs.
+    pub period_s: f64,
+    /// The fitted time of the latest run, Unix seconds.
+    pub anchor_s: f64,
+    /// The score of the fit, 0–1.
+    pub confidence: f64,
+    /// Onsets that fell on a fitted cycle.
+    pub cycles: u32,
+}
+
+impl Fit {
+    /// Where in the period runs happen: seconds after each multiple of the
+    /// period counted from the Unix epoch (for a daily job, seconds after
+    /// midnight UTC).
+    pub fn phase_s(&self) -> f64 {
+        self.anchor_s.rem_euclid(self.period_s)
+    }
+
+    /// When the next run is due, Unix seconds.
+    pub fn next_expected_s(&self) -> f64 {
+        self.anchor_s + self.period_s
+    }
+
+    /// Whether an onset at `t` falls on a cycle of this fit.
+    pub fn predicts(&self, t: f64) -> bool {
+        let cycles = ((t - self.anchor_s) / self.period_s).round();
+        let residual = t - (self.anchor_s + cycles * self.period_s);
+        cycles >= 0.0 && residual.abs() <= tolerance(self.period_s)
+    }
+}
+
+fn tolerance(period_s: f64) -> f64 {
+    (period_s * TOLERANCE).max(2.0)
+}
+
+/// Finds the recurrence in sorted onset times (Unix seconds), if there is
+/// one. Onsets out of order or repeated are tolerated (they simply fit
+/// worse).
+pub fn detect(onsets: &[i64]) -> Option<Fit> {
+    if onsets.len() < MIN_CYCLES as usize {
+        return None;
+    }
+    let mut gaps: Vec<f64> = onsets
+        .windows(2)
+        .filter_map(|w| match w {
+            [a, b] => Some(b.saturating_sub(*a) as f64),
+            _ => None,
+        })
+        .filter(|&gap| gap >= MIN_PERIOD_S)
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+
+    let mut best: Option<Fit> = None;
+    let mut start = 0;
+    while start < gaps.len() {
+        let first = gaps.get(start).copied().unwrap_or_default();
+        let end = gaps
+            .iter()
+            .skip(start)
+            .position(|&g| g > first * (1.0 + TOLERANCE))
+            .map_or(gaps.len(), |p| start + p);
+        let group = gaps.get(start..end).unwrap_or_default();
+        let median = group.get(group.len() / 2).copied().unwrap_or(first);
+        start = end.max(start + 1);
+        let Some(fit) = fit_period(onsets, median) else {
+            continue;
+        };
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                fit.confidence > b.confidence + 1e-9
+                    || ((fit.confidence - b.confidence).abs() <= 1e-9 && fit.period_s < b.period_s)
+            }
+        };
+        if better {
+            best = Some(fit);
+        }
+    }
+    best.filter(|f| f.cycles >= MIN_CYCLES && f.confidence >= MIN_CONFIDENCE)
+}
+
+/// The integer-cycle fit of `onsets` around `candidate`, and its score.
+fn fit_period(onsets: &[i64], candidate: f64) -> Option<Fit> {
+    let t0 = *onsets.first()? as f64;
+    let last = *onsets.last()? as f64;
+    let mut period = candidate;
+    // Start the line at the median offset from the candidate's grid, so a
+    // stray first onset does not shift every cycle.
+    let mut offsets: Vec<f64> = onsets
+        .iter()
+        .map(|&t| {
+            let x = t as f64 - t0;
+            x - (x / period).round() * period
+        })
+        .collect();
+    offsets.sort_by(f64::total_cmp);
+    let mut intercept = t0 + offsets.get(offsets.len() / 2).copied()?;
+
+    let mut inliers: Vec<(f64, f64)> = Vec::with_capacity(onsets.len());
+    for _round in 0..3 {
+        inliers.clear();
+        let tol = tolerance(period);
+        for &t in onsets {
+            let t = t as f64;
+            let m = ((t - intercept) / period).round();
+            if (t - (intercept + m * period)).abs() <= tol {
+                inliers.push((m, t));
+            }
+        }
+        if inliers.len() < 2 {
+            return None;
+        }
+        let (slope, icpt) = least_squares(&inliers)?;
+        if slope < MIN_PERIOD_S {
+            return None;
+        }
+        period = slope;
+        intercept = icpt;
+    }
+
+    // Two onsets on the same cycle (a retry) count as one cycle.
+    let mut cycles: Vec<i64> = inliers.iter().map(|&(m, _)| m as i64).collect();
+    cycles.sort_unstable();
+    cycles.dedup();
+    let fitted_cycles = cycles.len() as f64;
+    let first_cycle = ((t0 - intercept) / period).round();
+    let last_cycle = ((last - intercept) / period).round();
+    let expected = (last_cycle - first_cycle + 1.0).max(1.0);
+    let score = (fitted_cycles / onsets.len() as f64) * (fitted_cycles / expected).min(1.0);
+    let latest = cycles.last().copied()? as f64;
+    Some(Fit {
+        period_s: period,
+        anchor_s: intercept + latest * period,
+        confidence: score.clamp(0.0, 1.0),
+        cycles: u32::try_from(cycles.len()).unwrap_or(u32::MAX),
+    })
+}
+
+/// Slope and intercept of the least-squares line through `(x, y)` points.
+fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    let slope = sxy / sxx;
+    Some((slope, mean_y - slope * mean_x))
+}
+
+/// The per-key state: the last onsets, relative to a base the owner keeps
+/// (the key's first sighting), and the current fit, packed to 96 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OnsetRing {
+    /// Onsets as seconds after the base, oldest first from `head`.
+    onsets: [u32; RING],
+    len: u8,
+    head: u8,
+    since_fit: u8,
+    /// Period in milliseconds; 0 when nothing is detected.
+    period_ms: u32,
+    /// Fitted latest run, seconds after the base.
+    anchor_s: u32,
+    /// Confidence × 65,535.
+    confidence: u16,
+    cycles: u8,
+}
+
+impl OnsetRing {
+    /// Records an onset `offset_s` seconds after the base and refits when
+    /// the current fit does not predict it (or periodically).
+    pub fn push(&mut self, base_s: i64, offset_s: u32) {
+        let index = (usize::from(self.head) + usize::from(self.len)) % RING;
+        if usize::from(self.len) < RING {
+            self.len += 1;
+        } else {
+            self.head = ((usize::from(self.head) + 1) % RING) as u8;
+        }
+        if let Some(slot) = self.onsets.get_mut(index) {
+            *slot = offset_s;
+        }
+        self.since_fit = self.since_fit.saturating_add(1);
+        let predicted = self
+            .fit(base_s)
+            .is_some_and(|fit| fit.predicts(base_s as f64 + f64::from(offset_s)));
+        if predicted && self.since_fit < REFIT_EVERY {
+            // Keep the period; move the anchor to this run.
+            let fit = self.fit(base_s);
+            if let Some(fit) = fit {
+                let cycles =
+                    ((base_s as f64 + f64::from(offset_s) - fit.anchor_s) / fit.period_s).round();
+                let anchor = fit.anchor_s + cycles * fit.period_s - base_s as f64;
+                self.anchor_s = anchor.clamp(0.0, f64::from(u32::MAX)) as u32;
+                self.cycles = self.cycles.saturating_add(1).min(RING as u8);
+            }
+            return;
+        }
+        self.refit(base_s);
+    }
+
+    fn refit(&mut self, base_s: i64) {
+        self.since_fit = 0;
+        let onsets = self.onsets_abs(base_s);
+        match detect(&onsets) {
+            Some(fit) => {
+                self.period_ms = (fit.period_s * 1000.0).clamp(1.0, f64::from(u32::MAX)) as u32;
+                self.anchor_s =
+                    (fit.anchor_s - base_s as f64).clamp(0.0, f64::from(u32::MAX)) as u32;
+                self.confidence = (fit.confidence * 65535.0).round() as u16;
+                self.cycles = u8::try_from(fit.cycles).unwrap_or(u8::MAX);
+            }
+            None => {
+                self.period_ms = 0;
+                self.confidence = 0;
+                self.cycles = 0;
+            }
+        }
+    }
+
+    /// The onsets kept, as Unix seconds, oldest first.
+    pub fn onsets_abs(&self, base_s: i64) -> Vec<i64> {
+        (0..usize::from(self.len))
+            .filter_map(|i| self.onsets.get((usize::from(self.head) + i) % RING))
+            .map(|&offset| base_s.saturating_add(i64::from(offset)))
+            .collect()
+    }
+
+    /// How many onsets are kept.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether no onset was seen.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The current fit, if a period is detected.
+    pub fn fit(&self, base_s: i64) -> Option<Fit> {
+        (self.period_ms > 0).then(|| Fit {
+            period_s: f64::from(self.period_ms) / 1000.0,
+            anchor_s: base_s as f64 + f64::from(self.anchor_s),
+            confidence: f64::from(self.confidence) / 65535.0,
+            cycles: u32::from(self.cycles),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny deterministic generator, so the tests need no crate and always
+    /// see the same jitter.
+    fn lcg(state: &mut u64) -> f64 {
+        *state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((*state >> 33) as f64) / f64::from(1u32 << 31)
+    }
+
+    #[test]
+    fn a_clean_300_s_job_is_found() {
+        let onsets: Vec<i64> = (0..16).map(|k| 1_000_000 + 300 * k).collect();
+        let fit = detect(&onsets).unwrap();
+        assert!((fit.period_s - 300.0).abs() < 0.01, "{fit:?}");
+        assert!(fit.confidence > 0.99, "{fit:?}");
+        assert_eq!(fit.cycles, 16);
+        assert!((fit.phase_s() - (1_000_000.0_f64 % 300.0)).abs() < 0.01);
+    }
+
+    #[test]
+    fn jitter_and_missed_runs_keep_the_period() {
+        let mut rng = 7;
+        let mut onsets = Vec::new();
+        for k in 0..40i64 {
+            if k % 7 == 3 {
+                continue; // missed run
+            }
+            let jitter = (lcg(&mut rng) - 0.5) * 10.0;
+            onsets.push(1_650_000_000 + 301 * k + jitter as i64);
+        }
+        let tail = &onsets[onsets.len() - RING..];
+        let fit = detect(tail).unwrap();
+        assert!((fit.period_s - 301.0).abs() / 301.0 < 0.05, "{fit:?}");
+        assert!((fit.period_s - 301.0).abs() < 2.0, "{fit:?}");
+    }
+
+    #[test]
+    fn random_onsets_are_not_periodic() {
+        let mut rng = 11;
+        let mut t = 1_600_000_000i64;
+        let mut onsets = Vec::new();
+        for _ in 0..16 {
+            t += 30 + (lcg(&mut rng) * 3000.0) as i64;
+            onsets.push(t);
+        }
+        assert_eq!(detect(&onsets), None);
+    }
+
+    #[test]
+    fn too_few_onsets_say_nothing() {
+        assert_eq!(detect(&[0, 300, 600]), None);
+        assert_eq!(detect(&[]), None);
+    }
+
+    #[test]
+    fn the_ring_tracks_a_job_and_forgets_the_oldest() {
+        let base = 1_700_000_000;
+        let mut ring = OnsetRing::default();
+        for k in 0..50u32 {
+            ring.push(base, 900 * k);
+        }
+        assert_eq!(ring.len(), RING);
+        let onsets = ring.onsets_abs(base);
+        assert_eq!(onsets.first(), Some(&(base + 900 * 34)));
+        let fit = ring.fit(base).unwrap();
+        assert!((fit.period_s - 900.0).abs() < 0.01, "{fit:?}");
+        assert!(
+            (fit.anchor_s - (base + 900 * 49) as f64).abs() < 1.0,
+            "{fit:?}"
+        );
+    }
+
+    #[test]
+    fn ring_state_is_small() {
+        assert!(size_of::<OnsetRing>() <= 96, "{}", size_of::<OnsetRing>());
+    }
+}
