@@ -12,7 +12,7 @@
 //!    runs shows gaps of 2P, 3P; those are candidates too, and lose below.
 //! 2. **Integer-cycle fit**: each onset gets a cycle number
 //!    `m = round((t − t₀)/P)`, and `t = a + P·m` is fitted by least squares
-//!    over the onsets within the tolerance (5 % of P, at least 2 s) of the
+//!    over the onsets within the tolerance (10 % of P, at least 2 s) of the
 //!    line, three rounds, so the period is refined from the whole span
 //!    rather than from one gap, and jitter and missed runs do not move it.
 //! 3. **Score** = (inlier cycles / onsets) × (inlier cycles / cycles the
@@ -48,9 +48,13 @@ pub const REFIT_EVERY: u8 = 8;
 /// Shortest period considered, in seconds.
 pub const MIN_PERIOD_S: f64 = 2.0;
 
-/// Relative tolerance of an onset around its fitted cycle, and of the
-/// grouping of inter-arrival gaps.
+/// Relative tolerance of the grouping of inter-arrival gaps into candidate
+/// periods.
 pub const TOLERANCE: f64 = 0.05;
+
+/// Relative tolerance of an onset around its fitted cycle: a run up to 10 %
+/// of the period early or late still counts as that run.
+pub const JITTER: f64 = 0.10;
 
 /// A detected recurrence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,10 +71,14 @@ pub struct Fit {
 
 impl Fit {
     /// Where in the period runs happen: seconds after each multiple of the
-    /// period counted from the Unix epoch (for a daily job, seconds after
-    /// midnight UTC).
+    /// period counted from the Unix epoch. For a job on a wall-clock period
+    /// ([`calendar_period`]) the multiples are of that period, so a daily job
+    /// at 02:00 UTC has phase 7,200 even when the fit says 86,401 s (taken
+    /// modulo the fitted period, the error of a second would be multiplied by
+    /// the twenty thousand days since 1970).
     pub fn phase_s(&self) -> f64 {
-        self.anchor_s.rem_euclid(self.period_s)
+        let reference = calendar_period(self.period_s).unwrap_or(self.period_s);
+        self.anchor_s.rem_euclid(reference)
     }
 
     /// When the next run is due, Unix seconds.
@@ -87,7 +95,28 @@ impl Fit {
 }
 
 fn tolerance(period_s: f64) -> f64 {
-    (period_s * TOLERANCE).max(2.0)
+    (period_s * JITTER).max(2.0)
+}
+
+/// Seconds in a day and a week.
+const DAY_S: f64 = 86_400.0;
+const WEEK_S: f64 = 604_800.0;
+
+/// The wall-clock period a fitted period stands for, if it is one: jobs of
+/// an hour or more that run within 1 % of a divisor of a day (hourly, every
+/// six hours, daily) or of a week are cron jobs, and their phase means a time
+/// of day. Shorter periods are timers that drift, and keep their own.
+pub fn calendar_period(period_s: f64) -> Option<f64> {
+    if period_s < 3600.0 * 0.99 {
+        return None;
+    }
+    if (period_s - WEEK_S).abs() <= WEEK_S * 0.01 {
+        return Some(WEEK_S);
+    }
+    let divisions = (DAY_S / period_s).round().max(1.0);
+    let calendar = DAY_S / divisions;
+    let whole_seconds = calendar.fract() == 0.0;
+    ((period_s - calendar).abs() <= calendar * 0.01 && whole_seconds).then_some(calendar)
 }
 
 /// Finds the recurrence in sorted onset times (Unix seconds), if there is
@@ -379,6 +408,16 @@ mod tests {
             (fit.anchor_s - (base + 900 * 49) as f64).abs() < 1.0,
             "{fit:?}"
         );
+    }
+
+    #[test]
+    fn calendar_periods_are_recognised() {
+        assert_eq!(calendar_period(86_401.5), Some(86_400.0));
+        assert_eq!(calendar_period(3601.0), Some(3600.0));
+        assert_eq!(calendar_period(21_500.0), Some(21_600.0));
+        assert_eq!(calendar_period(604_000.0), Some(604_800.0));
+        assert_eq!(calendar_period(301.2), None);
+        assert_eq!(calendar_period(5000.0), None);
     }
 
     #[test]
