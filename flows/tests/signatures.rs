@@ -1,4 +1,5 @@
 //! Signatures of synthetic series whose shape is known.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use augur_flows::{
     Aggregator, Endpoint, FlowRecord, Protocol, Side, Signature, Timestamp, Trend, Verdict,
