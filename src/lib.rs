@@ -7,6 +7,8 @@
 //! (`augur-openflow`, `augur-ovsdb`, `augur-flows`).
 #![forbid(unsafe_code)]
 
+pub mod import;
 pub mod inventory;
 pub mod policy;
+pub mod store;
 pub mod switch;

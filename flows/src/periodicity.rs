@@ -10,23 +10,30 @@
 //!    consecutive onsets, sorted and grouped where each is within 5 % of the
 //!    group's first; each group's median is a candidate. A job that skipped
 //!    runs shows gaps of 2P, 3P; those are candidates too, and lose below.
-//! 2. **Integer-cycle fit**: each onset gets a cycle number
-//!    `m = round((t − t₀)/P)`, and `t = a + P·m` is fitted by least squares
-//!    over the onsets within the tolerance (10 % of P, at least 2 s) of the
-//!    line, three rounds, so the period is refined from the whole span
-//!    rather than from one gap, and jitter and missed runs do not move it.
-//! 3. **Score** = (inlier cycles / onsets) × (inlier cycles / cycles the
-//!    span should hold). The first factor punishes a multiple of the true
-//!    period (half the onsets fall between its cycles), the second a
-//!    divisor (half its cycles are empty). The best-scoring candidate wins,
-//!    ties to the shorter period; it is reported when at least
-//!    [`MIN_CYCLES`] cycles fit and the score (the confidence) is at least
-//!    [`MIN_CONFIDENCE`].
+//! 2. **Whole-period gaps**: a gap *matches* `P` when it is within the
+//!    jitter (10 % of P, at least 2 s) of `k·P` for `k` = 1 to 4 (up to
+//!    three skipped runs). The period is refined as the matching gaps' total
+//!    over the periods they span (twice), so it comes from the whole ring,
+//!    not one gap.
+//! 3. **Score** = regularity × coverage, where regularity = matching gaps /
+//!    all gaps (punishes a multiple of the true period: the gaps of one true
+//!    period do not match it) and coverage = matching gaps / periods they
+//!    span (punishes a divisor: its gaps span two periods each). The best
+//!    candidate wins, ties to the shorter period; it is reported when at
+//!    least [`MIN_CYCLES`] gaps match and the score (the confidence) is at
+//!    least [`MIN_CONFIDENCE`]. Gaps are compared one by one, so a job whose
+//!    timer restarts (its phase moves) loses one gap, not its period.
 //!
-//! The phase is the fitted time of the latest cycle modulo the period, in
-//! seconds after the Unix epoch's multiples of the period: 7,200 for a daily
-//! job at 02:00 UTC. The fit also gives the next expected run, which is what
-//! the predictor wants.
+//! 4. **Integer-cycle fit** of the latest regime: the onsets joined by the
+//!    trailing run of matching gaps get cycle numbers, and a least-squares
+//!    line through (cycle, time) gives the reported period (to a fraction of
+//!    the jitter) and the fitted time of the latest run, the *anchor*.
+//!
+//! The phase is the anchor's place in the period. It is given in seconds after the
+//! epoch's multiples of the period, or of the wall-clock period the job runs
+//! on ([`calendar_period`]): 7,200 for a daily job at 02:00 UTC. The anchor
+//! plus the period is the next expected run, which is what the predictor
+//! wants.
 //!
 //! Cost: with `n` ≤ [`RING`] onsets there are at most `n − 1` candidates of
 //! `O(n)` each, a few thousand operations, run only when an onset arrives
@@ -36,11 +43,11 @@
 /// Onsets kept per flow key.
 pub const RING: usize = 16;
 
-/// Fitted cycles needed before a period is reported.
+/// Matching gaps needed before a period is reported.
 pub const MIN_CYCLES: u32 = 4;
 
 /// Score needed before a period is reported.
-pub const MIN_CONFIDENCE: f64 = 0.5;
+pub const MIN_CONFIDENCE: f64 = 0.6;
 
 /// A predicted onset refreshes the fit only every this many onsets.
 pub const REFIT_EVERY: u8 = 8;
@@ -65,7 +72,7 @@ pub struct Fit {
     pub anchor_s: f64,
     /// The score of the fit, 0–1.
     pub confidence: f64,
-    /// Onsets that fell on a fitted cycle.
+    /// Gaps between onsets that matched whole periods.
     pub cycles: u32,
 }
 
@@ -123,32 +130,36 @@ pub fn calendar_period(period_s: f64) -> Option<f64> {
 /// one. Onsets out of order or repeated are tolerated (they simply fit
 /// worse).
 pub fn detect(onsets: &[i64]) -> Option<Fit> {
-    if onsets.len() < MIN_CYCLES as usize {
+    if onsets.len() < MIN_CYCLES as usize + 1 {
         return None;
     }
-    let mut gaps: Vec<f64> = onsets
+    let gaps: Vec<f64> = onsets
         .windows(2)
         .filter_map(|w| match w {
             [a, b] => Some(b.saturating_sub(*a) as f64),
             _ => None,
         })
-        .filter(|&gap| gap >= MIN_PERIOD_S)
         .collect();
-    gaps.sort_by(f64::total_cmp);
+    let mut sorted: Vec<f64> = gaps
+        .iter()
+        .copied()
+        .filter(|&g| g >= MIN_PERIOD_S)
+        .collect();
+    sorted.sort_by(f64::total_cmp);
 
     let mut best: Option<Fit> = None;
     let mut start = 0;
-    while start < gaps.len() {
-        let first = gaps.get(start).copied().unwrap_or_default();
-        let end = gaps
+    while start < sorted.len() {
+        let first = sorted.get(start).copied().unwrap_or_default();
+        let end = sorted
             .iter()
             .skip(start)
             .position(|&g| g > first * (1.0 + TOLERANCE))
-            .map_or(gaps.len(), |p| start + p);
-        let group = gaps.get(start..end).unwrap_or_default();
+            .map_or(sorted.len(), |p| start + p);
+        let group = sorted.get(start..end).unwrap_or_default();
         let median = group.get(group.len() / 2).copied().unwrap_or(first);
         start = end.max(start + 1);
-        let Some(fit) = fit_period(onsets, median) else {
+        let Some(fit) = fit_period(onsets, &gaps, median) else {
             continue;
         };
         let better = match &best {
@@ -165,60 +176,81 @@ pub fn detect(onsets: &[i64]) -> Option<Fit> {
     best.filter(|f| f.cycles >= MIN_CYCLES && f.confidence >= MIN_CONFIDENCE)
 }
 
-/// The integer-cycle fit of `onsets` around `candidate`, and its score.
-fn fit_period(onsets: &[i64], candidate: f64) -> Option<Fit> {
-    let t0 = *onsets.first()? as f64;
-    let last = *onsets.last()? as f64;
-    let mut period = candidate;
-    // Start the line at the median offset from the candidate's grid, so a
-    // stray first onset does not shift every cycle.
-    let mut offsets: Vec<f64> = onsets
-        .iter()
-        .map(|&t| {
-            let x = t as f64 - t0;
-            x - (x / period).round() * period
-        })
-        .collect();
-    offsets.sort_by(f64::total_cmp);
-    let mut intercept = t0 + offsets.get(offsets.len() / 2).copied()?;
+/// Runs a job may skip between two onsets and still be the same job.
+pub const MAX_SKIPPED: f64 = 3.0;
 
-    let mut inliers: Vec<(f64, f64)> = Vec::with_capacity(onsets.len());
-    for _round in 0..3 {
-        inliers.clear();
-        let tol = tolerance(period);
-        for &t in onsets {
-            let t = t as f64;
-            let m = ((t - intercept) / period).round();
-            if (t - (intercept + m * period)).abs() <= tol {
-                inliers.push((m, t));
+/// How many periods `gap` spans, if it is within the jitter of a whole
+/// number (1 to [`MAX_SKIPPED`] + 1) of them.
+fn whole_periods(gap: f64, period: f64) -> Option<f64> {
+    let k = (gap / period).round();
+    ((1.0..=MAX_SKIPPED + 1.0).contains(&k) && (gap - k * period).abs() <= tolerance(period))
+        .then_some(k)
+}
+
+/// The fit of `onsets` (with their `gaps`) around `candidate`, and its
+/// score.
+fn fit_period(onsets: &[i64], gaps: &[f64], candidate: f64) -> Option<Fit> {
+    // Refine: the period is the matching gaps' total over the periods they
+    // span, twice (the second pass with the refined period).
+    let mut period = candidate;
+    for _ in 0..2 {
+        let (mut total, mut periods) = (0.0, 0.0);
+        for &gap in gaps {
+            if let Some(k) = whole_periods(gap, period) {
+                total += gap;
+                periods += k;
             }
         }
-        if inliers.len() < 2 {
+        if periods < 1.0 {
             return None;
         }
-        let (slope, icpt) = least_squares(&inliers)?;
-        if slope < MIN_PERIOD_S {
-            return None;
-        }
-        period = slope;
-        intercept = icpt;
+        period = total / periods;
     }
+    if period < MIN_PERIOD_S {
+        return None;
+    }
+    let (mut matching, mut spanned) = (0.0, 0.0);
+    for &gap in gaps {
+        if let Some(k) = whole_periods(gap, period) {
+            matching += 1.0;
+            spanned += k;
+        }
+    }
+    if matching < 1.0 {
+        return None;
+    }
+    let regularity = matching / gaps.len() as f64;
+    let coverage = matching / spanned;
 
-    // Two onsets on the same cycle (a retry) count as one cycle.
-    let mut cycles: Vec<i64> = inliers.iter().map(|&(m, _)| m as i64).collect();
-    cycles.sort_unstable();
-    cycles.dedup();
-    let fitted_cycles = cycles.len() as f64;
-    let first_cycle = ((t0 - intercept) / period).round();
-    let last_cycle = ((last - intercept) / period).round();
-    let expected = (last_cycle - first_cycle + 1.0).max(1.0);
-    let score = (fitted_cycles / onsets.len() as f64) * (fitted_cycles / expected).min(1.0);
-    let latest = cycles.last().copied()? as f64;
+    // The latest regime: the onsets joined by the trailing run of matching
+    // gaps (a job whose timer restarted has a new phase from then on), with
+    // their cycle numbers counted back from the last. A least-squares line
+    // through them gives the period to a fraction of the jitter and the
+    // fitted time of the latest run.
+    let last = *onsets.last()? as f64;
+    let mut regime: Vec<(f64, f64)> = vec![(0.0, last)];
+    let mut cycles_back = 0.0;
+    for (i, &gap) in gaps.iter().enumerate().rev() {
+        let Some(k) = whole_periods(gap, period) else {
+            break;
+        };
+        cycles_back += k;
+        let Some(&earlier) = onsets.get(i) else {
+            break;
+        };
+        regime.push((-cycles_back, earlier as f64));
+    }
+    let (period, anchor) = match least_squares(&regime) {
+        Some((slope, intercept)) if regime.len() >= 3 && slope >= MIN_PERIOD_S => {
+            (slope, intercept)
+        }
+        _ => (period, last),
+    };
     Some(Fit {
         period_s: period,
-        anchor_s: intercept + latest * period,
-        confidence: score.clamp(0.0, 1.0),
-        cycles: u32::try_from(cycles.len()).unwrap_or(u32::MAX),
+        anchor_s: anchor,
+        confidence: (regularity * coverage).clamp(0.0, 1.0),
+        cycles: matching as u32,
     })
 }
 
@@ -353,7 +385,7 @@ mod tests {
         let fit = detect(&onsets).unwrap();
         assert!((fit.period_s - 300.0).abs() < 0.01, "{fit:?}");
         assert!(fit.confidence > 0.99, "{fit:?}");
-        assert_eq!(fit.cycles, 16);
+        assert_eq!(fit.cycles, 15);
         assert!((fit.phase_s() - (1_000_000.0_f64 % 300.0)).abs() < 0.01);
     }
 
@@ -388,7 +420,7 @@ mod tests {
 
     #[test]
     fn too_few_onsets_say_nothing() {
-        assert_eq!(detect(&[0, 300, 600]), None);
+        assert_eq!(detect(&[0, 300, 600, 900]), None);
         assert_eq!(detect(&[]), None);
     }
 

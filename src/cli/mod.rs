@@ -1,5 +1,6 @@
 //! The command line: argument types and dispatch to the subcommands.
 
+mod history;
 mod ofp_decode;
 
 use std::fmt;
@@ -31,6 +32,15 @@ pub enum Command {
         #[command(subcommand)]
         command: OfpCommand,
     },
+    /// Import flow history (Zeek conn.log, or CSV / JSON-lines flows) into
+    /// the history store.
+    Import(history::ImportArgs),
+    /// Export the history store as CSV or JSON-lines flows.
+    Export(history::ExportArgs),
+    /// Print communication signatures from the history store.
+    Signatures(history::SignaturesArgs),
+    /// Print the busiest pairs and services in the history store.
+    Top(history::TopArgs),
 }
 
 /// `augur ofp ...` subcommands.
@@ -98,6 +108,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ofp {
             command: OfpCommand::Decode(args),
         } => ofp_decode::run(&args),
+        Command::Import(args) => history::run_import(&args),
+        Command::Export(args) => history::run_export(&args),
+        Command::Signatures(args) => history::run_signatures(&args),
+        Command::Top(args) => history::run_top(&args),
     }
 }
 

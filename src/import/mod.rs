@@ -1,0 +1,473 @@
+//! Importing existing telemetry, so a deployment learns from day one, and
+//! exporting the history in the same format.
+//!
+//! Two formats are read:
+//!
+//! - **Zeek `conn.log`** ([`zeek`]), as Zeek writes it: tab-separated with
+//!   `#` header lines (columns found by `#fields`, `-` unset, `(empty)`
+//!   empty), or Zeek's JSON logs (one object per line, same field names).
+//! - **Flat flows** ([`flat`]): CSV with a header, or JSON lines, with the
+//!   columns `ts,src,dst,proto,dport` and optionally
+//!   `sport,bytes,packets,connections,verdict`. Columns are found by name;
+//!   any other column (`label`, `source`, ...) is ignored, never read.
+//!
+//! An optional inventory ([`AddressBook`]) maps addresses to VM ids and
+//! labels; addresses it does not list are external endpoints.
+//!
+//! Records are summed into windows ([`augur_flows::WindowBatch`]) and written
+//! every [`ImportOptions::batch_records`] records in one transaction that
+//! also records how many lines of the file are done. A malformed line is
+//! reported as `file:line: reason` and skipped, or stops the import
+//! ([`OnError`]); either way every line before it stays imported. An import
+//! that was interrupted (killed, or stopped at a bad line) resumes after the
+//! last committed line when run again on the same file; a file already
+//! imported in full is not counted twice.
+
+pub mod export;
+pub mod flat;
+pub mod zeek;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use augur_flows::{
+    Endpoint, Endpoints, FlowKey, Observation, Protocol, Side, Timestamp, Verdict, WindowBatch,
+    guess_initiator,
+};
+use serde::Deserialize;
+
+use crate::store::{ImportProgress, Store};
+
+/// What to do with a malformed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Report it and go on with the next line.
+    #[default]
+    Continue,
+    /// Report it and stop; the lines before it stay imported.
+    Stop,
+}
+
+/// Settings of an import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Malformed lines: skip or stop.
+    pub on_error: OnError,
+    /// Records per committed batch (the most a crash can make a re-run
+    /// read again).
+    pub batch_records: usize,
+    /// Malformed lines kept in the report (all are counted).
+    pub max_reported_errors: usize,
+    /// Addresses of VMs, and their labels.
+    pub address_book: AddressBook,
+}
+
+impl Default for ImportOptions {
+    fn default() -> ImportOptions {
+        ImportOptions {
+            on_error: OnError::Continue,
+            batch_records: 250_000,
+            max_reported_errors: 100,
+            address_book: AddressBook::default(),
+        }
+    }
+}
+
+/// A malformed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// The file, as given.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Lines read, header and comment lines included.
+    pub lines: u64,
+    /// Records imported by this run.
+    pub records: u64,
+    /// Lines of an earlier, interrupted run that were already imported.
+    pub resumed_after_line: u64,
+    /// Malformed lines.
+    pub errors: u64,
+    /// The first malformed lines, in order.
+    pub first_errors: Vec<LineError>,
+    /// Whether the import stopped at a malformed line.
+    pub stopped: bool,
+    /// Window rows written (added into the store).
+    pub rows_written: u64,
+    /// Transactions committed.
+    pub batches: u64,
+}
+
+/// One flow as an importer reads it, before endpoints are interned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Connection start.
+    pub ts: Timestamp,
+    /// First end as the source gives it (the originator, for Zeek).
+    pub src: Endpoint,
+    /// The other end.
+    pub dst: Endpoint,
+    /// The first end's port, if the source has one.
+    pub src_port: Option<u16>,
+    /// The other end's port (ICMP: the type).
+    pub dst_port: u16,
+    /// IP protocol.
+    pub protocol: Protocol,
+    /// Bytes, both directions.
+    pub bytes: u64,
+    /// Packets, both directions.
+    pub packets: u64,
+    /// Connections this line stands for.
+    pub connections: u32,
+    /// Forwarded or dropped.
+    pub verdict: Verdict,
+    /// Whether `src` is known to be the initiator (Zeek's originator); if
+    /// not, and both ports are known, the ports decide
+    /// ([`augur_flows::guess_initiator`]).
+    pub oriented: bool,
+}
+
+impl RawRecord {
+    /// The record with the initiator first.
+    pub fn orient(mut self) -> RawRecord {
+        if !self.oriented
+            && let Some(src_port) = self.src_port
+            && guess_initiator(self.protocol, src_port, self.dst_port) == Some(Side::Dst)
+        {
+            std::mem::swap(&mut self.src, &mut self.dst);
+            self.src_port = Some(self.dst_port);
+            self.dst_port = src_port;
+        }
+        self.oriented = true;
+        self
+    }
+}
+
+/// What a reader makes of one line.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A flow.
+    Record(RawRecord),
+    /// A header, comment or blank line.
+    NotData,
+    /// A malformed line, and why.
+    Bad(String),
+}
+
+/// A source of lines of flows.
+pub trait FlowReader {
+    /// The next line's number (1-based) and what it holds; `None` at the end.
+    /// An `Err` is a failure to read at all (I/O), which ends the import.
+    fn next_line(&mut self, book: &AddressBook) -> anyhow::Result<Option<(u64, Parsed)>>;
+}
+
+/// Maps addresses to VMs for imports. Reads augur's inventory file as it is
+/// (`vms[].interfaces[].ips`, `vms[].labels`) or a shorter form with
+/// `vms[].addresses`; JSON, or TOML for files ending in `.toml`.
+///
+/// ```
+/// let book = augur::import::AddressBook::from_json(r#"{"vms": [
+///     {"id": "web-1", "labels": {"tier": "web"}, "addresses": ["10.0.0.11"]}
+/// ]}"#).unwrap();
+/// let endpoint = book.endpoint("10.0.0.11".parse().unwrap());
+/// assert_eq!(endpoint, augur_flows::Endpoint::vm("web-1"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct AddressBook {
+    by_address: HashMap<IpAddr, Endpoint>,
+    labels: Vec<(Endpoint, BTreeMap<String, String>)>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BookFile {
+    #[serde(default)]
+    vms: Vec<BookVm>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BookVm {
+    id: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    addresses: Vec<IpAddr>,
+    #[serde(default)]
+    interfaces: Vec<BookInterface>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BookInterface {
+    #[serde(default)]
+    ips: Vec<IpAddr>,
+}
+
+impl AddressBook {
+    /// Reads an inventory file.
+    pub fn load(path: &Path) -> anyhow::Result<AddressBook> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read inventory {}", path.display()))?;
+        let is_toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let file: BookFile = if is_toml {
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+        } else {
+            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?
+        };
+        AddressBook::from_file(file).with_context(|| format!("{}", path.display()))
+    }
+
+    /// Reads an inventory from JSON text.
+    pub fn from_json(text: &str) -> anyhow::Result<AddressBook> {
+        AddressBook::from_file(serde_json::from_str(text)?)
+    }
+
+    fn from_file(file: BookFile) -> anyhow::Result<AddressBook> {
+        let mut book = AddressBook::default();
+        for vm in file.vms {
+            if vm.id.is_empty() {
+                anyhow::bail!("a VM has an empty id");
+            }
+            let endpoint = Endpoint::vm(&vm.id);
+            let addresses = vm
+                .addresses
+                .iter()
+                .chain(vm.interfaces.iter().flat_map(|i| i.ips.iter()));
+            for &ip in addresses {
+                if let Some(Endpoint::Vm(other)) = book.by_address.get(&ip)
+                    && **other != *vm.id
+                {
+                    anyhow::bail!("address {ip} belongs to both {other} and {}", vm.id);
+                }
+                book.by_address.insert(ip, endpoint.clone());
+            }
+            book.labels.push((endpoint, vm.labels));
+        }
+        Ok(book)
+    }
+
+    /// The endpoint an address stands for.
+    pub fn endpoint(&self, ip: IpAddr) -> Endpoint {
+        self.by_address
+            .get(&ip)
+            .cloned()
+            .unwrap_or(Endpoint::External(ip))
+    }
+
+    /// An endpoint written as text: an address (looked up) or a VM id.
+    pub fn endpoint_text(&self, text: &str) -> Result<Endpoint, String> {
+        match text.parse::<IpAddr>() {
+            Ok(ip) => Ok(self.endpoint(ip)),
+            Err(_) if text.is_empty() => Err("empty endpoint".to_owned()),
+            Err(_) => Ok(Endpoint::vm(text)),
+        }
+    }
+
+    /// The VMs and their labels.
+    pub fn labels(&self) -> &[(Endpoint, BTreeMap<String, String>)] {
+        &self.labels
+    }
+}
+
+/// Identifies a file for resuming: its path and a hash of its first 4 KiB
+/// (Zeek's header carries the log's open time, so a rotated log under the
+/// same name is a different file).
+pub fn fingerprint(path: &Path) -> anyhow::Result<(String, String)> {
+    let canonical =
+        std::fs::canonicalize(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut head = Vec::with_capacity(4096);
+    File::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .take(4096)
+        .read_to_end(&mut head)?;
+    // FNV-1a: stable across Rust versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in &head {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok((canonical.display().to_string(), format!("{hash:016x}")))
+}
+
+/// Imports everything `reader` yields into `store`, resuming after the lines
+/// a previous run of the same `source` committed.
+pub fn import(
+    store: &mut Store,
+    reader: &mut dyn FlowReader,
+    file_name: &str,
+    source: (&str, &str),
+    options: &ImportOptions,
+) -> anyhow::Result<ImportReport> {
+    let (source_id, fingerprint) = source;
+    let window = store.settings().window;
+    let done = store
+        .import_progress(source_id, fingerprint)?
+        .unwrap_or(ImportProgress {
+            lines: 0,
+            records: 0,
+        });
+    for (endpoint, labels) in options.address_book.labels() {
+        store.set_labels(endpoint, labels)?;
+    }
+    let mut report = ImportReport {
+        resumed_after_line: done.lines,
+        ..ImportReport::default()
+    };
+    let mut endpoints = Endpoints::new();
+    let mut batch = WindowBatch::new(window);
+    let mut total_records = done.records;
+    let mut last_line = 0;
+    let batch_size = options.batch_records.max(1) as u64;
+    while let Some((line, parsed)) = reader.next_line(&options.address_book)? {
+        last_line = line;
+        report.lines = line;
+        if line <= done.lines {
+            continue;
+        }
+        match parsed {
+            Parsed::NotData => {}
+            Parsed::Record(raw) => {
+                let raw = raw.orient();
+                let key = FlowKey {
+                    src: endpoints.intern(&raw.src),
+                    dst: endpoints.intern(&raw.dst),
+                    protocol: raw.protocol,
+                    service_port: raw.dst_port,
+                };
+                batch.add(
+                    key,
+                    &Observation {
+                        ts: raw.ts,
+                        bytes: raw.bytes,
+                        packets: raw.packets,
+                        connections: raw.connections,
+                        verdict: raw.verdict,
+                    },
+                );
+                report.records += 1;
+                total_records += 1;
+                if batch.observations() >= batch_size {
+                    commit(
+                        store,
+                        &endpoints,
+                        &mut batch,
+                        source,
+                        line,
+                        total_records,
+                        &mut report,
+                    )?;
+                }
+            }
+            Parsed::Bad(reason) => {
+                report.errors += 1;
+                let error = LineError {
+                    file: file_name.to_owned(),
+                    line,
+                    reason,
+                };
+                if report.first_errors.len() < options.max_reported_errors {
+                    report.first_errors.push(error);
+                }
+                if options.on_error == OnError::Stop {
+                    // Everything before the bad line is kept; a re-run after
+                    // fixing the line resumes at it.
+                    commit(
+                        store,
+                        &endpoints,
+                        &mut batch,
+                        source,
+                        line - 1,
+                        total_records,
+                        &mut report,
+                    )?;
+                    report.stopped = true;
+                    return Ok(report);
+                }
+            }
+        }
+    }
+    if last_line > done.lines {
+        commit(
+            store,
+            &endpoints,
+            &mut batch,
+            source,
+            last_line,
+            total_records,
+            &mut report,
+        )?;
+    }
+    Ok(report)
+}
+
+fn commit(
+    store: &mut Store,
+    endpoints: &Endpoints,
+    batch: &mut WindowBatch,
+    (source, fingerprint): (&str, &str),
+    lines: u64,
+    records: u64,
+    report: &mut ImportReport,
+) -> anyhow::Result<()> {
+    let rows = batch.drain();
+    store.write_batch(
+        endpoints,
+        &rows,
+        Some((source, fingerprint, &ImportProgress { lines, records })),
+    )?;
+    report.rows_written += rows.len() as u64;
+    report.batches += 1;
+    Ok(())
+}
+
+/// Which importer reads a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Zeek `conn.log`, TSV or JSON.
+    Zeek,
+    /// Flat flows, CSV or JSON lines.
+    Flat,
+}
+
+/// Imports the file at `path` into `store`.
+pub fn import_file(
+    store: &mut Store,
+    format: Format,
+    path: &Path,
+    options: &ImportOptions,
+) -> anyhow::Result<ImportReport> {
+    let source = fingerprint(path)?;
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let name = path.display().to_string();
+    let mut reader: Box<dyn FlowReader> = match format {
+        Format::Zeek => Box::new(zeek::ZeekReader::new(file, &name)),
+        Format::Flat => Box::new(flat::FlatReader::new(file, &name)?),
+    };
+    import(
+        store,
+        reader.as_mut(),
+        &name,
+        (&source.0, &source.1),
+        options,
+    )
+}
