@@ -20,8 +20,10 @@
 //! reported as `file:line: reason` and skipped, or stops the import
 //! ([`OnError`]); either way every line before it stays imported. An import
 //! that was interrupted (killed, or stopped at a bad line) resumes after the
-//! last committed line when run again on the same file; a file already
-//! imported in full is not counted twice.
+//! last committed line when run again on the same file, as long as the lines
+//! it skips are byte for byte those it imported (a hash of them is committed
+//! with the progress); a file already imported in full is not counted twice,
+//! and a log that grew imports only its new lines.
 
 pub mod export;
 pub mod flat;
@@ -30,7 +32,6 @@ pub mod zeek;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -289,43 +290,108 @@ impl AddressBook {
     }
 }
 
-/// Identifies a file for resuming: its path and a hash of its first 4 KiB
-/// (Zeek's header carries the log's open time, so a rotated log under the
-/// same name is a different file).
-pub fn fingerprint(path: &Path) -> anyhow::Result<(String, String)> {
-    let canonical =
-        std::fs::canonicalize(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut head = Vec::with_capacity(4096);
-    File::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .take(4096)
-        .read_to_end(&mut head)?;
-    // FNV-1a: stable across Rust versions, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in &head {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+/// A hash of a file's first lines, advanced as an import commits, so that
+/// a re-run can tell whether the lines it would skip are still the lines
+/// that were imported. A log that grew, or a file fixed after the point
+/// where an import stopped, resumes; a file rewritten before that point is
+/// imported from its start.
+pub struct PrefixHash {
+    input: Option<std::io::BufReader<File>>,
+    lines: u64,
+    hash: u64,
+    buf: Vec<u8>,
+}
+
+impl PrefixHash {
+    /// Hashes lines of the file at `path`.
+    pub fn of_file(path: &Path) -> anyhow::Result<PrefixHash> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(PrefixHash {
+            input: Some(std::io::BufReader::with_capacity(1 << 16, file)),
+            lines: 0,
+            hash: FNV_OFFSET,
+            buf: Vec::new(),
+        })
     }
-    Ok((canonical.display().to_string(), format!("{hash:016x}")))
+
+    /// No file to hash (a reader that is not a file): every fingerprint is
+    /// empty, and progress is always taken as valid.
+    pub fn none() -> PrefixHash {
+        PrefixHash {
+            input: None,
+            lines: 0,
+            hash: FNV_OFFSET,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Starts hashing again from the first line.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        if let Some(input) = &mut self.input {
+            std::io::Seek::seek(input, std::io::SeekFrom::Start(0))?;
+        }
+        self.lines = 0;
+        self.hash = FNV_OFFSET;
+        Ok(())
+    }
+
+    /// The hash of lines `1..=lines`, as text. Lines must not go backwards.
+    pub fn through(&mut self, lines: u64) -> anyhow::Result<String> {
+        let Some(input) = &mut self.input else {
+            return Ok(String::new());
+        };
+        while self.lines < lines {
+            self.buf.clear();
+            if std::io::BufRead::read_until(input, b'\n', &mut self.buf)? == 0 {
+                break;
+            }
+            self.lines += 1;
+            // FNV-1a: stable across Rust versions, unlike std's hasher.
+            for &b in &self.buf {
+                self.hash ^= u64::from(b);
+                self.hash = self.hash.wrapping_mul(FNV_PRIME);
+            }
+        }
+        Ok(format!("{:016x}:{}", self.hash, self.lines))
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// Where an import's progress is kept: `source` names the file (its
+/// canonical path), `prefix` hashes its lines.
+pub struct Source<'a> {
+    /// The file's identity in the store.
+    pub id: &'a str,
+    /// The file's name in messages.
+    pub name: &'a str,
+    /// The hash of its lines.
+    pub prefix: PrefixHash,
 }
 
 /// Imports everything `reader` yields into `store`, resuming after the lines
-/// a previous run of the same `source` committed.
+/// a previous run of the same source committed, if those lines are
+/// unchanged.
 pub fn import(
     store: &mut Store,
     reader: &mut dyn FlowReader,
-    file_name: &str,
-    source: (&str, &str),
+    mut source: Source<'_>,
     options: &ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    let (source_id, fingerprint) = source;
     let window = store.settings().window;
-    let done = store
-        .import_progress(source_id, fingerprint)?
-        .unwrap_or(ImportProgress {
-            lines: 0,
-            records: 0,
-        });
+    let mut done = ImportProgress {
+        fingerprint: String::new(),
+        lines: 0,
+        records: 0,
+    };
+    if let Some(previous) = store.import_progress(source.id)?
+        && source.prefix.through(previous.lines)? == previous.fingerprint
+    {
+        done = previous;
+    } else {
+        source.prefix.restart()?;
+    }
     for (endpoint, labels) in options.address_book.labels() {
         store.set_labels(endpoint, labels)?;
     }
@@ -338,6 +404,24 @@ pub fn import(
     let mut total_records = done.records;
     let mut last_line = 0;
     let batch_size = options.batch_records.max(1) as u64;
+    let mut commit = |store: &mut Store,
+                      endpoints: &Endpoints,
+                      batch: &mut WindowBatch,
+                      lines: u64,
+                      records: u64,
+                      report: &mut ImportReport|
+     -> anyhow::Result<()> {
+        let rows = batch.drain();
+        let progress = ImportProgress {
+            fingerprint: source.prefix.through(lines)?,
+            lines,
+            records,
+        };
+        store.write_batch(endpoints, &rows, Some((source.id, &progress)))?;
+        report.rows_written += rows.len() as u64;
+        report.batches += 1;
+        Ok(())
+    };
     while let Some((line, parsed)) = reader.next_line(&options.address_book)? {
         last_line = line;
         report.lines = line;
@@ -371,7 +455,6 @@ pub fn import(
                         store,
                         &endpoints,
                         &mut batch,
-                        source,
                         line,
                         total_records,
                         &mut report,
@@ -381,7 +464,7 @@ pub fn import(
             Parsed::Bad(reason) => {
                 report.errors += 1;
                 let error = LineError {
-                    file: file_name.to_owned(),
+                    file: source.name.to_owned(),
                     line,
                     reason,
                 };
@@ -391,12 +474,12 @@ pub fn import(
                 if options.on_error == OnError::Stop {
                     // Everything before the bad line is kept; a re-run after
                     // fixing the line resumes at it.
+                    let before = line.saturating_sub(1);
                     commit(
                         store,
                         &endpoints,
                         &mut batch,
-                        source,
-                        line - 1,
+                        before,
                         total_records,
                         &mut report,
                     )?;
@@ -411,33 +494,12 @@ pub fn import(
             store,
             &endpoints,
             &mut batch,
-            source,
             last_line,
             total_records,
             &mut report,
         )?;
     }
     Ok(report)
-}
-
-fn commit(
-    store: &mut Store,
-    endpoints: &Endpoints,
-    batch: &mut WindowBatch,
-    (source, fingerprint): (&str, &str),
-    lines: u64,
-    records: u64,
-    report: &mut ImportReport,
-) -> anyhow::Result<()> {
-    let rows = batch.drain();
-    store.write_batch(
-        endpoints,
-        &rows,
-        Some((source, fingerprint, &ImportProgress { lines, records })),
-    )?;
-    report.rows_written += rows.len() as u64;
-    report.batches += 1;
-    Ok(())
 }
 
 /// Which importer reads a file.
@@ -456,18 +518,19 @@ pub fn import_file(
     path: &Path,
     options: &ImportOptions,
 ) -> anyhow::Result<ImportReport> {
-    let source = fingerprint(path)?;
+    let canonical =
+        std::fs::canonicalize(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let id = canonical.display().to_string();
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let name = path.display().to_string();
     let mut reader: Box<dyn FlowReader> = match format {
         Format::Zeek => Box::new(zeek::ZeekReader::new(file, &name)),
         Format::Flat => Box::new(flat::FlatReader::new(file, &name)?),
     };
-    import(
-        store,
-        reader.as_mut(),
-        &name,
-        (&source.0, &source.1),
-        options,
-    )
+    let source = Source {
+        id: &id,
+        name: &name,
+        prefix: PrefixHash::of_file(&canonical)?,
+    };
+    import(store, reader.as_mut(), source, options)
 }

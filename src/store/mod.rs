@@ -33,7 +33,8 @@
 //! - `rollups`: the same columns per key and hour, for windows older than
 //!   the raw retention.
 //! - `imports(source, fingerprint, lines, records)`: how far each imported
-//!   file got, committed with its rows, so an interrupted import resumes.
+//!   file got (and a hash of those lines), committed with its rows, so an
+//!   interrupted import resumes.
 //! - `meta(name, value)`: schema version and window length.
 //!
 //! # Durability
@@ -116,6 +117,9 @@ pub struct RetentionReport {
 /// An import's progress, as committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportProgress {
+    /// A hash of the lines done, so a re-run can tell whether they are still
+    /// the same lines.
+    pub fingerprint: String,
     /// Lines of the file read up to the last commit.
     pub lines: u64,
     /// Records stored from them.
@@ -282,7 +286,7 @@ impl Store {
         &mut self,
         endpoints: &Endpoints,
         rows: &[WindowRow],
-        progress: Option<(&str, &str, &ImportProgress)>,
+        progress: Option<(&str, &ImportProgress)>,
     ) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
         // Ids assigned in a transaction that fails must not stay cached.
@@ -298,7 +302,7 @@ impl Store {
             &mut new_keys,
         )
         .and_then(|()| {
-            if let Some((source, fingerprint, progress)) = progress {
+            if let Some((source, progress)) = progress {
                 tx.execute(
                     "INSERT INTO imports (source, fingerprint, lines, records)
                      VALUES (?1, ?2, ?3, ?4)
@@ -308,7 +312,7 @@ impl Store {
                          records = excluded.records",
                     params![
                         source,
-                        fingerprint,
+                        progress.fingerprint,
                         i64::try_from(progress.lines).unwrap_or(i64::MAX),
                         i64::try_from(progress.records).unwrap_or(i64::MAX)
                     ],
@@ -328,13 +332,8 @@ impl Store {
         result.with_context(|| format!("cannot write to {}", self.path.display()))
     }
 
-    /// The committed progress of an import of `source`, if its fingerprint
-    /// matches (a different file under the same name starts over).
-    pub fn import_progress(
-        &self,
-        source: &str,
-        fingerprint: &str,
-    ) -> anyhow::Result<Option<ImportProgress>> {
+    /// The committed progress of an import of `source`.
+    pub fn import_progress(&self, source: &str) -> anyhow::Result<Option<ImportProgress>> {
         let row: Option<(String, i64, i64)> = self
             .conn
             .query_row(
@@ -343,11 +342,10 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        Ok(row.and_then(|(stored, lines, records)| {
-            (stored == fingerprint).then(|| ImportProgress {
-                lines: u64::try_from(lines).unwrap_or(0),
-                records: u64::try_from(records).unwrap_or(0),
-            })
+        Ok(row.map(|(fingerprint, lines, records)| ImportProgress {
+            fingerprint,
+            lines: u64::try_from(lines).unwrap_or(0),
+            records: u64::try_from(records).unwrap_or(0),
         }))
     }
 
