@@ -70,7 +70,7 @@ pub struct ImportArgs {
     #[arg(long, value_enum, default_value = "continue")]
     pub on_error: OnErrorArg,
     /// Records per committed batch.
-    #[arg(long, value_name = "N", default_value_t = 250_000,
+    #[arg(long, value_name = "N", default_value_t = 50_000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub batch: u64,
     /// Window length in seconds, for a new store (an existing store keeps

@@ -37,8 +37,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use augur_flows::{
-    Endpoint, Endpoints, FlowKey, Observation, Protocol, Side, Timestamp, Verdict, WindowBatch,
-    guess_initiator,
+    Endpoint, EndpointId, Endpoints, FlowKey, Observation, Protocol, Side, Timestamp, Verdict,
+    WindowBatch, guess_initiator,
 };
 use serde::Deserialize;
 
@@ -72,7 +72,7 @@ impl Default for ImportOptions {
     fn default() -> ImportOptions {
         ImportOptions {
             on_error: OnError::Continue,
-            batch_records: 250_000,
+            batch_records: 50_000,
             max_reported_errors: 100,
             address_book: AddressBook::default(),
         }
@@ -269,6 +269,9 @@ impl AddressBook {
 
     /// The endpoint an address stands for.
     pub fn endpoint(&self, ip: IpAddr) -> Endpoint {
+        if self.by_address.is_empty() {
+            return Endpoint::External(ip);
+        }
         self.by_address
             .get(&ip)
             .cloned()
@@ -400,6 +403,18 @@ pub fn import(
         ..ImportReport::default()
     };
     let mut endpoints = Endpoints::new();
+    // In front of the endpoint table: the same few addresses recur on
+    // every line, and foldhash is several times cheaper than the table's
+    // SipHash (see WindowBatch on why that is fine for files).
+    let mut ids: HashMap<Endpoint, EndpointId, foldhash::fast::RandomState> = HashMap::default();
+    let mut intern = |endpoints: &mut Endpoints, endpoint: Endpoint| -> EndpointId {
+        if let Some(&id) = ids.get(&endpoint) {
+            return id;
+        }
+        let id = endpoints.intern(&endpoint);
+        ids.insert(endpoint, id);
+        id
+    };
     let mut batch = WindowBatch::new(window);
     let mut total_records = done.records;
     let mut last_line = 0;
@@ -433,8 +448,8 @@ pub fn import(
             Parsed::Record(raw) => {
                 let raw = raw.orient();
                 let key = FlowKey {
-                    src: endpoints.intern(&raw.src),
-                    dst: endpoints.intern(&raw.dst),
+                    src: intern(&mut endpoints, raw.src),
+                    dst: intern(&mut endpoints, raw.dst),
                     protocol: raw.protocol,
                     service_port: raw.dst_port,
                 };
