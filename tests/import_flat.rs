@@ -253,3 +253,47 @@ fn the_shared_flat_datasets_import_cleanly() {
     assert_eq!(report.records, 383);
     assert_eq!(report.errors, 0, "{:?}", report.first_errors);
 }
+
+mod never_panics {
+    use augur::import::flat::FlatReader;
+    use augur::import::zeek::ZeekReader;
+    use augur::import::{AddressBook, FlowReader};
+    use proptest::prelude::*;
+
+    fn drain(reader: &mut dyn FlowReader) {
+        let book = AddressBook::default();
+        let mut lines = 0;
+        while let Ok(Some(_)) = reader.next_line(&book) {
+            lines += 1;
+            assert!(lines < 100_000);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            drain(&mut ZeekReader::new(bytes.as_slice(), "fuzz"));
+            if let Ok(mut reader) = FlatReader::new(bytes.as_slice(), "fuzz") {
+                drain(&mut reader);
+            }
+        }
+
+        #[test]
+        fn on_mangled_logs(
+            cut in 0usize..600,
+            junk in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let log = "#separator \\x09\n#unset_field\t-\n#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\torig_bytes\n1.5\t10.0.0.1\t40000\t10.0.0.2\t443\ttcp\t12\n";
+            let csv = "ts,src,dst,proto,dport,bytes\n1.5,10.0.0.1,10.0.0.2,tcp,443,12\n{\"ts\":1}\n";
+            for text in [log, csv] {
+                let mut bytes = text.as_bytes().to_vec();
+                let at = cut.min(bytes.len());
+                bytes.splice(at..at, junk.iter().copied());
+                drain(&mut ZeekReader::new(bytes.as_slice(), "fuzz"));
+                if let Ok(mut reader) = FlatReader::new(bytes.as_slice(), "fuzz") {
+                    drain(&mut reader);
+                }
+            }
+        }
+    }
+}
