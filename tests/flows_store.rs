@@ -126,7 +126,7 @@ fn write_flows(path: &Path, lines: u64) {
 fn a_killed_import_keeps_its_committed_batches_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let flows = dir.path().join("flows.csv");
-    let total: u64 = 600_000;
+    let total: u64 = 300_000;
     write_flows(&flows, total);
     let store_dir = dir.path().join("store");
     let source = std::fs::canonicalize(&flows).unwrap().display().to_string();
