@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod daemon;
+pub mod import;
 pub mod inventory;
 pub mod policy;
+pub mod store;
 pub mod switch;

@@ -1,5 +1,6 @@
 //! The command line: argument types and dispatch to the subcommands.
 
+mod history;
 mod inventory;
 mod ofp_decode;
 mod run;
@@ -40,6 +41,15 @@ pub enum Command {
     /// Read the switch's OVSDB and print its bridges, ports and VMs as augur
     /// sees them.
     Inventory(inventory::InventoryArgs),
+    /// Import flow history (Zeek conn.log, or CSV / JSON-lines flows) into
+    /// the history store.
+    Import(history::ImportArgs),
+    /// Export the history store as CSV or JSON-lines flows.
+    Export(history::ExportArgs),
+    /// Print communication signatures from the history store.
+    Signatures(history::SignaturesArgs),
+    /// Print the busiest pairs and services in the history store.
+    Top(history::TopArgs),
 }
 
 impl Command {
@@ -117,6 +127,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command: OfpCommand::Decode(args),
         } => ofp_decode::run(&args),
         Command::Inventory(args) => inventory::run(&args),
+        Command::Import(args) => history::run_import(&args),
+        Command::Export(args) => history::run_export(&args),
+        Command::Signatures(args) => history::run_signatures(&args),
+        Command::Top(args) => history::run_top(&args),
     }
 }
 

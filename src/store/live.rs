@@ -1,0 +1,142 @@
+//! The history store and the live signatures together: what the observer
+//! feeds and the predictor reads.
+//!
+//! Everything here is synchronous and takes the time from its caller, so
+//! the async daemon calls it from a blocking task (or inline: a window close
+//! is one SQLite transaction) and tests drive it with made-up clocks.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use augur_flows::{Aggregator, Endpoint, FlowRecord, Signature, WindowRow};
+
+use super::{RetentionReport, Store, StoreSettings};
+
+/// Signatures kept up to date from records, backed by the history store.
+///
+/// ```no_run
+/// # fn main() -> anyhow::Result<()> {
+/// use augur::store::{SignatureStore, StoreSettings};
+/// # let records: Vec<augur_flows::FlowRecord> = Vec::new();
+/// # let now = 1_700_000_000;
+/// let mut history = SignatureStore::open("/var/lib/augur/history".as_ref(), StoreSettings::default(), now)?;
+/// history.ingest(&records)?;          // each poll's records
+/// history.close_window(now + 60)?;    // on the window timer
+/// for signature in history.aggregator().pair_signatures() { /* ... */ }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct SignatureStore {
+    store: Store,
+    aggregator: Aggregator,
+    /// Closed rows whose write failed, retried with the next write.
+    unwritten: Vec<WindowRow>,
+}
+
+impl SignatureStore {
+    /// Opens the store in `dir` and rebuilds the signatures from every row
+    /// it holds; `now_s` (Unix seconds) is the caller's clock, so that the
+    /// time since the last stored window counts as quiet.
+    pub fn open(dir: &Path, settings: StoreSettings, now_s: i64) -> anyhow::Result<SignatureStore> {
+        let store = Store::open(dir, settings)?;
+        let mut aggregator = Aggregator::new(store.settings().window);
+        store.replay(&mut aggregator)?;
+        aggregator.advance_clock(now_s);
+        Ok(SignatureStore {
+            store,
+            aggregator,
+            unwritten: Vec::new(),
+        })
+    }
+
+    /// Opens the store and rebuilds the signatures up to the last stored
+    /// window, without moving the clock (for reports on imported history).
+    pub fn open_at_last_window(
+        dir: &Path,
+        settings: StoreSettings,
+    ) -> anyhow::Result<SignatureStore> {
+        let store = Store::open(dir, settings)?;
+        let mut aggregator = Aggregator::new(store.settings().window);
+        store.replay(&mut aggregator)?;
+        Ok(SignatureStore {
+            store,
+            aggregator,
+            unwritten: Vec::new(),
+        })
+    }
+
+    /// Adds oriented records. A record past the open window closes it, and
+    /// the closed window is written before this returns.
+    pub fn ingest(&mut self, records: &[FlowRecord]) -> anyhow::Result<()> {
+        self.aggregator.ingest(records);
+        self.flush().map(|_| ())
+    }
+
+    /// Closes the windows that end at or before `now_s` and writes them in
+    /// one transaction. Returns how many rows were written.
+    pub fn close_window(&mut self, now_s: i64) -> anyhow::Result<usize> {
+        self.aggregator.close_window(now_s);
+        self.flush()
+    }
+
+    /// Writes closed rows (and any a failed write left behind).
+    fn flush(&mut self) -> anyhow::Result<usize> {
+        let mut rows = std::mem::take(&mut self.unwritten);
+        rows.extend(self.aggregator.take_closed());
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match self.store.write_rows(self.aggregator.endpoints(), &rows) {
+            Ok(()) => Ok(rows.len()),
+            Err(err) => {
+                // Signatures already include these rows; keep them so the
+                // history catches up once the disk does.
+                self.unwritten = rows;
+                Err(err)
+            }
+        }
+    }
+
+    /// Sets the labels of a VM, in the signatures from now on and in the
+    /// store for later rebuilds.
+    pub fn set_labels(
+        &mut self,
+        endpoint: &Endpoint,
+        labels: &BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        self.store.set_labels(endpoint, labels)?;
+        self.aggregator.endpoints_mut().set_labels(
+            endpoint,
+            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        Ok(())
+    }
+
+    /// Applies the retention policy (see [`Store::apply_retention`]).
+    pub fn apply_retention(&mut self, now_s: i64) -> anyhow::Result<RetentionReport> {
+        self.store.apply_retention(now_s)
+    }
+
+    /// The live state, for queries.
+    pub fn aggregator(&self) -> &Aggregator {
+        &self.aggregator
+    }
+
+    /// The signature of two endpoints, if they ever talked.
+    pub fn pair_signature(&self, src: &Endpoint, dst: &Endpoint) -> Option<Signature> {
+        let endpoints = self.aggregator.endpoints();
+        self.aggregator
+            .pair_signature(endpoints.get(src)?, endpoints.get(dst)?)
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Closed rows not yet on disk (a failed write is retried by the next
+    /// ingest or window close).
+    pub fn unwritten_rows(&self) -> usize {
+        self.unwritten.len()
+    }
+}
