@@ -76,6 +76,8 @@ class TieredNetwork:
         return False
 
     def start(self):
+        """Builds the network, labels the VM interfaces, then points both
+        switches at the controller (before any flow exists)."""
         setLogLevel('warning')
         self.net = Mininet(switch=OVSSwitch, controller=None, build=False,
                            autoSetMacs=True, waitConnected=False)
@@ -121,6 +123,8 @@ class TieredNetwork:
             raise
 
     def stop(self):
+        """Ends the echo servers, stops Mininet and removes this network's
+        bridges and interfaces by name, even if Mininet's own stop failed."""
         for server in self.servers:
             if server.poll() is None:
                 server.kill()
@@ -139,6 +143,7 @@ class TieredNetwork:
                         run('ip', 'link', 'del', intf, check=False)
 
     def host(self, name):
+        """The Mininet host of VM `name`."""
         return self.net.get(name)
 
     def start_servers(self, tcp_ports, udp_ports):
@@ -166,6 +171,7 @@ class TieredNetwork:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def ofctl(self, bridge, command, *args):
+        """`ovs-ofctl -O OpenFlow14 COMMAND BRIDGE ARGS...`; returns stdout."""
         return run('ovs-ofctl', '-O', 'OpenFlow14', command, bridge, *args)
 
     def augur_flows(self, bridge):
@@ -174,6 +180,7 @@ class TieredNetwork:
         return sorted(line.strip() for line in out.splitlines() if 'cookie=' in line)
 
     def all_flows(self, bridge):
+        """Every flow on `bridge`, augur's or not, without statistics."""
         out = self.ofctl(bridge, 'dump-flows', '--no-stats')
         return sorted(line.strip() for line in out.splitlines() if 'priority' in line)
 
@@ -187,6 +194,7 @@ class AugurDaemon:
         self.process = None
 
     def start(self):
+        """Starts the daemon; its output is appended to the log file."""
         log = open(self.log_path, 'a')
         self.process = subprocess.Popen(
             [augur_binary(), 'run', '--config', self.config],
@@ -200,6 +208,7 @@ class AugurDaemon:
             self.process.wait()
 
     def stop(self):
+        """SIGTERM, as an operator stops it; SIGKILL if it lingers."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -209,9 +218,11 @@ class AugurDaemon:
                 self.process.wait()
 
     def alive(self):
+        """Whether the daemon is still running."""
         return self.process is not None and self.process.poll() is None
 
     def log(self):
+        """Everything the daemon printed so far, over all its runs."""
         with open(self.log_path) as f:
             return f.read()
 
