@@ -288,7 +288,7 @@ fn flow_mods_delete_exactly_and_add_with_cookie_and_timeouts() {
     assert_eq!(mods[0].command, FlowModCommand::DELETE_STRICT);
     assert_eq!(
         (mods[0].cookie, mods[0].cookie_mask),
-        (stale.cookie, u64::MAX)
+        (stale.cookie, Cookie::AUGUR_MASK)
     );
     assert_eq!(mods[0].match_, stale.match_);
     assert_eq!(mods[0].priority, stale.priority);

@@ -161,7 +161,14 @@ pub fn to_flow_mods(changes: &[FlowChange]) -> Vec<FlowMod> {
                 match_,
                 cookie,
             } => FlowMod::delete_strict(*table_id, *priority, match_.clone())
-                .with_cookie(*cookie, u64::MAX),
+                // Augur's prefix, not the whole cookie: OVS looks a strict
+                // delete with a full cookie mask up by walking every flow
+                // with that cookie (a whole stage shares one), but any
+                // other mask by an exact classifier lookup. 1,000 deletes
+                // in a 100,000-flow table took 5.4 s with the full mask.
+                // The place (table, priority, match) names one flow; the
+                // prefix still keeps a foreign flow there from being touched.
+                .with_cookie(*cookie, Cookie::AUGUR_MASK),
             FlowChange::Add(flow) => flow.to_flow_mod(),
         })
         .collect()
