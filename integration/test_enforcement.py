@@ -150,37 +150,7 @@ class EnforcementTest(unittest.TestCase):
         os.replace(path + '.new', path)
 
     def write_config(self):
-        vms = ''.join('[inventory.vms.%s]\nips = ["%s"]\n\n' % (name, vm['ip'])
-                      for name, vm in self.net.vms.items())
-        config = f"""policy = "policy.toml"
-reload_interval = "300ms"
-
-[inventory]
-ovsdb = "unix:/var/run/openvswitch/db.sock"
-bridges = [{', '.join('"%s"' % b for b in self.net.bridges)}]
-
-{vms}
-[listen]
-tcp = ["127.0.0.1:{self.controller_port}"]
-
-[openflow]
-echo_interval = "2s"
-echo_timeout = "4s"
-
-[ovsdb]
-target = "unix:/var/run/openvswitch/db.sock"
-
-[logging]
-format = "human"
-level = "info,augur::daemon::bridge=debug"
-
-[metrics]
-enabled = false
-"""
-        path = os.path.join(self.workdir, 'augur.toml')
-        with open(path, 'w') as f:
-            f.write(config)
-        return path
+        return self.net.write_augur_config(self.workdir)
 
     def settled_since(self, offset):
         """Whether, in the log after `offset`, every bridge reported holding

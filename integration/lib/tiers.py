@@ -142,6 +142,43 @@ class TieredNetwork:
                     if os.path.exists('/sys/class/net/' + intf):
                         run('ip', 'link', 'del', intf, check=False)
 
+    def write_augur_config(self, workdir):
+        """Writes `augur.toml` into `workdir` for this network: policy file
+        `policy.toml` beside it, the inventory live from the system OVSDB
+        restricted to this network's bridges with the hosts' addresses, and
+        a listener on the controller port. Returns its path."""
+        vms = ''.join('[inventory.vms.%s]\nips = ["%s"]\n\n' % (name, vm['ip'])
+                      for name, vm in self.vms.items())
+        config = f"""policy = "policy.toml"
+reload_interval = "300ms"
+
+[inventory]
+ovsdb = "unix:/var/run/openvswitch/db.sock"
+bridges = [{', '.join('"%s"' % b for b in self.bridges)}]
+
+{vms}
+[listen]
+tcp = ["127.0.0.1:{self.controller_port}"]
+
+[openflow]
+echo_interval = "2s"
+echo_timeout = "4s"
+
+[ovsdb]
+target = "unix:/var/run/openvswitch/db.sock"
+
+[logging]
+format = "human"
+level = "info,augur::daemon::bridge=debug"
+
+[metrics]
+enabled = false
+"""
+        path = os.path.join(workdir, 'augur.toml')
+        with open(path, 'w') as f:
+            f.write(config)
+        return path
+
     def host(self, name):
         """The Mininet host of VM `name`."""
         return self.net.get(name)
