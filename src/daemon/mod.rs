@@ -45,6 +45,7 @@ pub mod config;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod observe;
 pub mod plan;
 pub mod sources;
 
@@ -74,6 +75,9 @@ pub enum StartError {
     /// The inventory does not load.
     #[error("{0}")]
     Inventory(String),
+    /// The observer's history store does not open.
+    #[error("observer.store: {0}")]
+    History(String),
 }
 
 /// How long shutdown waits for tasks to finish.
@@ -200,7 +204,17 @@ impl Daemon {
             shutdown.clone(),
         ));
 
+        let history = match &config.observer.store {
+            Some(dir) => Some(
+                observe::start(dir, config.observer.window.get())
+                    .map_err(|e| StartError::History(format!("{e:#}")))?
+                    .0,
+            ),
+            None => None,
+        };
         let ctx = Arc::new(bridge::Context {
+            history,
+            poll_interval: config.observer.poll_interval.get(),
             session: session_config(config),
             openflow: config.openflow.clone(),
             desired: desired_rx.clone(),
