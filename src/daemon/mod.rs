@@ -94,6 +94,9 @@ pub struct Daemon {
     reload: Arc<Notify>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// The history writer, which ends (closing its window) once the switch
+    /// tasks holding its sink have stopped.
+    history: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -204,13 +207,13 @@ impl Daemon {
             shutdown.clone(),
         ));
 
-        let history = match &config.observer.store {
-            Some(dir) => Some(
-                observe::start(dir, config.observer.window.get())
-                    .map_err(|e| StartError::History(format!("{e:#}")))?
-                    .0,
-            ),
-            None => None,
+        let (history, history_thread) = match &config.observer.store {
+            Some(dir) => {
+                let (sink, thread) = observe::start(dir, config.observer.window.get())
+                    .map_err(|e| StartError::History(format!("{e:#}")))?;
+                (Some(sink), Some(thread))
+            }
+            None => (None, None),
         };
         let ctx = Arc::new(bridge::Context {
             history,
@@ -255,6 +258,7 @@ impl Daemon {
             reload,
             shutdown,
             tasks,
+            history: history_thread,
         })
     }
 
@@ -299,6 +303,16 @@ impl Daemon {
             .is_err()
         {
             tracing::warn!("some tasks did not stop in time");
+        }
+        if let Some(thread) = self.history {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            match tokio::time::timeout(SHUTDOWN_GRACE, joined).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(_) => tracing::warn!("the history writer failed"),
+                Err(_) => {
+                    tracing::warn!("the history writer did not finish its last window in time")
+                }
+            }
         }
     }
 
