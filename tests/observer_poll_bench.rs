@@ -34,6 +34,16 @@ async fn poll_of_100k_flows_against_ovs_ofctl() {
     let Some(bridge) = TestBridge::new(listener.local_addr().unwrap().port()) else {
         return;
     };
+    // Connected first: OVS gives up on a connection left waiting.
+    let (stream, peer) = tokio::time::timeout(Duration::from_secs(60), listener.accept())
+        .await
+        .expect("the bridge did not connect")
+        .unwrap();
+    let config = SessionConfig {
+        request_timeout: Duration::from_secs(120),
+        ..SessionConfig::default()
+    };
+    let (handle, _messages, _task) = augur::switch::connect(stream, peer, config).await.unwrap();
     // Rule flows of many rules, each with its own match, as a large policy
     // compiles to.
     let dir = tempfile::tempdir().unwrap();
@@ -55,15 +65,6 @@ async fn poll_of_100k_flows_against_ovs_ofctl() {
     let file = file.display().to_string();
     bridge.ofctl("add-flows", &[&file]);
 
-    let (stream, peer) = tokio::time::timeout(Duration::from_secs(60), listener.accept())
-        .await
-        .expect("the bridge did not connect")
-        .unwrap();
-    let config = SessionConfig {
-        request_timeout: Duration::from_secs(120),
-        ..SessionConfig::default()
-    };
-    let (handle, _messages, _task) = augur::switch::connect(stream, peer, config).await.unwrap();
     let targets = RuleTargets::default();
     let bridge_name: Arc<str> = Arc::from(bridge.name());
     let mut tracker = CounterTracker::new();
