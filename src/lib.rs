@@ -10,6 +10,7 @@
 pub mod daemon;
 pub mod import;
 pub mod inventory;
+pub mod observer;
 pub mod policy;
 pub mod store;
 pub mod switch;

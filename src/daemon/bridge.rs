@@ -36,7 +36,8 @@ use super::config::OpenFlowConfig;
 use super::metrics::{
     BridgeLabel, ChangeLabels, ConnectedGuard, DenyLabels, Metrics, TransportLabel,
 };
-use super::plan;
+use super::{observe, plan};
+use crate::observer::{self, CounterTracker};
 use crate::policy::{
     Cookie, FlowChange, MeterChanges, Origin, diff_meters, reconcile, to_flow_mods,
 };
@@ -78,6 +79,10 @@ pub struct Context {
     pub registry: Registry,
     /// Ends every task.
     pub shutdown: CancellationToken,
+    /// Where observed records go (`None`: not observing).
+    pub history: Option<super::observe::HistorySink>,
+    /// How often augur's flow counters are read while observing.
+    pub poll_interval: Duration,
 }
 
 /// The task serving each datapath id: a switch that connects again while
@@ -179,6 +184,7 @@ where
         backoff: None,
         warned_unknown: None,
         warned_blocked: None,
+        counters: CounterTracker::new(),
         ctx: ctx.clone(),
     };
     let why = switch.run(async_rx, task, superseded).await;
@@ -237,6 +243,8 @@ struct Switch {
     warned_unknown: Option<u64>,
     /// The generation for which blocked flows were logged.
     warned_blocked: Option<u64>,
+    /// Counters of the previous poll.
+    counters: CounterTracker,
 }
 
 impl Switch {
@@ -248,7 +256,18 @@ impl Switch {
     ) -> String {
         let mut wake = Some(Instant::now());
         let mut async_open = true;
+        let mut next_poll = self
+            .ctx
+            .history
+            .is_some()
+            .then(|| Instant::now() + self.ctx.poll_interval);
         loop {
+            let poll_timer = async {
+                match next_poll {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let timer = async {
                 match wake {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -285,6 +304,14 @@ impl Switch {
                     Some(msg) => self.on_async(msg),
                     None => async_open = false,
                 },
+                () = poll_timer => {
+                    next_poll = Some(Instant::now() + self.ctx.poll_interval);
+                    let shutdown = self.ctx.shutdown.clone();
+                    tokio::select! {
+                        () = self.poll_counters() => {}
+                        () = shutdown.cancelled() => return "augur is shutting down".into(),
+                    }
+                }
                 () = timer => {
                     let shutdown = self.ctx.shutdown.clone();
                     tokio::select! {
@@ -624,6 +651,58 @@ impl Switch {
         Ok(bodies)
     }
 
+    /// Reads augur's flow counters and sends the allowed traffic since the
+    /// last poll to the history.
+    async fn poll_counters(&mut self) {
+        let Some(history) = self.ctx.history.clone() else {
+            return;
+        };
+        let Some(desired) = self.desired.borrow().clone() else {
+            return;
+        };
+        let Some(bridge) = self.bridge.clone() else {
+            return;
+        };
+        let flows = match self.dump_flows().await {
+            Ok(flows) => flows,
+            Err(e) => {
+                tracing::debug!(bridge = %bridge, "counter poll failed: {e}");
+                return;
+            }
+        };
+        let (deltas, polled) = self.counters.update(&flows);
+        let bridge: Arc<str> = Arc::from(bridge.as_str());
+        let (records, summary) =
+            observer::allowed_records(&deltas, &desired.targets, observe::now(), &bridge);
+        tracing::debug!(
+            bridge = %bridge,
+            flows = polled.flows,
+            restarted = polled.restarted,
+            vanished = polled.vanished,
+            records = summary.records,
+            unattributed = summary.unattributed,
+            "counters polled"
+        );
+        history.send(records);
+    }
+
+    /// Sends a sampled denied packet to the history.
+    fn observe_denied(&self, packet: &augur_openflow::PacketIn) {
+        let (Some(history), Some(bridge)) = (&self.ctx.history, &self.bridge) else {
+            return;
+        };
+        let Some(desired) = self.desired.borrow().clone() else {
+            return;
+        };
+        let bridge: Arc<str> = Arc::from(bridge.as_str());
+        match observer::denied_record(packet, &desired.inventory, &bridge, observe::now()) {
+            Ok((record, _)) => history.send(vec![record]),
+            Err(skipped) => {
+                tracing::debug!(bridge = %bridge, "packet-in not observed: {skipped:?}")
+            }
+        }
+    }
+
     fn on_async(&mut self, msg: Message) {
         let kind = msg
             .body
@@ -651,6 +730,7 @@ impl Switch {
                     "denied packet sampled: {}",
                     packet.match_
                 );
+                self.observe_denied(packet);
             }
             Body::PortStatus(status) => tracing::info!(
                 bridge = %self.name(),

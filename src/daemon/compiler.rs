@@ -13,6 +13,7 @@ use super::metrics::Metrics;
 use super::plan;
 use super::sources::LoadedPolicy;
 use crate::inventory::Inventory;
+use crate::observer::RuleTargets;
 use crate::policy::{CompileError, CompileSettings, CompiledPolicy, compile};
 
 /// What every switch is to be brought to.
@@ -28,6 +29,10 @@ pub struct Desired {
     pub compiled_at: SystemTime,
     /// Increases with every publication.
     pub generation: u64,
+    /// What each rule's traffic is attributed to, for the observer.
+    pub targets: Arc<RuleTargets>,
+    /// The inventory it was compiled against, for the observer's lookups.
+    pub inventory: Arc<Inventory>,
 }
 
 /// Slack after a rule's deadline before recompiling, so that the switch
@@ -51,6 +56,8 @@ pub fn compile_now(
         settings,
         compiled_at,
         generation,
+        targets: Arc::new(RuleTargets::new(&policy.policy, inventory, version)),
+        inventory: Arc::new(inventory.clone()),
     })
 }
 

@@ -42,6 +42,7 @@ const TOP_LEVEL: &[&str] = &[
     "ovsdb",
     "logging",
     "metrics",
+    "observer",
 ];
 
 /// Everything `augur run` can be told.
@@ -67,6 +68,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
+    /// The live observer: counter polls and denied samples into the history.
+    pub observer: ObserverConfig,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             ovsdb: OvsdbConfig::default(),
             logging: LoggingConfig::default(),
             metrics: MetricsConfig::default(),
+            observer: ObserverConfig::default(),
         }
     }
 }
@@ -351,6 +355,30 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Where to serve it.
     pub address: ListenAddress,
+}
+
+/// The live observer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObserverConfig {
+    /// The history store's directory; without one nothing is observed (the
+    /// history is worth keeping only where the operator chose a place).
+    pub store: Option<PathBuf>,
+    /// How often each switch's counters of augur's flows are read.
+    pub poll_interval: Interval,
+    /// The aggregation window of a new store (an existing store keeps its
+    /// own).
+    pub window: Interval,
+}
+
+impl Default for ObserverConfig {
+    fn default() -> ObserverConfig {
+        ObserverConfig {
+            store: None,
+            poll_interval: Interval(Duration::from_secs(10)),
+            window: Interval(Duration::from_secs(60)),
+        }
+    }
 }
 
 /// The port of the metrics endpoint unless told otherwise.

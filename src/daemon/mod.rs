@@ -45,6 +45,7 @@ pub mod config;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod observe;
 pub mod plan;
 pub mod sources;
 
@@ -74,6 +75,9 @@ pub enum StartError {
     /// The inventory does not load.
     #[error("{0}")]
     Inventory(String),
+    /// The observer's history store does not open.
+    #[error("observer.store: {0}")]
+    History(String),
 }
 
 /// How long shutdown waits for tasks to finish.
@@ -90,6 +94,9 @@ pub struct Daemon {
     reload: Arc<Notify>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// The history writer, which ends (closing its window) once the switch
+    /// tasks holding its sink have stopped.
+    history: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -200,7 +207,17 @@ impl Daemon {
             shutdown.clone(),
         ));
 
+        let (history, history_thread) = match &config.observer.store {
+            Some(dir) => {
+                let (sink, thread) = observe::start(dir, config.observer.window.get())
+                    .map_err(|e| StartError::History(format!("{e:#}")))?;
+                (Some(sink), Some(thread))
+            }
+            None => (None, None),
+        };
         let ctx = Arc::new(bridge::Context {
+            history,
+            poll_interval: config.observer.poll_interval.get(),
             session: session_config(config),
             openflow: config.openflow.clone(),
             desired: desired_rx.clone(),
@@ -241,6 +258,7 @@ impl Daemon {
             reload,
             shutdown,
             tasks,
+            history: history_thread,
         })
     }
 
@@ -285,6 +303,16 @@ impl Daemon {
             .is_err()
         {
             tracing::warn!("some tasks did not stop in time");
+        }
+        if let Some(thread) = self.history {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            match tokio::time::timeout(SHUTDOWN_GRACE, joined).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(_) => tracing::warn!("the history writer failed"),
+                Err(_) => {
+                    tracing::warn!("the history writer did not finish its last window in time")
+                }
+            }
         }
     }
 

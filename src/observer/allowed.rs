@@ -1,0 +1,203 @@
+//! Allowed traffic: counter deltas of augur's rule flows → flow records.
+//!
+//! A rule flow matches on the selector bits the earlier stages loaded into
+//! registers, not on addresses, so the switch counts per rule and per
+//! (source selector, destination selector), not per VM pair. A delta can be
+//! given a VM (or external address) at each end only where the rule's side
+//! resolves to exactly one: a group of one VM, an endpoint of one host
+//! address. Deltas of rules that span several VMs on a side are counted as
+//! unattributed ([`AllowedSummary::unattributed`]) rather than guessed.
+//!
+//! What the counters measure: the rule flows match `+new` packets only, so
+//! their packets are connection openings (retransmitted openings included)
+//! and their bytes those packets' bytes. Established traffic of a
+//! rate-limited rule passes its own flows under the rule's cookie (matching
+//! its meter in `ct_mark`) and adds its volume; established traffic of other
+//! rules passes the shared `+est` flow and cannot be told apart by rule.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use augur_flows::{Endpoint, FlowRecord, Protocol, Timestamp, Verdict};
+use augur_openflow::{CtState, Field};
+
+use super::counters::CounterDelta;
+use crate::inventory::Inventory;
+use crate::policy::{Cookie, Origin, Policy, Proto};
+
+/// What one allow rule's traffic can be attributed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTarget {
+    /// The one endpoint the rule's sources resolve to, if one.
+    pub src: Option<Endpoint>,
+    /// The one endpoint its destinations resolve to, if one.
+    pub dst: Option<Endpoint>,
+    /// Its protocol, where the rule names one (`ip` rules: none).
+    pub protocol: Option<Protocol>,
+    /// Its port, where the rule allows a single one.
+    pub port: Option<u16>,
+}
+
+/// Every rule of one policy version, by index.
+#[derive(Debug, Clone, Default)]
+pub struct RuleTargets {
+    version: u16,
+    rules: HashMap<u32, RuleTarget>,
+}
+
+impl RuleTargets {
+    /// The targets of `policy`'s rules, compiled as `version`, with groups
+    /// resolved against `inventory` the way the compiler resolves them.
+    pub fn new(policy: &Policy, inventory: &Inventory, version: u16) -> RuleTargets {
+        let mut rules = HashMap::with_capacity(policy.rules.len());
+        for rule in &policy.rules {
+            let protocol = match rule.proto {
+                Proto::Tcp => Some(Protocol::TCP),
+                Proto::Udp => Some(Protocol::UDP),
+                // ICMP rules cover ICMPv6 too; the flow's match tells which.
+                Proto::Icmp | Proto::Ip => None,
+            };
+            let port = rule
+                .ports
+                .and_then(|range| (range.first == range.last).then_some(range.first));
+            rules.insert(
+                rule.index,
+                RuleTarget {
+                    src: single_endpoint(policy, inventory, &rule.from),
+                    dst: single_endpoint(policy, inventory, &rule.to),
+                    protocol,
+                    port,
+                },
+            );
+        }
+        RuleTargets { version, rules }
+    }
+
+    /// The policy version these targets belong to.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// The target of the rule at `index`.
+    pub fn get(&self, index: u32) -> Option<&RuleTarget> {
+        self.rules.get(&index)
+    }
+}
+
+/// The one endpoint a list of selector names stands for, if it is one.
+fn single_endpoint(policy: &Policy, inventory: &Inventory, names: &[String]) -> Option<Endpoint> {
+    let mut found: BTreeSet<Endpoint> = BTreeSet::new();
+    for name in names {
+        if let Some(group) = policy.group(name) {
+            for vm in &inventory.vms {
+                let by_id = group.vms.contains(&vm.id);
+                let by_labels = !group.labels.is_empty()
+                    && group
+                        .labels
+                        .iter()
+                        .all(|(k, v)| vm.labels.get(k) == Some(v));
+                if by_id || by_labels {
+                    found.insert(Endpoint::vm(&vm.id.0));
+                }
+            }
+        } else if let Some(endpoint) = policy.endpoint(name) {
+            // Ports (uplinks, LOCAL) stand for any address behind them.
+            if !endpoint.ports.is_empty() || endpoint.local {
+                return None;
+            }
+            for net in &endpoint.cidrs {
+                if net.prefix_len() != net.max_prefix_len() {
+                    return None;
+                }
+                found.insert(Endpoint::External(net.addr()));
+            }
+        }
+        if found.len() > 1 {
+            return None;
+        }
+    }
+    found.pop_first()
+}
+
+/// What turning one poll's deltas into records left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllowedSummary {
+    /// Deltas that became records.
+    pub records: usize,
+    /// Deltas of rules spanning several VMs or addresses on a side.
+    pub unattributed: usize,
+    /// Deltas of flows of another policy version than the targets'.
+    pub other_version: usize,
+    /// Deltas of pipeline and deny flows (not per rule).
+    pub not_rules: usize,
+}
+
+/// Turns counter deltas of rule flows into allowed records, seen at `ts` on
+/// `bridge`.
+pub fn allowed_records(
+    deltas: &[CounterDelta],
+    targets: &RuleTargets,
+    ts: Timestamp,
+    bridge: &Arc<str>,
+) -> (Vec<FlowRecord>, AllowedSummary) {
+    let mut summary = AllowedSummary::default();
+    let mut records = Vec::new();
+    for delta in deltas {
+        let Some(cookie) = Cookie::from_raw(delta.flow.cookie) else {
+            summary.not_rules += 1;
+            continue;
+        };
+        let Some(Origin::Rule(index)) = cookie.origin() else {
+            summary.not_rules += 1;
+            continue;
+        };
+        if cookie.version() != targets.version {
+            summary.other_version += 1;
+            continue;
+        }
+        let Some(RuleTarget {
+            src: Some(src),
+            dst: Some(dst),
+            protocol,
+            port,
+        }) = targets.get(index)
+        else {
+            summary.unattributed += 1;
+            continue;
+        };
+        let m = &delta.flow.match_;
+        let protocol = m
+            .get(Field::CtNwProto)
+            .and_then(|f| u8::try_from(f.value).ok())
+            .map(Protocol)
+            .or(*protocol)
+            .unwrap_or_default();
+        let exact_port = m
+            .get(Field::CtTpDst)
+            .filter(|f| f.mask.is_none())
+            .and_then(|f| u16::try_from(f.value).ok());
+        let opens = m.get(Field::CtState).is_some_and(|f| {
+            let new = u128::from(CtState::NEW.0);
+            f.value & new != 0 && f.mask.is_none_or(|mask| mask & new != 0)
+        });
+        records.push(FlowRecord {
+            ts,
+            src: src.clone(),
+            dst: dst.clone(),
+            src_port: 0,
+            dst_port: exact_port.or(*port).unwrap_or(0),
+            protocol,
+            bytes: delta.bytes,
+            packets: delta.packets,
+            connections: if opens {
+                u32::try_from(delta.packets).unwrap_or(u32::MAX)
+            } else {
+                0
+            },
+            verdict: Verdict::Allowed,
+            bridge: Some(Arc::clone(bridge)),
+        });
+        summary.records += 1;
+    }
+    (records, summary)
+}
