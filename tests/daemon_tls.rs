@@ -20,10 +20,9 @@ use std::time::{Duration, Instant};
 use augur::daemon::{self, Daemon};
 use augur::inventory::Inventory;
 use augur::policy::Cookie;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs, vsctl};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -69,70 +68,6 @@ impl Pki {
     }
 }
 
-/// The test client checks the daemon's certificate against the controller
-/// CA but not its name: `ovs-pki` names are not DNS names, and OVS does not
-/// check them either.
-#[derive(Debug)]
-struct ControllerCaOnly {
-    roots: Arc<rustls::RootCertStore>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for ControllerCaOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_file_iter(path)
         .unwrap()
@@ -148,10 +83,12 @@ fn client(pki: &Pki, identity: Option<(&str, &str)>) -> tokio_rustls::TlsConnect
     for ca in certs(&pki.path("pki/controllerca/cacert.pem")) {
         roots.add(ca).unwrap();
     }
-    let verifier = Arc::new(ControllerCaOnly {
-        roots: Arc::new(roots),
-        provider: provider.clone(),
-    });
+    // Like OVS: the daemon's certificate must chain to the controller CA;
+    // its name is not checked (`ovs-pki` names are not DNS names).
+    let verifier = Arc::new(augur_ovsdb::client::CaVerifier::new(
+        roots,
+        provider.clone(),
+    ));
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -30,7 +30,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 pub use codec::{CodecError, JsonRpcCodec};
-pub use tls::TlsConfig;
+pub use tls::{CaVerifier, TlsConfig};
 
 use crate::monitor::MonitorSpec;
 use crate::ops::{Condition, Operation, TransactReply};
