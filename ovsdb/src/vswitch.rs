@@ -504,7 +504,8 @@ pub fn check_schema(schema: &DatabaseSchema) -> Result<(), ConstraintError> {
     check_table::<Controller>(schema)
 }
 
-fn table_monitor<T: TableRow>() -> TableMonitor {
+/// A monitor of table `T` limited to the columns its typed row reads.
+pub fn table_monitor<T: TableRow>() -> TableMonitor {
     TableMonitor::new(T::TABLE).columns(T::COLUMNS.iter().map(|(c, _)| *c))
 }
 

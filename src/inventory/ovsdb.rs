@@ -25,8 +25,8 @@ use std::collections::BTreeSet;
 
 use augur_ovsdb::client::{self, Client, ClientConfig, Monitor};
 use augur_ovsdb::schema::ConstraintError;
-use augur_ovsdb::vswitch::{self, TableRow};
-use augur_ovsdb::{MonitorEvent, MonitorSpec, RequestError, TableMonitor};
+use augur_ovsdb::vswitch;
+use augur_ovsdb::{MonitorEvent, MonitorSpec, RequestError};
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -89,14 +89,12 @@ fn client_message(target: &str, error: &client::Error) -> String {
 /// A monitor of the four tables the inventory is built from, with exactly
 /// the columns the typed rows read.
 pub fn monitor_spec() -> MonitorSpec {
-    fn table<T: TableRow>() -> TableMonitor {
-        TableMonitor::new(T::TABLE).columns(T::COLUMNS.iter().map(|(c, _)| *c))
-    }
+    use vswitch::table_monitor;
     MonitorSpec::monitor_cond(vswitch::DB)
-        .table(table::<vswitch::OpenVSwitch>())
-        .table(table::<vswitch::Bridge>())
-        .table(table::<vswitch::Port>())
-        .table(table::<vswitch::Interface>())
+        .table(table_monitor::<vswitch::OpenVSwitch>())
+        .table(table_monitor::<vswitch::Bridge>())
+        .table(table_monitor::<vswitch::Port>())
+        .table(table_monitor::<vswitch::Interface>())
 }
 
 /// The inventory of one switch database, kept current from a monitor.
