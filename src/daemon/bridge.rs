@@ -703,6 +703,23 @@ impl Switch {
         }
     }
 
+    /// Sends a learn-mode sample of a new connection to the history.
+    fn observe_learned(&self, packet: &augur_openflow::PacketIn) {
+        let (Some(history), Some(bridge)) = (&self.ctx.history, &self.bridge) else {
+            return;
+        };
+        let Some(desired) = self.desired.borrow().clone() else {
+            return;
+        };
+        let bridge: Arc<str> = Arc::from(bridge.as_str());
+        match observer::learned_record(packet, &desired.inventory, &bridge, observe::now()) {
+            Ok(record) => history.send(vec![record]),
+            Err(skipped) => {
+                tracing::debug!(bridge = %bridge, "packet-in not observed: {skipped:?}")
+            }
+        }
+    }
+
     fn on_async(&mut self, msg: Message) {
         let kind = msg
             .body
@@ -714,6 +731,17 @@ impl Switch {
             Body::PacketIn(packet) => {
                 let reason = match Cookie::from_raw(packet.cookie).and_then(Cookie::origin) {
                     Some(Origin::Deny(reason)) => reason.name().to_owned(),
+                    Some(Origin::Learn) => {
+                        // Learn mode admitted the connection; it is not a
+                        // denied attempt.
+                        tracing::debug!(
+                            bridge = %self.name(),
+                            "new connection sampled: {}",
+                            packet.match_
+                        );
+                        self.observe_learned(packet);
+                        return;
+                    }
                     _ => "other".to_owned(),
                 };
                 self.ctx
