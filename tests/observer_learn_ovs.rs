@@ -54,6 +54,22 @@ fn syn(src_port: u16, dst_port: u16) -> String {
     hex::encode(frame)
 }
 
+/// A UDP datagram with `payload` bytes, as hex for `ovs-ofctl packet-out`.
+fn datagram(from_a: bool, src_port: u16, dst_port: u16, payload: usize) -> String {
+    let (macs, ips) = if from_a {
+        ((MAC_A, MAC_B), ([10, 7, 0, 1], [10, 7, 0, 2]))
+    } else {
+        ((MAC_B, MAC_A), ([10, 7, 0, 2], [10, 7, 0, 1]))
+    };
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(ips.0, ips.1, 64)
+        .udp(src_port, dst_port)
+        .write(&mut frame, &vec![0x5a; payload])
+        .unwrap();
+    hex::encode(frame)
+}
+
 async fn eventually<T, F: FnMut() -> Result<T, String>>(what: &str, mut check: F) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -95,6 +111,7 @@ enabled = false
 store = "{}"
 poll_interval = "1s"
 window = "2s"
+connection_idle = "3s"
 "#,
         policy.display(),
         inventory_file.display(),
@@ -153,6 +170,38 @@ window = "2s"
     })
     .await;
 
+    // A UDP exchange: the first datagram is sampled and opens a counting
+    // flow; the reply and the later datagrams are counted by it in both
+    // directions, and its FLOW_REMOVED reports them.
+    bridge.ofctl(
+        "packet-out",
+        &[&in_port, "table", &datagram(true, 40500, 5353, 100)],
+    );
+    eventually("the connection's counting flow is installed", || {
+        let flows = bridge.dump_flows(&["--no-stats"]);
+        if flows.contains("table=6") && flows.contains("ct_tp_dst=5353") {
+            Ok(())
+        } else {
+            Err(flows)
+        }
+    })
+    .await;
+    let in_port_b = ofport_b.to_string();
+    for _ in 0..3 {
+        bridge.ofctl(
+            "packet-out",
+            &[&in_port_b, "table", &datagram(false, 5353, 40500, 200)],
+        );
+    }
+    for _ in 0..2 {
+        bridge.ofctl(
+            "packet-out",
+            &[&in_port, "table", &datagram(true, 40500, 5353, 100)],
+        );
+    }
+    // Ethernet 14 + IPv4 20 + UDP 8 bytes of headers per datagram.
+    let (request, reply) = (14 + 20 + 8 + 100, 14 + 20 + 8 + 200);
+
     let (a, b) = (Endpoint::vm("a"), Endpoint::vm("b"));
     let settings = StoreSettings {
         window: WindowConfig::with_length(2).unwrap(),
@@ -174,7 +223,12 @@ window = "2s"
             .iter()
             .find(|s| s.protocol == Protocol::TCP && s.port == 22)
             .map_or(0, |s| s.connections);
-        if allowed >= 3 && learned >= 2 {
+        let udp = signature
+            .services
+            .iter()
+            .find(|s| s.protocol == Protocol::UDP && s.port == 5353)
+            .map_or(0, |s| s.packets);
+        if allowed >= 3 && learned >= 2 && udp >= 6 {
             Ok(signature)
         } else {
             Err(format!("{:?}", signature.services))
@@ -188,12 +242,18 @@ window = "2s"
     assert_eq!(learned.connections, 2, "{:?}", signature.services);
     assert_eq!(learned.packets, 2);
     assert_eq!(learned.denied, 0);
-    // The clients' ephemeral ports never become services.
+    let udp = signature.services.iter().find(|s| s.port == 5353).unwrap();
+    assert_eq!(udp.protocol, Protocol::UDP);
+    assert_eq!(udp.connections, 1, "{:?}", signature.services);
+    assert_eq!(udp.packets, 6);
+    assert_eq!(udp.bytes, 3 * request + 3 * reply);
+    // The clients' ephemeral ports never become services, nor do the
+    // replies from the server's port.
     assert!(
         signature
             .services
             .iter()
-            .all(|s| s.port == 22 || s.port == 5432),
+            .all(|s| [22, 5432, 5353].contains(&s.port)),
         "{:?}",
         signature.services
     );

@@ -375,6 +375,9 @@ pub struct ObserverConfig {
     /// The aggregation window of a new store (an existing store keeps its
     /// own).
     pub window: Interval,
+    /// Idle timeout of a sampled connection's counting flow (whole seconds,
+    /// at most 65535): the connection's volume is reported when it ends.
+    pub connection_idle: Interval,
 }
 
 impl Default for ObserverConfig {
@@ -383,6 +386,7 @@ impl Default for ObserverConfig {
             store: None,
             poll_interval: Interval(Duration::from_secs(10)),
             window: Interval(Duration::from_secs(60)),
+            connection_idle: Interval(Duration::from_secs(60)),
         }
     }
 }

@@ -219,6 +219,9 @@ impl Daemon {
         let ctx = Arc::new(bridge::Context {
             history,
             poll_interval: config.observer.poll_interval.get(),
+            connection_idle: u16::try_from(config.observer.connection_idle.get().as_secs())
+                .unwrap_or(u16::MAX)
+                .max(1),
             session: session_config(config),
             openflow: config.openflow.clone(),
             desired: desired_rx.clone(),

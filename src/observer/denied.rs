@@ -106,7 +106,7 @@ pub fn parse_headers(frame: &[u8]) -> Option<PacketHeaders> {
 pub fn deny_reason(packet_in: &PacketIn) -> Option<DenyReason> {
     match Cookie::from_raw(packet_in.cookie)?.origin()? {
         Origin::Deny(reason) => Some(reason),
-        Origin::Rule(_) | Origin::Pipeline(_) | Origin::Learn => None,
+        Origin::Rule(_) | Origin::Pipeline(_) | Origin::Learn | Origin::Counting => None,
     }
 }
 

@@ -19,4 +19,7 @@ pub mod learned;
 pub use allowed::{AllowedSummary, RuleTarget, RuleTargets, allowed_records};
 pub use counters::{CounterDelta, CounterTracker, FlowIdentity, PollSummary};
 pub use denied::{PacketHeaders, Skipped, denied_record, deny_reason, endpoint_of, parse_headers};
-pub use learned::{is_learn_sample, learned_record, original_tuple};
+pub use learned::{
+    COUNTING_PRIORITY, counted_record, counting_flow, is_learn_sample, learned_record,
+    original_tuple,
+};

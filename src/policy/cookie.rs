@@ -20,7 +20,8 @@
 //!   the policy file (detail: its index in the file, from 0); `0x01` the fixed
 //!   pipeline (detail: the [`Stage`] number); `0x02` a deny flow (detail: the
 //!   [`DenyReason`]); `0x03` the learn-mode flow that admits and samples new
-//!   connections (detail: 0).
+//!   connections (detail: 0); `0x04` a per-connection counting flow the
+//!   daemon installs for a sampled connection (detail: 0).
 
 use std::fmt;
 
@@ -47,12 +48,17 @@ pub enum Origin {
     /// The learn-mode flow that admits every new connection and samples it
     /// to the controller; its packet-ins are observed, not denied.
     Learn,
+    /// A counting flow of one connection, installed by the daemon rather
+    /// than compiled from the policy; reconciliation leaves it alone and it
+    /// expires on its idle timeout.
+    Counting,
 }
 
 const KIND_RULE: u64 = 0x00;
 const KIND_PIPELINE: u64 = 0x01;
 const KIND_DENY: u64 = 0x02;
 const KIND_LEARN: u64 = 0x03;
+const KIND_COUNTING: u64 = 0x04;
 
 impl Cookie {
     /// The prefix that marks a flow as augur's (`au`).
@@ -73,6 +79,7 @@ impl Cookie {
             Origin::Pipeline(stage) => (KIND_PIPELINE, u64::from(stage.number())),
             Origin::Deny(reason) => (KIND_DENY, u64::from(reason.number())),
             Origin::Learn => (KIND_LEARN, 0),
+            Origin::Counting => (KIND_COUNTING, 0),
         };
         Cookie(
             u64::from(Cookie::PREFIX) << 48
@@ -118,6 +125,7 @@ impl Cookie {
             KIND_PIPELINE => Stage::from_number(u8::try_from(detail).ok()?).map(Origin::Pipeline),
             KIND_DENY => DenyReason::from_number(u8::try_from(detail).ok()?).map(Origin::Deny),
             KIND_LEARN => (detail == 0).then_some(Origin::Learn),
+            KIND_COUNTING => (detail == 0).then_some(Origin::Counting),
             _ => None,
         }
     }
@@ -136,6 +144,7 @@ impl fmt::Display for Cookie {
             Some(Origin::Pipeline(stage)) => write!(f, "{stage})"),
             Some(Origin::Deny(reason)) => write!(f, "deny: {reason})"),
             Some(Origin::Learn) => write!(f, "learn)"),
+            Some(Origin::Counting) => write!(f, "counting)"),
             None => write!(f, "unknown origin)"),
         }
     }
