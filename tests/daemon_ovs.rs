@@ -516,8 +516,14 @@ format = "json"
     // What the daemon will compile: the same inputs give the same version.
     let loaded = daemon::load(Some(&config), Vec::new()).unwrap();
     let (parsed, _) = daemon::sources::read_policy(&policy).unwrap();
-    let want =
-        daemon::compiler::compile_now(&parsed, &inventory, &loaded.config.compile, 1).unwrap();
+    let want = daemon::compiler::compile_now(
+        &parsed,
+        &inventory,
+        &loaded.config.compile,
+        loaded.config.mode,
+        1,
+    )
+    .unwrap();
     let want_flows = desired(&want, &bridge).await;
 
     let log = files.path("augur-1.log");

@@ -97,3 +97,60 @@ fn selectors_that_select_nothing_are_warnings() {
             .all(|f| f.cookie.origin() != Some(augur::policy::Origin::Rule(0)))
     );
 }
+
+#[test]
+fn learn_mode_admits_and_samples_new_connections_below_the_rules() {
+    use augur::policy::{Cookie, Mode, Origin, Stage};
+    use augur_openflow::action::Controller2Prop;
+    use augur_openflow::{Action, Instruction};
+
+    let inv = inventory(&format!(
+        r#"{{"bridges": [{{"name": "br0", "datapath_id": 1}}], "vms": [{VM_A}]}}"#
+    ));
+    let policy = Policy::parse(POLICY, "p.toml", UNIX_EPOCH).unwrap();
+    let learn = CompileSettings {
+        mode: Mode::Learn,
+        ..CompileSettings::default()
+    };
+    let compiled = compile(&policy, &inv, &learn, UNIX_EPOCH).unwrap();
+    let bridge = compiled.bridge("br0").unwrap();
+    let learning: Vec<_> = bridge
+        .stage(Stage::Acl)
+        .filter(|f| f.cookie == Cookie::new(learn.version, Origin::Learn))
+        .collect();
+    assert_eq!(learning.len(), 2, "one flow per IP version");
+    for flow in &learning {
+        assert_eq!(flow.priority, 1);
+        let Instruction::ApplyActions(actions) = &flow.instructions[0] else {
+            panic!("{:?}", flow.instructions);
+        };
+        assert!(matches!(&actions[0], Action::Ct(_)), "{actions:?}");
+        // The meter limits the copy to the controller, never the connection.
+        assert_eq!(
+            actions[1],
+            Action::Controller2(vec![
+                Controller2Prop::MaxLen(learn.deny_sample_max_len),
+                Controller2Prop::MeterId(learn.deny_meter_id),
+            ])
+        );
+        assert!(
+            !flow
+                .instructions
+                .iter()
+                .any(|i| matches!(i, Instruction::Meter(_)))
+        );
+        assert_eq!(
+            flow.instructions[1],
+            Instruction::GotoTable(Stage::Forward.table_id())
+        );
+    }
+    // Enforce mode has no such flow; everything else is the same.
+    let enforce = compile(&policy, &inv, &CompileSettings::default(), UNIX_EPOCH).unwrap();
+    let enforced = &enforce.bridge("br0").unwrap().flows;
+    assert!(
+        enforced
+            .iter()
+            .all(|f| f.cookie.origin() != Some(Origin::Learn))
+    );
+    assert_eq!(enforced.len() + 2, bridge.flows.len());
+}

@@ -83,6 +83,8 @@ pub struct Context {
     pub history: Option<super::observe::HistorySink>,
     /// How often augur's flow counters are read while observing.
     pub poll_interval: Duration,
+    /// Idle timeout of counting flows, in seconds.
+    pub connection_idle: u16,
 }
 
 /// The task serving each datapath id: a switch that connects again while
@@ -301,7 +303,7 @@ impl Switch {
                     wake = Some(Instant::now());
                 }
                 msg = next_async => match msg {
-                    Some(msg) => self.on_async(msg),
+                    Some(msg) => self.on_async(msg).await,
                     None => async_open = false,
                 },
                 () = poll_timer => {
@@ -703,7 +705,65 @@ impl Switch {
         }
     }
 
-    fn on_async(&mut self, msg: Message) {
+    /// Sends a learn-mode sample of a new connection to the history and
+    /// installs the connection's counting flow.
+    async fn observe_learned(&self, packet: &augur_openflow::PacketIn) {
+        let (Some(history), Some(bridge)) = (&self.ctx.history, &self.bridge) else {
+            return;
+        };
+        let Some(desired) = self.desired.borrow().clone() else {
+            return;
+        };
+        let bridge: Arc<str> = Arc::from(bridge.as_str());
+        match observer::learned_record(packet, &desired.inventory, &bridge, observe::now()) {
+            Ok(record) => history.send(vec![record]),
+            Err(skipped) => {
+                tracing::debug!(bridge = %bridge, "packet-in not observed: {skipped:?}");
+                return;
+            }
+        }
+        let forward = desired
+            .compiled
+            .bridge(&bridge)
+            .and_then(|flows| {
+                flows
+                    .stage(crate::policy::Stage::Forward)
+                    .find(|f| f.match_.is_empty())
+            })
+            .map(|f| f.instructions.clone());
+        let Some(forward) = forward else {
+            tracing::debug!(bridge = %bridge, "no forward stage: connection not counted");
+            return;
+        };
+        let Some(flow_mod) =
+            observer::counting_flow(packet, desired.version, self.ctx.connection_idle, forward)
+        else {
+            tracing::debug!(bridge = %bridge, "sample without an IP packet: not counted");
+            return;
+        };
+        tracing::debug!(bridge = %bridge, "counting flow: {flow_mod:?}");
+        if let Err(e) = self.handle.apply(vec![Body::FlowMod(flow_mod)]).await {
+            tracing::warn!(bridge = %bridge, "counting flow not installed: {e}");
+        }
+    }
+
+    /// Sends a counting flow's final volume to the history.
+    fn observe_removed(&self, removed: &augur_openflow::FlowRemoved) {
+        let (Some(history), Some(bridge)) = (&self.ctx.history, &self.bridge) else {
+            return;
+        };
+        let Some(desired) = self.desired.borrow().clone() else {
+            return;
+        };
+        let bridge: Arc<str> = Arc::from(bridge.as_str());
+        if let Some(record) =
+            observer::counted_record(removed, &desired.inventory, &bridge, observe::now())
+        {
+            history.send(vec![record]);
+        }
+    }
+
+    async fn on_async(&mut self, msg: Message) {
         let kind = msg
             .body
             .msg_type(msg.version)
@@ -714,6 +774,17 @@ impl Switch {
             Body::PacketIn(packet) => {
                 let reason = match Cookie::from_raw(packet.cookie).and_then(Cookie::origin) {
                     Some(Origin::Deny(reason)) => reason.name().to_owned(),
+                    Some(Origin::Learn) => {
+                        // Learn mode admitted the connection; it is not a
+                        // denied attempt.
+                        tracing::debug!(
+                            bridge = %self.name(),
+                            "new connection sampled: {}",
+                            packet.match_
+                        );
+                        self.observe_learned(packet).await;
+                        return;
+                    }
                     _ => "other".to_owned(),
                 };
                 self.ctx
@@ -732,6 +803,7 @@ impl Switch {
                 );
                 self.observe_denied(packet);
             }
+            Body::FlowRemoved(removed) => self.observe_removed(removed),
             Body::PortStatus(status) => tracing::info!(
                 bridge = %self.name(),
                 port = %status.desc.name,

@@ -14,6 +14,7 @@ use super::plan;
 use super::sources::LoadedPolicy;
 use crate::inventory::Inventory;
 use crate::observer::RuleTargets;
+use crate::policy::compile::Mode;
 use crate::policy::{CompileError, CompileSettings, CompiledPolicy, compile};
 
 /// What every switch is to be brought to.
@@ -44,10 +45,11 @@ pub fn compile_now(
     policy: &LoadedPolicy,
     inventory: &Inventory,
     config: &CompileConfig,
+    mode: Mode,
     generation: u64,
 ) -> Result<Desired, CompileError> {
-    let version = plan::policy_version(&policy.policy, &config.settings(0));
-    let settings = config.settings(version);
+    let version = plan::policy_version(&policy.policy, &config.settings(mode, 0));
+    let settings = config.settings(mode, version);
     let compiled_at = SystemTime::now();
     let compiled = compile(&policy.policy, inventory, &settings, compiled_at)?;
     Ok(Desired {
@@ -71,6 +73,8 @@ pub struct Compiler {
     pub desired: watch::Sender<Option<Arc<Desired>>>,
     /// Compile settings.
     pub config: CompileConfig,
+    /// Enforce or learn.
+    pub mode: Mode,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Stops the loop.
@@ -87,7 +91,7 @@ impl Compiler {
         let generation = previous
             .as_ref()
             .map_or(1, |d| d.generation.wrapping_add(1));
-        let desired = match compile_now(&policy, &inventory, &self.config, generation) {
+        let desired = match compile_now(&policy, &inventory, &self.config, self.mode, generation) {
             Ok(desired) => desired,
             Err(e) => {
                 self.metrics.load("compile", false);

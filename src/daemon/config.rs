@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::policy::CompileSettings;
+use crate::policy::compile::Mode;
 
 /// The port OpenFlow switches connect to unless told otherwise (IANA).
 pub const OPENFLOW_PORT: u16 = 6653;
@@ -33,6 +34,7 @@ pub const ENV_PREFIX: &str = "AUGUR_";
 /// The sections and top-level settings of the file; environment variables
 /// whose first part is one of these are settings.
 const TOP_LEVEL: &[&str] = &[
+    "mode",
     "policy",
     "inventory",
     "reload_interval",
@@ -49,6 +51,8 @@ const TOP_LEVEL: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Enforce the policy, or admit everything and observe it.
+    pub mode: Mode,
     /// The policy file (required).
     pub policy: Option<PathBuf>,
     /// Where the inventory of bridges, VMs and ports comes from.
@@ -75,6 +79,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
+            mode: Mode::Enforce,
             policy: None,
             inventory: InventoryConfig::default(),
             reload_interval: Interval(Duration::from_secs(2)),
@@ -276,9 +281,10 @@ impl Default for CompileConfig {
 }
 
 impl CompileConfig {
-    /// The compiler's settings for policy `version`.
-    pub fn settings(&self, version: u16) -> CompileSettings {
+    /// The compiler's settings for policy `version` in `mode`.
+    pub fn settings(&self, mode: Mode, version: u16) -> CompileSettings {
         CompileSettings {
+            mode,
             version,
             ct_zone: self.ct_zone,
             deny_sample_pps: self.deny_sample_pps,
@@ -369,6 +375,9 @@ pub struct ObserverConfig {
     /// The aggregation window of a new store (an existing store keeps its
     /// own).
     pub window: Interval,
+    /// Idle timeout of a sampled connection's counting flow (whole seconds,
+    /// at most 65535): the connection's volume is reported when it ends.
+    pub connection_idle: Interval,
 }
 
 impl Default for ObserverConfig {
@@ -377,6 +386,7 @@ impl Default for ObserverConfig {
             store: None,
             poll_interval: Interval(Duration::from_secs(10)),
             window: Interval(Duration::from_secs(60)),
+            connection_idle: Interval(Duration::from_secs(60)),
         }
     }
 }
@@ -1041,6 +1051,22 @@ mod tests {
             InventorySource::Ovsdb(DEFAULT_OVSDB.into())
         );
         assert_eq!(c.logging.format, LogFormat::Human);
+        assert_eq!(c.mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn mode_is_read_from_the_file_and_the_environment() {
+        let c = load_str("policy = \"p.toml\"\nmode = \"learn\"\n", no_env()).unwrap();
+        assert_eq!(c.mode, Mode::Learn);
+        assert_eq!(c.compile.settings(c.mode, 3).mode, Mode::Learn);
+        let c = load_str(
+            "policy = \"p.toml\"\nmode = \"learn\"\n",
+            env(&[("AUGUR_MODE", "enforce")]),
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        let e = load_str("policy = \"p.toml\"\nmode = \"watch\"\n", no_env()).unwrap_err();
+        assert!(e.contains("unknown variant `watch`"), "{e}");
     }
 
     #[test]

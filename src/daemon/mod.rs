@@ -174,6 +174,7 @@ impl Daemon {
             inventory: inventory.inventory.clone(),
             desired: desired_tx,
             config: config.compile.clone(),
+            mode: config.mode,
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
@@ -218,6 +219,9 @@ impl Daemon {
         let ctx = Arc::new(bridge::Context {
             history,
             poll_interval: config.observer.poll_interval.get(),
+            connection_idle: u16::try_from(config.observer.connection_idle.get().as_secs())
+                .unwrap_or(u16::MAX)
+                .max(1),
             session: session_config(config),
             openflow: config.openflow.clone(),
             desired: desired_rx.clone(),
@@ -374,13 +378,14 @@ pub fn check(loaded: &Loaded) -> Result<String, StartError> {
         config::InventorySource::File(path) => {
             let inventory = sources::read_inventory(path).map_err(StartError::Inventory)?;
             let desired =
-                compiler::compile_now(&policy, &inventory, &config.compile, 1).map_err(|e| {
-                    StartError::Policy(format!(
-                        "{} does not compile against {}: {e}",
-                        policy_path.display(),
-                        path.display()
-                    ))
-                })?;
+                compiler::compile_now(&policy, &inventory, &config.compile, config.mode, 1)
+                    .map_err(|e| {
+                        StartError::Policy(format!(
+                            "{} does not compile against {}: {e}",
+                            policy_path.display(),
+                            path.display()
+                        ))
+                    })?;
             summary.push_str(&format!("\npolicy version {:#06x}", desired.version));
             for bridge in &desired.compiled.bridges {
                 summary.push_str(&format!(

@@ -47,6 +47,8 @@ pub struct PacketHeaders {
 pub enum Skipped {
     /// Its cookie is not one of augur's deny flows.
     NotDenySample,
+    /// Its cookie is not augur's learn-mode flow.
+    NotLearnSample,
     /// It carries no IP packet (ARP, other Ethertypes) or is cut short
     /// before the IP header ends.
     NotIp,
@@ -104,7 +106,7 @@ pub fn parse_headers(frame: &[u8]) -> Option<PacketHeaders> {
 pub fn deny_reason(packet_in: &PacketIn) -> Option<DenyReason> {
     match Cookie::from_raw(packet_in.cookie)?.origin()? {
         Origin::Deny(reason) => Some(reason),
-        Origin::Rule(_) | Origin::Pipeline(_) => None,
+        Origin::Rule(_) | Origin::Pipeline(_) | Origin::Learn | Origin::Counting => None,
     }
 }
 
@@ -117,6 +119,23 @@ pub fn denied_record(
 ) -> Result<(FlowRecord, DenyReason), Skipped> {
     let reason = deny_reason(packet_in).ok_or(Skipped::NotDenySample)?;
     let headers = parse_headers(&packet_in.data).ok_or(Skipped::NotIp)?;
+    Ok((
+        sampled_record(packet_in, &headers, inventory, bridge, ts, Verdict::Denied),
+        reason,
+    ))
+}
+
+/// One sampled packet as a record of one connection attempt with `verdict`:
+/// the source is the VM on `in_port` if the frame carries its MAC, else by
+/// address.
+pub(crate) fn sampled_record(
+    packet_in: &PacketIn,
+    headers: &PacketHeaders,
+    inventory: &Inventory,
+    bridge: &Arc<str>,
+    ts: Timestamp,
+    verdict: Verdict,
+) -> FlowRecord {
     let in_port = packet_in
         .match_
         .get(Field::InPort)
@@ -137,22 +156,19 @@ pub fn denied_record(
             .total_len
             .max(u16::try_from(packet_in.data.len()).unwrap_or(u16::MAX)),
     );
-    Ok((
-        FlowRecord {
-            ts,
-            src,
-            dst,
-            src_port: headers.src_port,
-            dst_port: headers.dst_port,
-            protocol: headers.protocol,
-            bytes,
-            packets: 1,
-            connections: 1,
-            verdict: Verdict::Denied,
-            bridge: Some(Arc::clone(bridge)),
-        },
-        reason,
-    ))
+    FlowRecord {
+        ts,
+        src,
+        dst,
+        src_port: headers.src_port,
+        dst_port: headers.dst_port,
+        protocol: headers.protocol,
+        bytes,
+        packets: 1,
+        connections: 1,
+        verdict,
+        bridge: Some(Arc::clone(bridge)),
+    }
 }
 
 /// The VM owning `ip`, or `ip` as an external endpoint.

@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime};
 
-use augur_openflow::action::Ct;
+use augur_openflow::action::{Controller2Prop, Ct};
 use augur_openflow::meter::{MeterBand, MeterCommand, MeterFlags};
 use augur_openflow::{
     Action, CtState, Field, FlowMod, Instruction, MacAddr, Match, MatchField, MeterMod, PortNo,
@@ -208,17 +208,52 @@ pub mod priority {
     pub const ESTABLISHED: u16 = 63_000;
     /// Acl: the first rule; rule n has `RULE_FIRST - n`.
     pub const RULE_FIRST: u16 = 50_000;
-    /// The number of rules that fit between [`RULE_FIRST`] and 1.
-    pub const MAX_RULES: u32 = RULE_FIRST as u32 - 1;
+    /// Acl in learn mode: new connections no rule matched, below every
+    /// rule so allowed traffic keeps its rule's cookie and counters.
+    pub const LEARN: u16 = 1;
+    /// The number of rules that fit between [`RULE_FIRST`] and [`LEARN`].
+    pub const MAX_RULES: u32 = RULE_FIRST as u32 - 2;
     /// Deny: one flow per reason.
     pub const DENY_REASON: u16 = 100;
     /// Every stage's table-miss flow.
     pub const MISS: u16 = 0;
 }
 
+/// Whether the policy is enforced or only observed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// New connections no rule allows are denied.
+    #[default]
+    Enforce,
+    /// Nothing a rule would deny is blocked: a fresh deployment knows no
+    /// traffic yet, so every new connection is admitted (still committed to
+    /// conntrack, still behind classification and anti-spoofing) and
+    /// sampled to the controller to be observed.
+    Learn,
+}
+
+impl Mode {
+    /// Its name in configuration and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Learn => "learn",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What the compiler needs besides the policy and the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CompileSettings {
+    /// Enforce the rules, or admit and observe everything.
+    pub mode: Mode,
     /// The policy version, carried in every cookie.
     pub version: u16,
     /// The conntrack zone of the pipeline.
@@ -239,6 +274,7 @@ pub struct CompileSettings {
 impl Default for CompileSettings {
     fn default() -> CompileSettings {
         CompileSettings {
+            mode: Mode::Enforce,
             version: 1,
             ct_zone: 1,
             deny_sample_pps: 100,
@@ -1522,6 +1558,9 @@ impl<'a> BridgeCompiler<'a> {
         for live_rule in live {
             self.rule_flows(live_rule, meters.get(&live_rule.rule.index), selectors);
         }
+        if self.settings.mode == Mode::Learn {
+            self.learn();
+        }
         self.push(
             Stage::Acl,
             priority::MISS,
@@ -1541,7 +1580,7 @@ impl<'a> BridgeCompiler<'a> {
         let prio = priority::RULE_FIRST
             - u16::try_from(rule.index)
                 .unwrap_or(u16::MAX - 1)
-                .min(priority::RULE_FIRST - 1);
+                .min(priority::RULE_FIRST - priority::LEARN - 1);
         let mut sources: Vec<MatchField> = Vec::new();
         for name in &rule.from {
             let atoms = Self::atoms(selectors, name, Side::Src);
@@ -1615,6 +1654,43 @@ impl<'a> BridgeCompiler<'a> {
                     );
                 }
             }
+        }
+    }
+
+    /// Acl in learn mode: every new connection no rule admitted is admitted
+    /// anyway and committed, and its first packet is copied to the
+    /// controller. The meter sits on the copy (`controller(meter_id=...)`),
+    /// not on the flow: an OpenFlow meter instruction would drop the
+    /// connection's packets too once the rate is exceeded. The copy carries
+    /// the conntrack original tuple in its match, which is what names the
+    /// service side of the connection.
+    fn learn(&mut self) {
+        let settings = self.settings;
+        let new = CtState::TRACKED | CtState::NEW;
+        let commit = Action::Ct(Ct::new().commit().zone(settings.ct_zone));
+        let mut actions = vec![commit];
+        if settings.deny_sample_pps != 0 {
+            actions.push(Action::Controller2(vec![
+                Controller2Prop::MaxLen(settings.deny_sample_max_len),
+                Controller2Prop::MeterId(settings.deny_meter_id),
+            ]));
+        }
+        let cookie = self.cookie(Origin::Learn);
+        // OVS refuses `ct` in a flow whose match does not pin the IP version.
+        for eth_type in [ETH_IPV4, ETH_IPV6] {
+            self.push_with(
+                Stage::Acl,
+                priority::LEARN,
+                Match::new()
+                    .ct_state(new, new | CtState::INVALID)
+                    .eth_type(eth_type),
+                vec![
+                    Instruction::ApplyActions(actions.clone()),
+                    Instruction::GotoTable(Stage::Forward.table_id()),
+                ],
+                cookie,
+                0,
+            );
         }
     }
 

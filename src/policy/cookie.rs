@@ -19,7 +19,9 @@
 //! - **kind** and **detail**, the flow's [`Origin`]: `0x00` an allow rule of
 //!   the policy file (detail: its index in the file, from 0); `0x01` the fixed
 //!   pipeline (detail: the [`Stage`] number); `0x02` a deny flow (detail: the
-//!   [`DenyReason`]).
+//!   [`DenyReason`]); `0x03` the learn-mode flow that admits and samples new
+//!   connections (detail: 0); `0x04` a per-connection counting flow the
+//!   daemon installs for a sampled connection (detail: 0).
 
 use std::fmt;
 
@@ -43,11 +45,20 @@ pub enum Origin {
     Pipeline(Stage),
     /// A flow of the deny stage, for one reason.
     Deny(DenyReason),
+    /// The learn-mode flow that admits every new connection and samples it
+    /// to the controller; its packet-ins are observed, not denied.
+    Learn,
+    /// A counting flow of one connection, installed by the daemon rather
+    /// than compiled from the policy; reconciliation leaves it alone and it
+    /// expires on its idle timeout.
+    Counting,
 }
 
 const KIND_RULE: u64 = 0x00;
 const KIND_PIPELINE: u64 = 0x01;
 const KIND_DENY: u64 = 0x02;
+const KIND_LEARN: u64 = 0x03;
+const KIND_COUNTING: u64 = 0x04;
 
 impl Cookie {
     /// The prefix that marks a flow as augur's (`au`).
@@ -67,6 +78,8 @@ impl Cookie {
             Origin::Rule(index) => (KIND_RULE, u64::from(index)),
             Origin::Pipeline(stage) => (KIND_PIPELINE, u64::from(stage.number())),
             Origin::Deny(reason) => (KIND_DENY, u64::from(reason.number())),
+            Origin::Learn => (KIND_LEARN, 0),
+            Origin::Counting => (KIND_COUNTING, 0),
         };
         Cookie(
             u64::from(Cookie::PREFIX) << 48
@@ -111,6 +124,8 @@ impl Cookie {
             KIND_RULE => Some(Origin::Rule(detail)),
             KIND_PIPELINE => Stage::from_number(u8::try_from(detail).ok()?).map(Origin::Pipeline),
             KIND_DENY => DenyReason::from_number(u8::try_from(detail).ok()?).map(Origin::Deny),
+            KIND_LEARN => (detail == 0).then_some(Origin::Learn),
+            KIND_COUNTING => (detail == 0).then_some(Origin::Counting),
             _ => None,
         }
     }
@@ -128,6 +143,8 @@ impl fmt::Display for Cookie {
             Some(Origin::Rule(n)) => write!(f, "rule #{n})"),
             Some(Origin::Pipeline(stage)) => write!(f, "{stage})"),
             Some(Origin::Deny(reason)) => write!(f, "deny: {reason})"),
+            Some(Origin::Learn) => write!(f, "learn)"),
+            Some(Origin::Counting) => write!(f, "counting)"),
             None => write!(f, "unknown origin)"),
         }
     }
@@ -155,5 +172,9 @@ mod tests {
         assert_ne!(Cookie::new(4, Origin::Rule(2)).0 & mask, cookie);
         assert_eq!(c.to_string(), "0x6175000300000002 (v3 rule #2)");
         assert_eq!(Cookie(0x1).to_string(), "0x0000000000000001");
+        let l = Cookie::new(2, Origin::Learn);
+        assert_eq!(l.0, 0x6175_0002_0300_0000);
+        assert_eq!(l.origin(), Some(Origin::Learn));
+        assert_eq!(l.to_string(), "0x6175000203000000 (v2 learn)");
     }
 }

@@ -59,7 +59,7 @@ pub mod reconcile;
 
 pub use compile::{
     BridgeFlows, CompileError, CompileSettings, CompiledPolicy, DenyReason, FlowEntry, MeterSpec,
-    Stage, compile,
+    Mode, Stage, compile,
 };
 pub use cookie::{Cookie, Origin};
 pub use file::{Endpoint, Group, Policy, PolicyError, PortRange, Proto, Rate, RateUnit, Rule};

@@ -114,12 +114,18 @@ pub fn reconcile(desired: &[FlowEntry], installed: &[FlowStats]) -> Reconciliati
                     *entry = Some(state);
                 }
             }
-            None if ours => deletes.push(FlowChange::Delete {
-                table_id: flow.table_id,
-                priority: flow.priority,
-                match_: flow.match_.clone(),
-                cookie: flow.cookie,
-            }),
+            // Counting flows are the daemon's, one per live connection,
+            // and leave on their idle timeout with their final counts.
+            None if ours
+                && Cookie(flow.cookie).origin() != Some(super::cookie::Origin::Counting) =>
+            {
+                deletes.push(FlowChange::Delete {
+                    table_id: flow.table_id,
+                    priority: flow.priority,
+                    match_: flow.match_.clone(),
+                    cookie: flow.cookie,
+                })
+            }
             None => {}
         }
     }

@@ -1,0 +1,201 @@
+//! Learn mode: the learn flow's sampled packet-ins → allowed records of new
+//! connections.
+//!
+//! In learn mode every new connection no rule admitted is committed and its
+//! first packet copied to the controller through the sampling meter. Only
+//! `+new` packets reach the learn flow, and augur's pipeline does no NAT,
+//! so the sampled packet's headers are the connection's original direction
+//! (what conntrack calls the original tuple): its destination port is the
+//! service. Replies are `+est` and never reach the learn flow, so a server
+//! port never looks like a new service. OVS leaves the `ct_*` tuple fields
+//! out of an OpenFlow 1.3 PACKET_IN (it sends them only in `NXT_PACKET_IN2`);
+//! where a switch does include them, they are used instead.
+//!
+//! Each sample is one connection opening with its first packet's bytes; the
+//! connection's later volume comes from counting: the daemon installs a
+//! counting flow in the forward stage matching the connection's original
+//! tuple (`ct_*` fields, which carry the original direction for packets of
+//! both directions, so one flow counts both), with an idle timeout and
+//! `SEND_FLOW_REM`. Its FLOW_REMOVED carries every later packet and byte of
+//! the connection: together with the sample, the connection's exact volume.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use augur_flows::{FlowRecord, Protocol, Timestamp, Verdict};
+use augur_openflow::{
+    CtState, Field, FlowMod, FlowModFlags, FlowRemoved, Instruction, Match, PacketIn,
+};
+
+use super::denied::{PacketHeaders, Skipped, endpoint_of, parse_headers, sampled_record};
+use crate::inventory::Inventory;
+use crate::policy::{Cookie, Origin, Stage};
+
+/// Whether augur's learn-mode flow sent this packet-in.
+pub fn is_learn_sample(packet_in: &PacketIn) -> bool {
+    Cookie::from_raw(packet_in.cookie).and_then(Cookie::origin) == Some(Origin::Learn)
+}
+
+/// The conntrack original tuple carried in a packet-in's match, if complete:
+/// source and destination address, protocol, source and destination port.
+pub fn original_tuple(match_: &Match) -> Option<(IpAddr, IpAddr, Protocol, u16, u16)> {
+    let value = |field| match_.get(field).map(|f| f.value);
+    let (src, dst) = match (value(Field::CtNwSrc), value(Field::CtNwDst)) {
+        (Some(s), Some(d)) => (
+            IpAddr::V4(Ipv4Addr::from(u32::try_from(s).ok()?)),
+            IpAddr::V4(Ipv4Addr::from(u32::try_from(d).ok()?)),
+        ),
+        _ => (
+            IpAddr::V6(Ipv6Addr::from(value(Field::CtIpv6Src)?)),
+            IpAddr::V6(Ipv6Addr::from(value(Field::CtIpv6Dst)?)),
+        ),
+    };
+    let proto = u8::try_from(value(Field::CtNwProto)?).ok()?;
+    // Ports are absent for protocols without them (ICMP has type and code
+    // in the packet instead).
+    let port = |field| value(field).and_then(|v| u16::try_from(v).ok());
+    Some((
+        src,
+        dst,
+        Protocol(proto),
+        port(Field::CtTpSrc).unwrap_or(0),
+        port(Field::CtTpDst).unwrap_or(0),
+    ))
+}
+
+/// Turns a learn-mode packet-in from `bridge` into an allowed record of one
+/// new connection seen at `ts`.
+pub fn learned_record(
+    packet_in: &PacketIn,
+    inventory: &Inventory,
+    bridge: &Arc<str>,
+    ts: Timestamp,
+) -> Result<FlowRecord, Skipped> {
+    if !is_learn_sample(packet_in) {
+        return Err(Skipped::NotLearnSample);
+    }
+    let packet = parse_headers(&packet_in.data).ok_or(Skipped::NotIp)?;
+    let headers = match original_tuple(&packet_in.match_) {
+        // ICMP carries no ct ports; keep the packet's type and code.
+        Some((src_ip, dst_ip, protocol, src_port, dst_port)) if protocol == packet.protocol => {
+            let has_ports = packet_in.match_.contains(Field::CtTpDst);
+            PacketHeaders {
+                src_ip,
+                dst_ip,
+                protocol,
+                src_port: if has_ports { src_port } else { packet.src_port },
+                dst_port: if has_ports { dst_port } else { packet.dst_port },
+                ..packet
+            }
+        }
+        _ => packet,
+    };
+    let mut record = sampled_record(packet_in, &headers, inventory, bridge, ts, Verdict::Allowed);
+    if headers.src_ip != packet.src_ip {
+        // The sampled packet is not the original direction (it cannot be
+        // for `+new`, but the tuple is what names the ends): the in_port VM
+        // is the packet's sender, not the connection's.
+        record.src = endpoint_of(inventory, headers.src_ip);
+    }
+    Ok(record)
+}
+
+/// Whether conntrack tracks the connections of `protocol` by ports.
+fn has_ports(protocol: Protocol) -> bool {
+    // TCP, UDP, DCCP, UDP-Lite, SCTP.
+    matches!(protocol.0, 6 | 17 | 33 | 136 | 132)
+}
+
+/// The original tuple of the connection a learn-mode sample opened: from
+/// the packet-in's `ct_*` fields if present, else from the packet, which
+/// for a `+new` packet without NAT is the original direction.
+pub fn connection_tuple(packet_in: &PacketIn) -> Option<(IpAddr, IpAddr, Protocol, u16, u16)> {
+    if let Some(tuple) = original_tuple(&packet_in.match_) {
+        return Some(tuple);
+    }
+    let h = parse_headers(&packet_in.data)?;
+    let (src_port, dst_port) = if has_ports(h.protocol) {
+        (h.src_port, h.dst_port)
+    } else {
+        (0, 0)
+    };
+    Some((h.src_ip, h.dst_ip, h.protocol, src_port, dst_port))
+}
+
+/// Priority of counting flows in the forward stage, above its miss flow.
+pub const COUNTING_PRIORITY: u16 = 100;
+
+/// The counting flow of the connection a learn-mode sample opened: in the
+/// forward stage, matching the original tuple, doing what the forward
+/// stage does (`forward`), removed after `idle_timeout` seconds without
+/// traffic with a FLOW_REMOVED. `None` when the sample holds no IP packet.
+pub fn counting_flow(
+    packet_in: &PacketIn,
+    version: u16,
+    idle_timeout: u16,
+    forward: Vec<Instruction>,
+) -> Option<FlowMod> {
+    let (src, dst, protocol, src_port, dst_port) = connection_tuple(packet_in)?;
+    let m = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Match::new()
+            .eth_type(0x0800)
+            .ct_state(CtState::TRACKED, CtState::TRACKED | CtState::INVALID)
+            .ct_nw_proto(protocol.0)
+            .ct_nw_src(s)
+            .ct_nw_dst(d),
+        (IpAddr::V6(s), IpAddr::V6(d)) => Match::new()
+            .eth_type(0x86dd)
+            .ct_state(CtState::TRACKED, CtState::TRACKED | CtState::INVALID)
+            .ct_nw_proto(protocol.0)
+            .ct_ipv6_src(s)
+            .ct_ipv6_dst(d),
+        _ => return None,
+    };
+    let m = if has_ports(protocol) {
+        m.ct_tp_src(src_port).ct_tp_dst(dst_port)
+    } else {
+        m
+    };
+    Some(
+        FlowMod::add(Stage::Forward.table_id(), COUNTING_PRIORITY, m, forward)
+            .with_cookie(Cookie::new(version, Origin::Counting).0, 0)
+            .with_timeouts(idle_timeout, 0)
+            .with_flags(FlowModFlags::SEND_FLOW_REM),
+    )
+}
+
+/// Turns the FLOW_REMOVED of a counting flow into an allowed record of the
+/// connection's volume after its first packet (the opening itself was
+/// recorded from the sample). `None` for other flows, for flows that
+/// counted nothing, and for matches without an original tuple.
+pub fn counted_record(
+    removed: &FlowRemoved,
+    inventory: &Inventory,
+    bridge: &Arc<str>,
+    ts: Timestamp,
+) -> Option<FlowRecord> {
+    if Cookie::from_raw(removed.cookie)?.origin()? != Origin::Counting || removed.packet_count == 0
+    {
+        return None;
+    }
+    let (src, dst, protocol, src_port, dst_port) = original_tuple(&removed.match_)?;
+    // ICMP connections are matched without ports; record them as zero.
+    let (src_port, dst_port) = if has_ports(protocol) {
+        (src_port, dst_port)
+    } else {
+        (0, 0)
+    };
+    Some(FlowRecord {
+        ts,
+        src: endpoint_of(inventory, src),
+        dst: endpoint_of(inventory, dst),
+        src_port,
+        dst_port,
+        protocol,
+        bytes: removed.byte_count,
+        packets: removed.packet_count,
+        connections: 0,
+        verdict: Verdict::Allowed,
+        bridge: Some(Arc::clone(bridge)),
+    })
+}

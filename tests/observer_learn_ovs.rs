@@ -1,0 +1,262 @@
+//! Learn mode against a real Open vSwitch bridge (userspace datapath): a
+//! connection that enforce mode would deny passes the pipeline and comes
+//! back as an allowed record of the right VMs and service port from the
+//! learn flow's sampled packet-ins, while a connection a rule allows is
+//! still counted under its rule.
+//!
+//! Skips without OVS unless `AUGUR_REQUIRE_OVS=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use augur::daemon::{self, Daemon};
+use augur::inventory::Inventory;
+use augur::store::{SignatureStore, StoreSettings};
+use augur_flows::{Endpoint, Protocol, WindowConfig};
+use etherparse::PacketBuilder;
+use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
+
+const POLICY: &str = r#"
+[groups.web]
+vms = ["a"]
+[groups.db]
+vms = ["b"]
+[[allow]]
+from = "web"
+to = "db"
+proto = "tcp"
+port = 5432
+"#;
+
+const WAIT: Duration = Duration::from_secs(60);
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
+
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A TCP SYN from a to b, as hex for `ovs-ofctl packet-out`.
+fn syn(src_port: u16, dst_port: u16) -> String {
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([10, 7, 0, 1], [10, 7, 0, 2], 64)
+        .tcp(src_port, dst_port, 1000, 64_240)
+        .syn()
+        .write(&mut frame, &[])
+        .unwrap();
+    hex::encode(frame)
+}
+
+/// A UDP datagram with `payload` bytes, as hex for `ovs-ofctl packet-out`.
+fn datagram(from_a: bool, src_port: u16, dst_port: u16, payload: usize) -> String {
+    let (macs, ips) = if from_a {
+        ((MAC_A, MAC_B), ([10, 7, 0, 1], [10, 7, 0, 2]))
+    } else {
+        ((MAC_B, MAC_A), ([10, 7, 0, 2], [10, 7, 0, 1]))
+    };
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(ips.0, ips.1, 64)
+        .udp(src_port, dst_port)
+        .write(&mut frame, &vec![0x5a; payload])
+        .unwrap();
+    hex::encode(frame)
+}
+
+async fn eventually<T, F: FnMut() -> Result<T, String>>(what: &str, mut check: F) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(why) if Instant::now() >= deadline => panic!("{what}: {why}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learn_mode_admits_and_records_what_enforce_would_deny() {
+    if let Err(why) = ovs_usable() {
+        skip_without_ovs(&why);
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("AUGUR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    let inventory_file = dir.path().join("inventory.toml");
+    let history = dir.path().join("history");
+    write_atomically(&policy, POLICY);
+    write_atomically(&inventory_file, "");
+    let config = format!(
+        r#"
+policy = "{}"
+inventory = {{ file = "{}" }}
+reload_interval = "200ms"
+mode = "learn"
+[listen]
+tcp = "127.0.0.1:0"
+[metrics]
+enabled = false
+[observer]
+store = "{}"
+poll_interval = "1s"
+window = "2s"
+connection_idle = "3s"
+"#,
+        policy.display(),
+        inventory_file.display(),
+        history.display()
+    );
+    let loaded = daemon::config::load_text(&config, None, Vec::new()).unwrap();
+    let daemon = Daemon::start(loaded).await.unwrap();
+    let mut bridge = TestBridge::new(daemon.tcp_addresses()[0].port()).unwrap();
+    let port_a = bridge.add_internal_port();
+    let port_b = bridge.add_internal_port();
+    let (ofport_a, ofport_b) = (bridge.ofport(&port_a), bridge.ofport(&port_b));
+    let inventory: Inventory = serde_json::from_str(&format!(
+        r#"{{"bridges": [{{"name": "{br}", "datapath_id": {dpid}}}], "vms": [
+          {{"id": "a", "interfaces": [{{"bridge": "{br}", "ofport": {ofport_a}, "mac": "02:00:00:00:00:0a", "ips": ["10.7.0.1"]}}]}},
+          {{"id": "b", "interfaces": [{{"bridge": "{br}", "ofport": {ofport_b}, "mac": "02:00:00:00:00:0b", "ips": ["10.7.0.2"]}}]}}
+        ], "external_ports": []}}"#,
+        br = bridge.name(),
+        dpid = bridge.datapath_id(),
+    ))
+    .unwrap();
+    write_atomically(&inventory_file, &toml::to_string(&inventory).unwrap());
+    eventually("the rule's flows are installed", || {
+        let flows = bridge.dump_flows(&["--no-stats"]);
+        if flows.contains("ct_tp_dst=5432") && flows.contains("meter_id=") {
+            Ok(())
+        } else {
+            Err(flows)
+        }
+    })
+    .await;
+
+    let in_port = ofport_a.to_string();
+    for src_port in [40001, 40002, 40003] {
+        bridge.ofctl("packet-out", &[&in_port, "table", &syn(src_port, 5432)]);
+    }
+    for src_port in [41001, 41002] {
+        bridge.ofctl("packet-out", &[&in_port, "table", &syn(src_port, 22)]);
+    }
+
+    // Both SSH attempts pass the learn flow and none reaches the deny stage.
+    eventually("the learn flow passes the unruled connections", || {
+        let flows = bridge.dump_flows(&[]);
+        let learn = flows
+            .lines()
+            .find(|l| l.contains("table=5") && l.contains("priority=1,ct_state=+new-inv+trk,ip "))
+            .ok_or_else(|| flows.clone())?;
+        let denied = flows
+            .lines()
+            .filter(|l| l.contains("table=7") && l.contains("priority=100"))
+            .any(|l| !l.contains("n_packets=0,"));
+        if learn.contains("n_packets=2,") && !denied {
+            Ok(())
+        } else {
+            Err(flows.clone())
+        }
+    })
+    .await;
+
+    // A UDP exchange: the first datagram is sampled and opens a counting
+    // flow; the reply and the later datagrams are counted by it in both
+    // directions, and its FLOW_REMOVED reports them.
+    bridge.ofctl(
+        "packet-out",
+        &[&in_port, "table", &datagram(true, 40500, 5353, 100)],
+    );
+    eventually("the connection's counting flow is installed", || {
+        let flows = bridge.dump_flows(&["--no-stats"]);
+        if flows.contains("table=6") && flows.contains("ct_tp_dst=5353") {
+            Ok(())
+        } else {
+            Err(flows)
+        }
+    })
+    .await;
+    let in_port_b = ofport_b.to_string();
+    for _ in 0..3 {
+        bridge.ofctl(
+            "packet-out",
+            &[&in_port_b, "table", &datagram(false, 5353, 40500, 200)],
+        );
+    }
+    for _ in 0..2 {
+        bridge.ofctl(
+            "packet-out",
+            &[&in_port, "table", &datagram(true, 40500, 5353, 100)],
+        );
+    }
+    // Ethernet 14 + IPv4 20 + UDP 8 bytes of headers per datagram.
+    let (request, reply) = (14 + 20 + 8 + 100, 14 + 20 + 8 + 200);
+
+    let (a, b) = (Endpoint::vm("a"), Endpoint::vm("b"));
+    let settings = StoreSettings {
+        window: WindowConfig::with_length(2).unwrap(),
+        ..StoreSettings::default()
+    };
+    let signature = eventually("records of a → b are stored", || {
+        let store =
+            SignatureStore::open_at_last_window(&history, settings).map_err(|e| e.to_string())?;
+        let signature = store
+            .pair_signature(&a, &b)
+            .ok_or_else(|| "no signature of a → b yet".to_owned())?;
+        let allowed = signature
+            .services
+            .iter()
+            .find(|s| s.protocol == Protocol::TCP && s.port == 5432)
+            .map_or(0, |s| s.connections);
+        let learned = signature
+            .services
+            .iter()
+            .find(|s| s.protocol == Protocol::TCP && s.port == 22)
+            .map_or(0, |s| s.connections);
+        let udp = signature
+            .services
+            .iter()
+            .find(|s| s.protocol == Protocol::UDP && s.port == 5353)
+            .map_or(0, |s| s.packets);
+        if allowed >= 3 && learned >= 2 && udp >= 6 {
+            Ok(signature)
+        } else {
+            Err(format!("{:?}", signature.services))
+        }
+    })
+    .await;
+    let allowed = signature.services.iter().find(|s| s.port == 5432).unwrap();
+    assert_eq!(allowed.connections, 3, "{:?}", signature.services);
+    assert_eq!(allowed.denied, 0);
+    let learned = signature.services.iter().find(|s| s.port == 22).unwrap();
+    assert_eq!(learned.connections, 2, "{:?}", signature.services);
+    assert_eq!(learned.packets, 2);
+    assert_eq!(learned.denied, 0);
+    let udp = signature.services.iter().find(|s| s.port == 5353).unwrap();
+    assert_eq!(udp.protocol, Protocol::UDP);
+    assert_eq!(udp.connections, 1, "{:?}", signature.services);
+    assert_eq!(udp.packets, 6);
+    assert_eq!(udp.bytes, 3 * request + 3 * reply);
+    // The clients' ephemeral ports never become services, nor do the
+    // replies from the server's port.
+    assert!(
+        signature
+            .services
+            .iter()
+            .all(|s| [22, 5432, 5353].contains(&s.port)),
+        "{:?}",
+        signature.services
+    );
+    assert_eq!(signature.denied.attempts, 0);
+    daemon.shutdown().await;
+}
