@@ -143,6 +143,8 @@ impl SwitchHandle {
 struct Batch {
     xids: Vec<u32>,
     rejected: Vec<(u32, ErrorMsg)>,
+    /// A member we could not encode (it never reached the switch).
+    unencodable: Option<EncodeError>,
     reply: oneshot::Sender<Result<(), RequestError>>,
 }
 
@@ -336,6 +338,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                             Batch {
                                 xids,
                                 rejected: Vec::new(),
+                                unencodable: None,
                                 reply,
                             },
                         );
@@ -358,10 +361,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         for member in &batch.xids {
                             self.batch_members.remove(member);
                         }
-                        let result = if batch.rejected.is_empty() {
-                            Ok(())
-                        } else {
-                            Err(RequestError::PartlyRejected(batch.rejected))
+                        let result = match batch.unencodable {
+                            Some(e) => Err(RequestError::Encode(e)),
+                            None if batch.rejected.is_empty() => Ok(()),
+                            None => Err(RequestError::PartlyRejected(batch.rejected)),
                         };
                         let _ = batch.reply.send(result);
                     } else if let Some(reply) = self.requests.remove(&xid) {
@@ -417,6 +420,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 self.tx.truncate(start);
                 if let Some(reply) = self.requests.remove(&msg.xid) {
                     let _ = reply.send(Err(RequestError::Encode(e)));
+                } else if let Some(batch) = self
+                    .batch_members
+                    .get(&msg.xid)
+                    .and_then(|barrier| self.batches.get_mut(barrier))
+                {
+                    // Its barrier still goes out; the batch then fails.
+                    batch.unencodable.get_or_insert(e);
                 }
                 continue;
             }

@@ -370,3 +370,16 @@ async fn an_invalid_flow_mod_gets_a_decoded_error_naming_it() {
     assert_eq!(offending.body, Body::FlowMod(backwards), "{offending}");
     assert!(dump(&handle).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_batch_with_an_unencodable_message_fails_instead_of_passing() {
+    let Some((_bridge, handle)) = connected_bridge().await else {
+        return;
+    };
+    // tcp_dst without ip_proto and eth_type: refused by the encoder, so it
+    // never reaches the switch; the batch must say so.
+    let bad = FlowMod::add(0, 10, Match::new().tcp_dst(22), vec![]).with_cookie(TEST_COOKIE | 7, 0);
+    let err = handle.apply(vec![Body::FlowMod(bad)]).await.unwrap_err();
+    assert!(matches!(err, RequestError::Encode(_)), "{err:?}");
+    assert!(dump(&handle).await.is_empty());
+}
