@@ -6,8 +6,11 @@
 // Helpers outside #[test] functions panic on failure too, as tests should.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::eventually;
 
 use augur::daemon::{self, Daemon};
 use augur::inventory::Inventory;
@@ -157,17 +160,6 @@ async fn run_switch(port: u16, state: Arc<Mutex<Switch>>) {
     }
 }
 
-async fn eventually<F: FnMut() -> Result<(), String>>(what: &str, mut check: F) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(why) if Instant::now() >= deadline => panic!("{what}: {why}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switch_without_bundles_gets_ordered_messages_and_a_barrier() {
     let dir = tempfile::tempdir().unwrap();
@@ -217,9 +209,12 @@ enabled = false
             ))
         }
     };
-    eventually("the switch gets the policy", || {
-        holds_desired(&state).map(|_| ())
-    })
+    eventually(
+        "the switch gets the policy",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || holds_desired(&state).map(|_| ()),
+    )
     .await;
     let first_version = holds_desired(&state).unwrap();
     {
@@ -242,15 +237,20 @@ enabled = false
     // An edit: the deletes go before the adds, without a bundle.
     let edited = POLICY.replace("port = \"8000-8080\"", "port = \"8000-8443\"");
     std::fs::write(&policy, edited).unwrap();
-    eventually("the switch gets the edited policy", || {
-        holds_desired(&state).and_then(|v| {
-            if v == first_version {
-                Err("not yet recompiled".into())
-            } else {
-                Ok(())
-            }
-        })
-    })
+    eventually(
+        "the switch gets the edited policy",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            holds_desired(&state).and_then(|v| {
+                if v == first_version {
+                    Err("not yet recompiled".into())
+                } else {
+                    Ok(())
+                }
+            })
+        },
+    )
     .await;
     let log = state.lock().unwrap().log.clone();
     assert!(!log.contains(&"bundle"), "{log:?}");

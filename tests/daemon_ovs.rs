@@ -23,6 +23,7 @@ use augur::daemon::{self, Daemon};
 use augur::inventory::Inventory;
 use augur::policy::Cookie;
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
+use support::{eventually, write_atomically};
 
 const POLICY: &str = include_str!("../examples/policy/three-tier.toml");
 const INVENTORY: &str = include_str!("../examples/policy/three-tier-inventory.toml");
@@ -69,14 +70,6 @@ fn inventory(s1: Option<&TestBridge>, s2: Option<&TestBridge>) -> Inventory {
             None => false,
         });
     inventory
-}
-
-/// Writes `text` to `path` in one step (as an editor saving would), so the
-/// daemon never reads half a file.
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 /// A flow as `ovs-ofctl` prints it, without what changes by itself
@@ -153,18 +146,6 @@ async fn desired(desired: &daemon::Desired, bridge: &TestBridge) -> BTreeSet<Str
         "flows the scratch bridge merged"
     );
     text
-}
-
-/// Polls `check` until it returns `Ok`, or panics with its last complaint.
-async fn eventually<F: FnMut() -> Result<(), String>>(what: &str, mut check: F) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(why) if Instant::now() >= deadline => panic!("{what}: {why}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
 }
 
 /// Equal sets, or the difference.
@@ -279,40 +260,52 @@ address = "127.0.0.1:0"
 
     let desired_rx = daemon.desired();
     let current = || desired_rx.borrow().clone().unwrap();
-    eventually("the inventory is reloaded", || {
-        let d = current();
-        d.compiled
-            .bridge(s2.name())
-            .map(|_| ())
-            .ok_or_else(|| "not yet".to_owned())
-    })
+    eventually(
+        "the inventory is reloaded",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let d = current();
+            d.compiled
+                .bridge(s2.name())
+                .map(|_| ())
+                .ok_or_else(|| "not yet".to_owned())
+        },
+    )
     .await;
     let v1 = current();
     for bridge in [&s1, &s2] {
         let want = desired(&v1, bridge).await;
         eventually(
             &format!("{} holds the compiled table", bridge.name()),
+            WAIT,
+            Duration::from_millis(200),
             || same(&installed(bridge), &want),
         )
         .await;
     }
     let expected = v1.compiled.bridge(s1.name()).unwrap().flows.len();
-    eventually("metrics report both switches and the flows", || {
-        let text = scrape(metrics);
-        let needles = [
-            "augur_switches_connected 2".to_owned(),
-            format!(
-                "augur_flows_installed{{bridge=\"{}\"}} {expected}",
-                s1.name()
-            ),
-            format!("augur_apply_seconds_count{{bridge=\"{}\"}}", s1.name()),
-            "augur_openflow_messages_sent_total{type=\"bundle_add\"}".to_owned(),
-        ];
-        match needles.iter().find(|n| !text.contains(n.as_str())) {
-            None => Ok(()),
-            Some(n) => Err(format!("{n:?} not in {text}")),
-        }
-    })
+    eventually(
+        "metrics report both switches and the flows",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let text = scrape(metrics);
+            let needles = [
+                "augur_switches_connected 2".to_owned(),
+                format!(
+                    "augur_flows_installed{{bridge=\"{}\"}} {expected}",
+                    s1.name()
+                ),
+                format!("augur_apply_seconds_count{{bridge=\"{}\"}}", s1.name()),
+                "augur_openflow_messages_sent_total{type=\"bundle_add\"}".to_owned(),
+            ];
+            match needles.iter().find(|n| !text.contains(n.as_str())) {
+                None => Ok(()),
+                Some(n) => Err(format!("{n:?} not in {text}")),
+            }
+        },
+    )
     .await;
 
     // Peers that are not well-behaved switches: one sends a header whose
@@ -323,14 +316,19 @@ address = "127.0.0.1:0"
         .write_all(&[0x04, 0x00, 0x00, 0x02, 0, 0, 0, 1])
         .unwrap();
     let _silent = TcpStream::connect(daemon.tcp_addresses()[0]).unwrap();
-    eventually("the broken peer is dropped", || {
-        let text = daemon.metrics().encode();
-        if text.contains("augur_switch_disconnects_total{reason=\"malformed\"} 1") {
-            Ok(())
-        } else {
-            Err(text)
-        }
-    })
+    eventually(
+        "the broken peer is dropped",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let text = daemon.metrics().encode();
+            if text.contains("augur_switch_disconnects_total{reason=\"malformed\"} 1") {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        },
+    )
     .await;
 
     // A flow that is not augur's survives everything that follows.
@@ -345,21 +343,29 @@ address = "127.0.0.1:0"
         .unwrap()
         .to_owned();
     write_atomically(&policy, &edited);
-    eventually("the edited policy is compiled", || {
-        if current().version != v1.version {
-            Ok(())
-        } else {
-            Err("still the first version".into())
-        }
-    })
+    eventually(
+        "the edited policy is compiled",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            if current().version != v1.version {
+                Ok(())
+            } else {
+                Err("still the first version".into())
+            }
+        },
+    )
     .await;
     let v2 = current();
     let mut want_v2 = Vec::new();
     for bridge in [&s1, &s2] {
         let want = desired(&v2, bridge).await;
-        eventually(&format!("{} holds the edited table", bridge.name()), || {
-            same(&installed(bridge), &want)
-        })
+        eventually(
+            &format!("{} holds the edited table", bridge.name()),
+            WAIT,
+            Duration::from_millis(200),
+            || same(&installed(bridge), &want),
+        )
         .await;
         want_v2.push(want);
     }
@@ -396,14 +402,19 @@ address = "127.0.0.1:0"
             ),
         ],
     );
-    eventually("the audit repairs the deleted flow", || {
-        same(&installed(&s2), &want_v2[1])?;
-        if adds_now() == before + 1 {
-            Ok(())
-        } else {
-            Err(format!("{} adds after {before}", adds_now()))
-        }
-    })
+    eventually(
+        "the audit repairs the deleted flow",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            same(&installed(&s2), &want_v2[1])?;
+            if adds_now() == before + 1 {
+                Ok(())
+            } else {
+                Err(format!("{} adds after {before}", adds_now()))
+            }
+        },
+    )
     .await;
 
     daemon.shutdown().await;
@@ -528,9 +539,12 @@ format = "json"
 
     let log = files.path("augur-1.log");
     let mut first = spawn_augur(&config, &log);
-    eventually("the first daemon installs the policy", || {
-        same(&installed(&bridge), &want_flows)
-    })
+    eventually(
+        "the first daemon installs the policy",
+        WAIT,
+        Duration::from_millis(200),
+        || same(&installed(&bridge), &want_flows),
+    )
     .await;
 
     let monitor = FlowMonitor::start(&bridge, files.path("monitor.txt"));
@@ -550,23 +564,28 @@ format = "json"
         want_flows.len()
     );
     let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port));
-    eventually("the second daemon has looked at the switch", || {
-        let Ok(mut stream) = TcpStream::connect(metrics) else {
-            return Err("metrics endpoint not up".into());
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: augur\r\nConnection: close\r\n\r\n"
-        );
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text);
-        if text.contains(&gauge) {
-            Ok(())
-        } else {
-            Err(format!("{gauge:?} not in {text}"))
-        }
-    })
+    eventually(
+        "the second daemon has looked at the switch",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let Ok(mut stream) = TcpStream::connect(metrics) else {
+                return Err("metrics endpoint not up".into());
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "GET /metrics HTTP/1.1\r\nHost: augur\r\nConnection: close\r\n\r\n"
+            );
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            if text.contains(&gauge) {
+                Ok(())
+            } else {
+                Err(format!("{gauge:?} not in {text}"))
+            }
+        },
+    )
     .await;
     same(&installed(&bridge), &want_flows).unwrap();
     let events = monitor.stop();
@@ -693,19 +712,24 @@ enabled = false
     );
     let loaded = daemon::config::load_text(&config, None, Vec::new()).unwrap();
     let daemon = Daemon::start(loaded).await.unwrap();
-    eventually("the bridge is made fail-closed", || {
-        let got = [
-            vsctl_get("bridge", bridge.name(), "fail_mode"),
-            vsctl_get("controller", &controller, "connection_mode"),
-            vsctl_get("controller", &controller, "controller_rate_limit"),
-            vsctl_get("controller", &controller, "controller_burst_limit"),
-        ];
-        if got == ["secure", "out-of-band", "1000", "100"] {
-            Ok(())
-        } else {
-            Err(format!("bridge and controller settings are {got:?}"))
-        }
-    })
+    eventually(
+        "the bridge is made fail-closed",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let got = [
+                vsctl_get("bridge", bridge.name(), "fail_mode"),
+                vsctl_get("controller", &controller, "connection_mode"),
+                vsctl_get("controller", &controller, "controller_rate_limit"),
+                vsctl_get("controller", &controller, "controller_burst_limit"),
+            ];
+            if got == ["secure", "out-of-band", "1000", "100"] {
+                Ok(())
+            } else {
+                Err(format!("bridge and controller settings are {got:?}"))
+            }
+        },
+    )
     .await;
     daemon.shutdown().await;
 }
@@ -754,28 +778,36 @@ enabled = false
     };
     let want = desired(&first, &bridge).await;
     assert!(rule_flows(&want) > 0, "the rule compiles to flows");
-    eventually("the policy with the brief rule is installed", || {
-        same(&installed(&bridge), &want)
-    })
+    eventually(
+        "the policy with the brief rule is installed",
+        WAIT,
+        Duration::from_millis(200),
+        || same(&installed(&bridge), &want),
+    )
     .await;
     // The switch expires the rule's flows by itself; the daemon recompiles
     // without the rule and does not put them back.
-    eventually("the rule's flows expire", || {
-        let now = installed(&bridge);
-        let d = daemon.desired().borrow().clone().unwrap();
-        if rule_flows(&now) == 0
-            && d.compiled
-                .bridge(bridge.name())
-                .unwrap()
-                .flows
-                .iter()
-                .all(|f| f.cookie != rule_cookie)
-        {
-            Ok(())
-        } else {
-            Err(format!("{} of the rule's flows remain", rule_flows(&now)))
-        }
-    })
+    eventually(
+        "the rule's flows expire",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let now = installed(&bridge);
+            let d = daemon.desired().borrow().clone().unwrap();
+            if rule_flows(&now) == 0
+                && d.compiled
+                    .bridge(bridge.name())
+                    .unwrap()
+                    .flows
+                    .iter()
+                    .all(|f| f.cookie != rule_cookie)
+            {
+                Ok(())
+            } else {
+                Err(format!("{} of the rule's flows remain", rule_flows(&now)))
+            }
+        },
+    )
     .await;
     let after = daemon.desired().borrow().clone().unwrap();
     assert_eq!(after.version, first.version, "the policy did not change");

@@ -10,8 +10,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use augur::daemon::{self, Daemon};
 use augur::inventory::Inventory;
@@ -19,6 +18,7 @@ use augur::store::{SignatureStore, StoreSettings};
 use augur_flows::{Endpoint, Protocol, WindowConfig};
 use etherparse::PacketBuilder;
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
+use support::{eventually, write_atomically};
 
 const POLICY: &str = r#"
 [groups.web]
@@ -35,12 +35,6 @@ port = 5432
 const WAIT: Duration = Duration::from_secs(60);
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
-
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 /// A TCP SYN from a to b, as hex for `ovs-ofctl packet-out`.
 fn syn(src_port: u16, dst_port: u16) -> String {
@@ -68,17 +62,6 @@ fn datagram(from_a: bool, src_port: u16, dst_port: u16, payload: usize) -> Strin
         .write(&mut frame, &vec![0x5a; payload])
         .unwrap();
     hex::encode(frame)
-}
-
-async fn eventually<T, F: FnMut() -> Result<T, String>>(what: &str, mut check: F) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(why) if Instant::now() >= deadline => panic!("{what}: {why}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,14 +116,19 @@ connection_idle = "3s"
     ))
     .unwrap();
     write_atomically(&inventory_file, &toml::to_string(&inventory).unwrap());
-    eventually("the rule's flows are installed", || {
-        let flows = bridge.dump_flows(&["--no-stats"]);
-        if flows.contains("ct_tp_dst=5432") && flows.contains("meter_id=") {
-            Ok(())
-        } else {
-            Err(flows)
-        }
-    })
+    eventually(
+        "the rule's flows are installed",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let flows = bridge.dump_flows(&["--no-stats"]);
+            if flows.contains("ct_tp_dst=5432") && flows.contains("meter_id=") {
+                Ok(())
+            } else {
+                Err(flows)
+            }
+        },
+    )
     .await;
 
     let in_port = ofport_a.to_string();
@@ -152,22 +140,29 @@ connection_idle = "3s"
     }
 
     // Both SSH attempts pass the learn flow and none reaches the deny stage.
-    eventually("the learn flow passes the unruled connections", || {
-        let flows = bridge.dump_flows(&[]);
-        let learn = flows
-            .lines()
-            .find(|l| l.contains("table=5") && l.contains("priority=1,ct_state=+new-inv+trk,ip "))
-            .ok_or_else(|| flows.clone())?;
-        let denied = flows
-            .lines()
-            .filter(|l| l.contains("table=7") && l.contains("priority=100"))
-            .any(|l| !l.contains("n_packets=0,"));
-        if learn.contains("n_packets=2,") && !denied {
-            Ok(())
-        } else {
-            Err(flows.clone())
-        }
-    })
+    eventually(
+        "the learn flow passes the unruled connections",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let flows = bridge.dump_flows(&[]);
+            let learn = flows
+                .lines()
+                .find(|l| {
+                    l.contains("table=5") && l.contains("priority=1,ct_state=+new-inv+trk,ip ")
+                })
+                .ok_or_else(|| flows.clone())?;
+            let denied = flows
+                .lines()
+                .filter(|l| l.contains("table=7") && l.contains("priority=100"))
+                .any(|l| !l.contains("n_packets=0,"));
+            if learn.contains("n_packets=2,") && !denied {
+                Ok(())
+            } else {
+                Err(flows.clone())
+            }
+        },
+    )
     .await;
 
     // A UDP exchange: the first datagram is sampled and opens a counting
@@ -177,14 +172,19 @@ connection_idle = "3s"
         "packet-out",
         &[&in_port, "table", &datagram(true, 40500, 5353, 100)],
     );
-    eventually("the connection's counting flow is installed", || {
-        let flows = bridge.dump_flows(&["--no-stats"]);
-        if flows.contains("table=6") && flows.contains("ct_tp_dst=5353") {
-            Ok(())
-        } else {
-            Err(flows)
-        }
-    })
+    eventually(
+        "the connection's counting flow is installed",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let flows = bridge.dump_flows(&["--no-stats"]);
+            if flows.contains("table=6") && flows.contains("ct_tp_dst=5353") {
+                Ok(())
+            } else {
+                Err(flows)
+            }
+        },
+    )
     .await;
     let in_port_b = ofport_b.to_string();
     for _ in 0..3 {
@@ -207,33 +207,38 @@ connection_idle = "3s"
         window: WindowConfig::with_length(2).unwrap(),
         ..StoreSettings::default()
     };
-    let signature = eventually("records of a → b are stored", || {
-        let store =
-            SignatureStore::open_at_last_window(&history, settings).map_err(|e| e.to_string())?;
-        let signature = store
-            .pair_signature(&a, &b)
-            .ok_or_else(|| "no signature of a → b yet".to_owned())?;
-        let allowed = signature
-            .services
-            .iter()
-            .find(|s| s.protocol == Protocol::TCP && s.port == 5432)
-            .map_or(0, |s| s.connections);
-        let learned = signature
-            .services
-            .iter()
-            .find(|s| s.protocol == Protocol::TCP && s.port == 22)
-            .map_or(0, |s| s.connections);
-        let udp = signature
-            .services
-            .iter()
-            .find(|s| s.protocol == Protocol::UDP && s.port == 5353)
-            .map_or(0, |s| s.packets);
-        if allowed >= 3 && learned >= 2 && udp >= 6 {
-            Ok(signature)
-        } else {
-            Err(format!("{:?}", signature.services))
-        }
-    })
+    let signature = eventually(
+        "records of a → b are stored",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let store = SignatureStore::open_at_last_window(&history, settings)
+                .map_err(|e| e.to_string())?;
+            let signature = store
+                .pair_signature(&a, &b)
+                .ok_or_else(|| "no signature of a → b yet".to_owned())?;
+            let allowed = signature
+                .services
+                .iter()
+                .find(|s| s.protocol == Protocol::TCP && s.port == 5432)
+                .map_or(0, |s| s.connections);
+            let learned = signature
+                .services
+                .iter()
+                .find(|s| s.protocol == Protocol::TCP && s.port == 22)
+                .map_or(0, |s| s.connections);
+            let udp = signature
+                .services
+                .iter()
+                .find(|s| s.protocol == Protocol::UDP && s.port == 5353)
+                .map_or(0, |s| s.packets);
+            if allowed >= 3 && learned >= 2 && udp >= 6 {
+                Ok(signature)
+            } else {
+                Err(format!("{:?}", signature.services))
+            }
+        },
+    )
     .await;
     let allowed = signature.services.iter().find(|s| s.port == 5432).unwrap();
     assert_eq!(allowed.connections, 3, "{:?}", signature.services);

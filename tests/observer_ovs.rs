@@ -10,8 +10,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use augur::daemon::{self, Daemon};
 use augur::inventory::Inventory;
@@ -19,6 +18,7 @@ use augur::store::{SignatureStore, StoreSettings};
 use augur_flows::{Endpoint, Protocol, WindowConfig};
 use etherparse::PacketBuilder;
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
+use support::{eventually, write_atomically};
 
 const POLICY: &str = r#"
 [groups.web]
@@ -36,12 +36,6 @@ const WAIT: Duration = Duration::from_secs(60);
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
 
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
 /// A TCP SYN from a to b, as hex for `ovs-ofctl packet-out`.
 fn syn(src_port: u16, dst_port: u16) -> String {
     let mut frame = Vec::new();
@@ -52,17 +46,6 @@ fn syn(src_port: u16, dst_port: u16) -> String {
         .write(&mut frame, &[])
         .unwrap();
     hex::encode(frame)
-}
-
-async fn eventually<T, F: FnMut() -> Result<T, String>>(what: &str, mut check: F) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(why) if Instant::now() >= deadline => panic!("{what}: {why}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,14 +98,19 @@ window = "2s"
     ))
     .unwrap();
     write_atomically(&inventory_file, &toml::to_string(&inventory).unwrap());
-    eventually("the rule's flows are installed", || {
-        let flows = bridge.dump_flows(&["--no-stats"]);
-        if flows.contains("ct_tp_dst=5432") && flows.contains("table=7") {
-            Ok(())
-        } else {
-            Err(flows)
-        }
-    })
+    eventually(
+        "the rule's flows are installed",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let flows = bridge.dump_flows(&["--no-stats"]);
+            if flows.contains("ct_tp_dst=5432") && flows.contains("table=7") {
+                Ok(())
+            } else {
+                Err(flows)
+            }
+        },
+    )
     .await;
 
     let in_port = ofport_a.to_string();
@@ -138,28 +126,33 @@ window = "2s"
         window: WindowConfig::with_length(2).unwrap(),
         ..StoreSettings::default()
     };
-    let signature = eventually("records of a → b are stored", || {
-        let store =
-            SignatureStore::open_at_last_window(&history, settings).map_err(|e| e.to_string())?;
-        let signature = store
-            .pair_signature(&a, &b)
-            .ok_or_else(|| "no signature of a → b yet".to_owned())?;
-        let allowed = signature
-            .services
-            .iter()
-            .find(|s| s.protocol == Protocol::TCP && s.port == 5432)
-            .map_or(0, |s| s.connections);
-        let denied = signature
-            .services
-            .iter()
-            .find(|s| s.protocol == Protocol::TCP && s.port == 22)
-            .map_or(0, |s| s.denied);
-        if allowed >= 3 && denied >= 2 {
-            Ok(signature)
-        } else {
-            Err(format!("{:?}", signature.services))
-        }
-    })
+    let signature = eventually(
+        "records of a → b are stored",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let store = SignatureStore::open_at_last_window(&history, settings)
+                .map_err(|e| e.to_string())?;
+            let signature = store
+                .pair_signature(&a, &b)
+                .ok_or_else(|| "no signature of a → b yet".to_owned())?;
+            let allowed = signature
+                .services
+                .iter()
+                .find(|s| s.protocol == Protocol::TCP && s.port == 5432)
+                .map_or(0, |s| s.connections);
+            let denied = signature
+                .services
+                .iter()
+                .find(|s| s.protocol == Protocol::TCP && s.port == 22)
+                .map_or(0, |s| s.denied);
+            if allowed >= 3 && denied >= 2 {
+                Ok(signature)
+            } else {
+                Err(format!("{:?}", signature.services))
+            }
+        },
+    )
     .await;
     let allowed = signature.services.iter().find(|s| s.port == 5432).unwrap();
     assert_eq!(allowed.connections, 3, "{:?}", signature.services);

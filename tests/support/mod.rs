@@ -7,6 +7,7 @@
 pub mod ovs;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The project's `shared/` directory (fixtures and data sets), found at
 /// `$AUGUR_SHARED` or beside the project root. `None`, with a note on stderr,
@@ -47,4 +48,30 @@ pub fn ryu_packets(shared: &Path, version: &str) -> Vec<(String, Vec<u8>)> {
             (name, bytes)
         })
         .collect()
+}
+
+/// Writes `text` to `path` whole (a temporary file renamed over it), so a
+/// watcher never reads half a file.
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Polls `check` every `every` until it succeeds, panicking with `what` and
+/// its last complaint after `within`.
+pub async fn eventually<T, F: FnMut() -> Result<T, String>>(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    mut check: F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(why) if Instant::now() >= deadline => panic!("{what}: {why}"),
+            Err(_) => tokio::time::sleep(every).await,
+        }
+    }
 }
