@@ -12,41 +12,11 @@ mod support;
 
 use std::time::Duration;
 
-use augur::daemon::{self, Daemon};
-use augur::inventory::Inventory;
 use augur::store::{SignatureStore, StoreSettings};
 use augur_flows::{Endpoint, Protocol, WindowConfig};
-use etherparse::PacketBuilder;
-use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
-use support::{eventually, write_atomically};
-
-const POLICY: &str = r#"
-[groups.web]
-vms = ["a"]
-[groups.db]
-vms = ["b"]
-[[allow]]
-from = "web"
-to = "db"
-proto = "tcp"
-port = 5432
-"#;
-
-const WAIT: Duration = Duration::from_secs(60);
-const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
-const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
-
-/// A TCP SYN from a to b, as hex for `ovs-ofctl packet-out`.
-fn syn(src_port: u16, dst_port: u16) -> String {
-    let mut frame = Vec::new();
-    PacketBuilder::ethernet2(MAC_A, MAC_B)
-        .ipv4([10, 7, 0, 1], [10, 7, 0, 2], 64)
-        .tcp(src_port, dst_port, 1000, 64_240)
-        .syn()
-        .write(&mut frame, &[])
-        .unwrap();
-    hex::encode(frame)
-}
+use support::eventually;
+use support::observed::{self, WAIT, syn};
+use support::ovs::{ovs_usable, skip_without_ovs};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_and_denied_traffic_reach_the_history() {
@@ -58,60 +28,14 @@ async fn allowed_and_denied_traffic_reach_the_history() {
         .with_env_filter(std::env::var("AUGUR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .with_test_writer()
         .try_init();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
-    let inventory_file = dir.path().join("inventory.toml");
-    let history = dir.path().join("history");
-    write_atomically(&policy, POLICY);
-    write_atomically(&inventory_file, "");
-    let config = format!(
-        r#"
-policy = "{}"
-inventory = {{ file = "{}" }}
-reload_interval = "200ms"
-[listen]
-tcp = "127.0.0.1:0"
-[metrics]
-enabled = false
-[observer]
-store = "{}"
-poll_interval = "1s"
-window = "2s"
-"#,
-        policy.display(),
-        inventory_file.display(),
-        history.display()
-    );
-    let loaded = daemon::config::load_text(&config, None, Vec::new()).unwrap();
-    let daemon = Daemon::start(loaded).await.unwrap();
-    let mut bridge = TestBridge::new(daemon.tcp_addresses()[0].port()).unwrap();
-    let port_a = bridge.add_internal_port();
-    let port_b = bridge.add_internal_port();
-    let (ofport_a, ofport_b) = (bridge.ofport(&port_a), bridge.ofport(&port_b));
-    let inventory: Inventory = serde_json::from_str(&format!(
-        r#"{{"bridges": [{{"name": "{br}", "datapath_id": {dpid}}}], "vms": [
-          {{"id": "a", "interfaces": [{{"bridge": "{br}", "ofport": {ofport_a}, "mac": "02:00:00:00:00:0a", "ips": ["10.7.0.1"]}}]}},
-          {{"id": "b", "interfaces": [{{"bridge": "{br}", "ofport": {ofport_b}, "mac": "02:00:00:00:00:0b", "ips": ["10.7.0.2"]}}]}}
-        ], "external_ports": []}}"#,
-        br = bridge.name(),
-        dpid = bridge.datapath_id(),
-    ))
-    .unwrap();
-    write_atomically(&inventory_file, &toml::to_string(&inventory).unwrap());
-    eventually(
-        "the rule's flows are installed",
-        WAIT,
-        Duration::from_millis(300),
-        || {
-            let flows = bridge.dump_flows(&["--no-stats"]);
-            if flows.contains("ct_tp_dst=5432") && flows.contains("table=7") {
-                Ok(())
-            } else {
-                Err(flows)
-            }
-        },
-    )
-    .await;
+    let observed::Observed {
+        dir: _dir,
+        daemon,
+        bridge,
+        ofport_a,
+        ofport_b: _,
+        history,
+    } = observed::start("", "", "table=7").await;
 
     let in_port = ofport_a.to_string();
     for src_port in [40001, 40002, 40003] {
