@@ -50,12 +50,12 @@ impl WindowConfig {
 }
 
 /// An endpoint, by its index in an [`crate::Endpoints`] table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct EndpointId(pub u32);
 
 /// What traffic is summed by: who talked to whom, over what, to which
 /// service. Twelve bytes, so a million of them index cheaply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct FlowKey {
     /// The initiator.
     pub src: EndpointId,
