@@ -38,6 +38,8 @@ struct KeyState {
     first_seen: i64,
     /// Last allowed observation, for the burst gap; `i64::MIN` before one.
     last_allowed: i64,
+    /// Last window with a denied attempt; `i64::MIN` before one.
+    last_denied: i64,
     active_windows: u32,
     connections: u32,
     bytes: u64,
@@ -45,6 +47,46 @@ struct KeyState {
     onsets: OnsetRing,
     /// The open window's sums.
     open: Accumulator,
+}
+
+impl KeyState {
+    fn activity(&self) -> KeyActivity {
+        let known = |t: i64| (t != i64::MIN).then_some(t);
+        KeyActivity {
+            key: self.key,
+            first_seen: self.first_seen,
+            last_allowed: known(self.last_allowed),
+            last_denied: known(self.last_denied),
+            active_windows: self.active_windows,
+            onsets: u32::try_from(self.onsets.len()).unwrap_or(u32::MAX),
+            connections: self.connections,
+            bytes: self.bytes,
+            denied: self.denied,
+        }
+    }
+}
+
+/// What the live state knows of one flow key: the predictor's raw evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KeyActivity {
+    /// The key.
+    pub key: FlowKey,
+    /// First observation (allowed or denied), Unix seconds.
+    pub first_seen: i64,
+    /// Last allowed traffic, Unix seconds.
+    pub last_allowed: Option<i64>,
+    /// Last denied attempt, Unix seconds (to the second within its window).
+    pub last_denied: Option<i64>,
+    /// Windows with allowed traffic.
+    pub active_windows: u32,
+    /// Onsets kept (bursts after a quiet gap), at most the ring's size.
+    pub onsets: u32,
+    /// Connections seen allowed.
+    pub connections: u32,
+    /// Allowed bytes.
+    pub bytes: u64,
+    /// Denied attempts.
+    pub denied: u32,
 }
 
 /// The incremental state of one signature.
@@ -406,6 +448,7 @@ impl Aggregator {
             pair,
             first_seen: secs,
             last_allowed: i64::MIN,
+            last_denied: i64::MIN,
             active_windows: 0,
             connections: 0,
             bytes: 0,
@@ -544,6 +587,10 @@ impl Aggregator {
         };
         state.first_seen = state.first_seen.min(first);
         state.denied = state.denied.saturating_add(row.denied);
+        if row.denied > 0 {
+            let denied_at = row.start_s.saturating_add(i64::from(row.last_offset_s));
+            state.last_denied = state.last_denied.max(denied_at);
+        }
         if active {
             let onset = state.last_allowed == i64::MIN
                 || first.saturating_sub(state.last_allowed) >= burst_gap;
@@ -578,6 +625,33 @@ impl Aggregator {
                 }
             }
         }
+    }
+
+    /// What is known of every tracked key, in the order keys were first
+    /// seen. Reads the live state only: O(1) per key, no allocation.
+    pub fn key_activity(&self) -> impl ExactSizeIterator<Item = KeyActivity> + '_ {
+        self.keys.iter().map(KeyState::activity)
+    }
+
+    /// What is known of one key, if it is tracked.
+    pub fn activity_of(&self, key: &FlowKey) -> Option<KeyActivity> {
+        let &index = self.index.get(key)?;
+        self.keys.get(index as usize).map(KeyState::activity)
+    }
+
+    /// The recurrence of one key, if its onsets fit a period (a bounded
+    /// least-squares fit: call it for the keys that need it, not for all).
+    pub fn periodicity_of(&self, key: &FlowKey) -> Option<Periodicity> {
+        let &index = self.index.get(key)?;
+        self.key_periodicity(index)
+    }
+
+    /// The hour-of-day and day-of-week activity profile of a pair (active
+    /// windows per UTC hour, per weekday from Monday).
+    pub fn pair_profile(&self, src: EndpointId, dst: EndpointId) -> Option<([u32; 24], [u32; 7])> {
+        let &slot = self.pair_index.get(&(src, dst))?;
+        let (_, sig) = self.pairs.get(slot as usize)?;
+        Some((sig.hours, sig.weekdays))
     }
 
     /// Flow keys tracked.

@@ -58,7 +58,7 @@ mod signature;
 pub mod sketch;
 mod window;
 
-pub use aggregate::{Aggregator, MemoryReport};
+pub use aggregate::{Aggregator, KeyActivity, MemoryReport};
 pub use endpoints::{EXTERNAL_LABEL, Endpoints, LabelId};
 pub use record::{
     EPHEMERAL_PORT_MIN, Endpoint, FlowRecord, Protocol, Side, Timestamp, Verdict, guess_initiator,
