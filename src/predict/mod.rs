@@ -69,3 +69,335 @@ pub struct Prediction {
     /// What the estimate rests on.
     pub evidence: Evidence,
 }
+
+pub mod calibrate;
+pub mod candidates;
+pub mod features;
+pub mod model;
+pub mod quality;
+pub mod scan;
+
+use std::collections::VecDeque;
+
+use augur_flows::Aggregator;
+use ndarray::Array2;
+use serde::Deserialize;
+
+pub use candidates::Candidate;
+pub use features::{FEATURE_NAMES, FEATURES, FeatureRow};
+pub use model::Model;
+pub use quality::{QualityReport, QualityTally};
+pub use scan::{ScanDetector, ScanFlag, ScanParams};
+
+/// The predictor's settings, as written (see [`PredictorParams::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictorParams {
+    /// How far ahead a prediction looks, seconds.
+    pub horizon_s: i64,
+    /// How often a sample of the candidates is kept to learn from once its
+    /// horizon has passed, seconds.
+    pub snapshot_every_s: i64,
+    /// Candidates kept per snapshot at most (a uniform sample beyond).
+    pub snapshot_sample: usize,
+    /// Keys unused for longer than this are no longer candidates, seconds.
+    pub forget_after_s: i64,
+    /// A source first seen within this is a new VM, seconds.
+    pub new_vm_age_s: i64,
+    /// Services per peer group proposed to its members, at most.
+    pub max_peer_services: usize,
+    /// Out-of-sample pairs kept for calibration.
+    pub calibration_pairs: usize,
+    /// The probability at which precision and recall are reported.
+    pub decision_threshold: f64,
+}
+
+impl Default for PredictorParams {
+    fn default() -> PredictorParams {
+        PredictorParams {
+            horizon_s: 3600,
+            snapshot_every_s: 900,
+            snapshot_sample: 4000,
+            forget_after_s: 35 * 86_400,
+            new_vm_age_s: 86_400,
+            max_peer_services: 256,
+            calibration_pairs: 50_000,
+            decision_threshold: 0.5,
+        }
+    }
+}
+
+/// A setting of [`PredictorParams`] out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("predictor setting {name}: {reason}")]
+pub struct ParamError {
+    /// The setting.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Settings checked by [`PredictorParams::check`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedPredictorParams(PredictorParams);
+
+impl PredictorParams {
+    /// Checks the settings against each other.
+    pub fn check(self) -> Result<CheckedPredictorParams, ParamError> {
+        let fail = |name, reason| Err(ParamError { name, reason });
+        if self.horizon_s < 60 {
+            return fail("horizon_s", "must be at least 60 s");
+        }
+        if self.snapshot_every_s < 1 || self.snapshot_every_s > self.horizon_s {
+            return fail("snapshot_every_s", "must be between 1 s and the horizon");
+        }
+        if self.snapshot_sample == 0 {
+            return fail("snapshot_sample", "must be at least 1");
+        }
+        if self.forget_after_s < self.horizon_s {
+            return fail("forget_after_s", "must be at least the horizon");
+        }
+        if self.new_vm_age_s < 0 {
+            return fail("new_vm_age_s", "must not be negative");
+        }
+        if !(self.decision_threshold > 0.0 && self.decision_threshold < 1.0) {
+            return fail("decision_threshold", "must be between 0 and 1");
+        }
+        Ok(CheckedPredictorParams(self))
+    }
+}
+
+impl CheckedPredictorParams {
+    /// The settings.
+    pub fn get(&self) -> &PredictorParams {
+        &self.0
+    }
+}
+
+/// Candidates sampled at one instant, waiting for their horizon to pass.
+#[derive(Debug)]
+struct Snapshot {
+    at: i64,
+    keys: Vec<FlowKey>,
+    rows: Vec<FeatureRow>,
+    raw: Vec<f64>,
+    probability: Vec<f64>,
+}
+
+/// The predictor: candidates, features, model, and what it learned so far.
+#[derive(Debug)]
+pub struct Predictor {
+    params: PredictorParams,
+    model: Model,
+    pending: VecDeque<Snapshot>,
+    last_snapshot: Option<i64>,
+    quality: QualityTally,
+}
+
+/// The predictions of one cycle.
+#[derive(Debug, Clone, Default)]
+pub struct PredictionSet {
+    /// When they were made, Unix seconds.
+    pub at: i64,
+    /// Whether the model was trained (otherwise every probability is the
+    /// untrained 0.5 and nothing should be acted on).
+    pub trained: bool,
+    /// One per candidate.
+    pub predictions: Vec<Prediction>,
+}
+
+impl Predictor {
+    /// A predictor with no history.
+    pub fn new(params: CheckedPredictorParams) -> Predictor {
+        let params = params.0;
+        Predictor {
+            model: Model::new(params.calibration_pairs),
+            pending: VecDeque::new(),
+            last_snapshot: None,
+            quality: QualityTally::new(params.decision_threshold),
+            params,
+        }
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &PredictorParams {
+        &self.params
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Quality of the predictions scored so far.
+    pub fn quality(&self) -> QualityReport {
+        self.quality.report()
+    }
+
+    /// Starts a new quality tally (replay does at the end of learning, so
+    /// that the report covers the enforced period only).
+    pub fn reset_quality(&mut self) {
+        self.quality = QualityTally::new(self.params.decision_threshold);
+    }
+
+    /// Learns from every snapshot whose horizon has passed at `now`. The
+    /// aggregator must hold exactly the traffic up to `now` (its windows
+    /// closed up to `now`): a key counts as used if it carried traffic, or
+    /// was attempted, after the snapshot.
+    pub fn learn(&mut self, agg: &Aggregator, scans: &ScanDetector, now: i64) {
+        while let Some(snapshot) = self.pending.front() {
+            if snapshot.at.saturating_add(self.params.horizon_s) > now {
+                break;
+            }
+            let Some(snapshot) = self.pending.pop_front() else {
+                break;
+            };
+            let mut rows = Vec::with_capacity(snapshot.keys.len());
+            let mut outcomes = Vec::with_capacity(snapshot.keys.len());
+            let mut raw = Vec::with_capacity(snapshot.keys.len());
+            for (i, key) in snapshot.keys.iter().enumerate() {
+                // Scanners are not learned from.
+                if scans.is_scanning(key.src, now) {
+                    continue;
+                }
+                let used = agg.activity_of(key).is_some_and(|a| {
+                    a.last_allowed
+                        .into_iter()
+                        .chain(a.last_denied)
+                        .any(|t| t > snapshot.at)
+                });
+                let (Some(row), Some(&r), Some(&p)) = (
+                    snapshot.rows.get(i),
+                    snapshot.raw.get(i),
+                    snapshot.probability.get(i),
+                ) else {
+                    continue;
+                };
+                if self.model.is_trained() || p != 0.5 {
+                    self.quality.add(p, used);
+                }
+                rows.push(*row);
+                outcomes.push(used);
+                raw.push(r);
+            }
+            self.model.learn(&rows, &outcomes, &raw);
+        }
+    }
+
+    /// Predicts every candidate at `now`, without learning.
+    pub fn predict(&self, agg: &Aggregator, scans: &ScanDetector, now: i64) -> PredictionSet {
+        self.predict_inner(agg, scans, now, None)
+    }
+
+    /// One cycle: learns from what matured, predicts every candidate, and
+    /// keeps a sample of them to learn from when their horizon has passed.
+    pub fn cycle(&mut self, agg: &Aggregator, scans: &ScanDetector, now: i64) -> PredictionSet {
+        self.learn(agg, scans, now);
+        let due = self
+            .last_snapshot
+            .is_none_or(|t| now.saturating_sub(t) >= self.params.snapshot_every_s);
+        let mut snapshot = None;
+        let set = self.predict_inner(agg, scans, now, due.then_some(&mut snapshot));
+        if let Some(snapshot) = snapshot {
+            self.pending.push_back(snapshot);
+            self.last_snapshot = Some(now);
+        }
+        set
+    }
+
+    fn predict_inner(
+        &self,
+        agg: &Aggregator,
+        scans: &ScanDetector,
+        now: i64,
+        snapshot: Option<&mut Option<Snapshot>>,
+    ) -> PredictionSet {
+        let limits = candidates::SearchLimits {
+            forget_after_s: self.params.forget_after_s,
+            new_vm_age_s: self.params.new_vm_age_s,
+            max_peer_services: self.params.max_peer_services,
+        };
+        let found = candidates::search(agg, scans, &limits, now);
+        let window_s = i64::from(agg.config().length_s);
+        let mut flat = Vec::with_capacity(found.len() * FEATURES);
+        let mut evidence = Vec::with_capacity(found.len());
+        let mut rows = Vec::with_capacity(if snapshot.is_some() { found.len() } else { 0 });
+        for candidate in &found {
+            let (row, ev) =
+                features::encode(candidate, agg, scans, window_s, self.params.horizon_s, now);
+            flat.extend_from_slice(&row);
+            evidence.push(ev);
+            if snapshot.is_some() {
+                rows.push(row);
+            }
+        }
+        let raw = match Array2::from_shape_vec((found.len(), FEATURES), flat) {
+            Ok(x) => self.model.raw_scores(x.view()),
+            Err(_) => vec![0.5; found.len()],
+        };
+        let trained = self.model.is_trained();
+        let predictions: Vec<Prediction> = found
+            .iter()
+            .zip(evidence)
+            .zip(&raw)
+            .map(|((candidate, evidence), &r)| Prediction {
+                key: candidate.key,
+                probability: if trained {
+                    self.model.calibrated(r)
+                } else {
+                    0.5
+                },
+                evidence,
+            })
+            .collect();
+        if let Some(out) = snapshot {
+            let keep = self.params.snapshot_sample;
+            let mut taken = Snapshot {
+                at: now,
+                keys: Vec::new(),
+                rows: Vec::new(),
+                raw: Vec::new(),
+                probability: Vec::new(),
+            };
+            // A uniform sample that needs no random source: a hash of the
+            // key and the instant below the sampling rate.
+            let rate = keep as f64 / found.len().max(1) as f64;
+            for (i, prediction) in predictions.iter().enumerate() {
+                if rate < 1.0 && sample_hash(&prediction.key, now) >= rate {
+                    continue;
+                }
+                let (Some(row), Some(&r)) = (rows.get(i), raw.get(i)) else {
+                    continue;
+                };
+                taken.keys.push(prediction.key);
+                taken.rows.push(*row);
+                taken.raw.push(r);
+                taken.probability.push(prediction.probability);
+            }
+            *out = Some(taken);
+        }
+        PredictionSet {
+            at: now,
+            trained,
+            predictions,
+        }
+    }
+}
+
+/// A number in [0, 1) from a key and an instant, spread evenly.
+fn sample_hash(key: &FlowKey, at: i64) -> f64 {
+    // SplitMix64 over the key's fields: cheap and well mixed.
+    let mut x = u64::from(key.src.0)
+        ^ (u64::from(key.dst.0) << 32)
+        ^ (u64::from(key.service_port) << 16).rotate_left(7)
+        ^ u64::from(key.protocol.0).rotate_left(48)
+        ^ (at as u64).rotate_left(21);
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests;

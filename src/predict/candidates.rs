@@ -1,0 +1,233 @@
+//! Candidate keys: what might be needed soon.
+//!
+//! - every tracked key used (or attempted) within the memory of the
+//!   predictor: [`CandidateSource::Seen`] or [`CandidateSource::Denied`];
+//! - keys that label peers use: VMs with the same set of labels are peers;
+//!   what most of a VM's peers reach (destination, protocol, service), it
+//!   probably will too ([`CandidateSource::LabelPeers`], or
+//!   [`CandidateSource::NewVm`] for a VM first seen recently). The same holds
+//!   on the other side: a new database VM will be reached like its peers.
+//!
+//! Sources flagged as scanning are not peers of anyone: their keys lend no
+//! support, so a compromised web VM cannot make its tier look like it needs
+//! what it probed.
+
+use std::collections::HashMap;
+
+use augur_flows::{Aggregator, Endpoint, EndpointId, FlowKey, KeyActivity, LabelId, Protocol};
+
+use super::CandidateSource;
+use super::scan::ScanDetector;
+
+/// A candidate key and what the candidate search learned about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    /// The key.
+    pub key: FlowKey,
+    /// Why it is a candidate.
+    pub source: CandidateSource,
+    /// The key's history, if it is tracked.
+    pub activity: Option<KeyActivity>,
+    /// Share of the peers (on the side the key was found from) that use it.
+    pub peer_support: f32,
+    /// Peers on that side.
+    pub peers: u32,
+    /// When the source endpoint was first seen, Unix seconds.
+    pub source_first_seen: i64,
+}
+
+/// Limits of the search.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchLimits {
+    /// Keys unused (allowed or denied) for longer than this are dropped.
+    pub forget_after_s: i64,
+    /// A source first seen within this is new.
+    pub new_vm_age_s: i64,
+    /// At most this many services per peer group are proposed to members.
+    pub max_peer_services: usize,
+}
+
+/// A service as peers use it: the other side, protocol and port.
+type Service = (EndpointId, Protocol, u16);
+
+/// Finds the candidates at `now`.
+pub fn search(
+    agg: &Aggregator,
+    scans: &ScanDetector,
+    limits: &SearchLimits,
+    now: i64,
+) -> Vec<Candidate> {
+    let endpoints = agg.endpoints();
+    let horizon = now.saturating_sub(limits.forget_after_s);
+    let mut first_seen: HashMap<EndpointId, i64> = HashMap::new();
+    let mut out: Vec<Candidate> = Vec::with_capacity(agg.tracked_keys());
+    let mut tracked: HashMap<FlowKey, usize> = HashMap::with_capacity(agg.tracked_keys());
+    // Services used per VM as source and as destination, for peer support.
+    let mut as_source: HashMap<EndpointId, Vec<Service>> = HashMap::new();
+    let mut as_dest: HashMap<EndpointId, Vec<Service>> = HashMap::new();
+    for activity in agg.key_activity() {
+        let key = activity.key;
+        let src_first = first_seen.entry(key.src).or_insert(activity.first_seen);
+        *src_first = (*src_first).min(activity.first_seen);
+        let last = activity
+            .last_allowed
+            .into_iter()
+            .chain(activity.last_denied)
+            .max()
+            .unwrap_or(activity.first_seen);
+        if last < horizon {
+            continue;
+        }
+        let used = activity.last_allowed.is_some_and(|t| t >= horizon);
+        if used && !scans.is_scanning(key.src, now) {
+            if is_vm(endpoints.endpoint(key.src)) {
+                as_source.entry(key.src).or_default().push((
+                    key.dst,
+                    key.protocol,
+                    key.service_port,
+                ));
+            }
+            if is_vm(endpoints.endpoint(key.dst)) {
+                as_dest
+                    .entry(key.dst)
+                    .or_default()
+                    .push((key.src, key.protocol, key.service_port));
+            }
+        }
+        tracked.insert(key, out.len());
+        out.push(Candidate {
+            key,
+            source: if activity.last_allowed.is_some() {
+                CandidateSource::Seen
+            } else {
+                CandidateSource::Denied
+            },
+            activity: Some(activity),
+            peer_support: 0.0,
+            peers: 0,
+            source_first_seen: 0,
+        });
+    }
+    // Peer groups: VMs with the same non-empty label set.
+    let mut groups: HashMap<&[LabelId], Vec<EndpointId>> = HashMap::new();
+    for (id, endpoint) in endpoints.iter() {
+        let labels = endpoints.labels_of(id);
+        if is_vm(Some(endpoint)) && !labels.is_empty() && !scans.is_scanning(id, now) {
+            groups.entry(labels).or_default().push(id);
+        }
+    }
+    for members in groups.values().filter(|m| m.len() >= 2) {
+        expand(
+            agg,
+            members,
+            &as_source,
+            limits,
+            |member, (other, protocol, port)| FlowKey {
+                src: member,
+                dst: other,
+                protocol,
+                service_port: port,
+            },
+            &mut tracked,
+            &mut out,
+        );
+        expand(
+            agg,
+            members,
+            &as_dest,
+            limits,
+            |member, (other, protocol, port)| FlowKey {
+                src: other,
+                dst: member,
+                protocol,
+                service_port: port,
+            },
+            &mut tracked,
+            &mut out,
+        );
+    }
+    for candidate in &mut out {
+        candidate.source_first_seen = first_seen.get(&candidate.key.src).copied().unwrap_or(now);
+        if candidate.source == CandidateSource::LabelPeers
+            && now.saturating_sub(candidate.source_first_seen) <= limits.new_vm_age_s
+        {
+            candidate.source = CandidateSource::NewVm;
+        }
+    }
+    out
+}
+
+fn is_vm(endpoint: Option<&Endpoint>) -> bool {
+    matches!(endpoint, Some(Endpoint::Vm(_)))
+}
+
+/// Proposes to each member the services its peers use, with their support.
+fn expand(
+    agg: &Aggregator,
+    members: &[EndpointId],
+    used: &HashMap<EndpointId, Vec<Service>>,
+    limits: &SearchLimits,
+    key_of: impl Fn(EndpointId, Service) -> FlowKey,
+    tracked: &mut HashMap<FlowKey, usize>,
+    out: &mut Vec<Candidate>,
+) {
+    let mut support: HashMap<Service, u32> = HashMap::new();
+    for member in members {
+        let Some(services) = used.get(member) else {
+            continue;
+        };
+        let mut own: Vec<Service> = services
+            .iter()
+            .copied()
+            // A member's own address is no service for its peers to use.
+            .filter(|s| !members.contains(&s.0))
+            .collect();
+        own.sort_unstable();
+        own.dedup();
+        for service in own {
+            *support.entry(service).or_default() += 1;
+        }
+    }
+    if support.is_empty() {
+        return;
+    }
+    let mut ranked: Vec<(Service, u32)> = support.into_iter().collect();
+    ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(limits.max_peer_services);
+    let peers = u32::try_from(members.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    for &member in members {
+        let own = used.get(&member);
+        for &(service, count) in &ranked {
+            // Support among the *other* members.
+            let uses = own.is_some_and(|s| s.contains(&service));
+            let others = count.saturating_sub(u32::from(uses));
+            let share = if peers > 0 {
+                others as f32 / peers as f32
+            } else {
+                0.0
+            };
+            let key = key_of(member, service);
+            match tracked.get(&key) {
+                Some(&i) => {
+                    if let Some(c) = out.get_mut(i) {
+                        c.peer_support = c.peer_support.max(share);
+                        c.peers = c.peers.max(peers);
+                    }
+                }
+                None if others > 0 => {
+                    tracked.insert(key, out.len());
+                    out.push(Candidate {
+                        key,
+                        source: CandidateSource::LabelPeers,
+                        // Known but forgotten: its old history still counts.
+                        activity: agg.activity_of(&key),
+                        peer_support: share,
+                        peers,
+                        source_first_seen: 0,
+                    });
+                }
+                None => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Evidence about a candidate, encoded as the model's features.
+//!
+//! Durations enter as `log2(1 + hours)`, counts as `log2(1 + n)`: what
+//! matters is the order of magnitude (used an hour ago or a week ago), and
+//! the logarithm makes the classes' distributions closer to the Gaussians
+//! the model assumes.
+
+use augur_flows::{Aggregator, KeyActivity, Periodicity};
+
+use super::candidates::Candidate;
+use super::{Evidence, ScanDetector};
+
+/// The features, in column order.
+pub const FEATURE_NAMES: [&str; FEATURES] = [
+    "hours_since_use",
+    "connections",
+    "active_ratio",
+    "periodic_due",
+    "hour_share",
+    "weekday_share",
+    "denied",
+    "hours_since_denied",
+    "peer_support",
+    "port_class",
+    "source_age_hours",
+    "never_used",
+];
+
+/// Number of features.
+pub const FEATURES: usize = 12;
+
+/// One candidate's feature row.
+pub type FeatureRow = [f64; FEATURES];
+
+/// What "never" is worth on a log-hours scale: 60 days.
+const NEVER_HOURS: f64 = 24.0 * 60.0;
+
+fn log_hours(seconds: i64) -> f64 {
+    (1.0 + (seconds.max(0) as f64 / 3600.0).min(NEVER_HOURS)).log2()
+}
+
+fn log_count(n: u64) -> f64 {
+    (1.0 + n as f64).log2()
+}
+
+/// When a recurrence runs next at or after `now`, allowing a run to be late
+/// by a tenth of its period (a run due a minute ago is still coming).
+pub fn next_run(periodicity: &Periodicity, now: i64) -> Option<f64> {
+    let next = periodicity.next_expected_s?;
+    let period = periodicity.period_s;
+    if !(period.is_finite() && period > 0.0 && next.is_finite()) {
+        return None;
+    }
+    let now = now as f64;
+    let late = now - next;
+    if late <= period * 0.1 {
+        return Some(next);
+    }
+    let missed = ((late - period * 0.1) / period).ceil();
+    Some(next + missed * period)
+}
+
+/// Share of a profile's weight in the slots the interval `[from, to)`
+/// covers (slots of `slot_s` seconds, cycling every `slots`).
+fn profile_share(profile: &[u32], from: i64, to: i64, slot_s: i64, offset_slots: i64) -> f64 {
+    let total: u64 = profile.iter().map(|&c| u64::from(c)).sum();
+    if total == 0 || profile.is_empty() {
+        return 0.0;
+    }
+    let slots = profile.len() as i64;
+    let first = from.div_euclid(slot_s);
+    let last = (to - 1).div_euclid(slot_s).min(first + slots - 1);
+    let covered: u64 = (first..=last)
+        .map(|s| {
+            let i = (s + offset_slots).rem_euclid(slots) as usize;
+            u64::from(profile.get(i).copied().unwrap_or(0))
+        })
+        .sum();
+    covered as f64 / total as f64
+}
+
+/// Encodes one candidate at `now` for a horizon of `horizon_s` seconds.
+pub fn encode(
+    candidate: &Candidate,
+    agg: &Aggregator,
+    scans: &ScanDetector,
+    window_s: i64,
+    horizon_s: i64,
+    now: i64,
+) -> (FeatureRow, Evidence) {
+    let key = candidate.key;
+    let activity: Option<&KeyActivity> = candidate.activity.as_ref();
+    let last_allowed = activity.and_then(|a| a.last_allowed);
+    let last_denied = activity.and_then(|a| a.last_denied);
+    let periodicity = activity
+        .filter(|a| a.onsets >= 4)
+        .and_then(|_| agg.periodicity_of(&key));
+    let periodic_due = periodicity
+        .and_then(|p| next_run(&p, now).map(|next| (p, next)))
+        .filter(|&(_, next)| next <= (now + horizon_s) as f64)
+        .map_or(0.0, |(p, _)| p.confidence);
+    let (hour_share, weekday_share) =
+        agg.pair_profile(key.src, key.dst)
+            .map_or((0.0, 0.0), |(hours, days)| {
+                let end = now.saturating_add(horizon_s);
+                (
+                    profile_share(&hours, now, end, 3600, 0),
+                    // Day 0 of the epoch was a Thursday; the profile starts on
+                    // Monday.
+                    profile_share(&days, now, end, 86_400, 3),
+                )
+            });
+    let first_seen = activity.map(|a| a.first_seen);
+    let windows_since = first_seen.map_or(1, |f| (now.saturating_sub(f) / window_s.max(1)).max(1));
+    let active_windows = activity.map_or(0, |a| a.active_windows);
+    let connections = activity.map_or(0, |a| u64::from(a.connections));
+    let denied = activity.map_or(0, |a| a.denied);
+    let source_age_s = now.saturating_sub(candidate.source_first_seen);
+    let port = key.service_port;
+    // Protocols without ports count with the well-known services.
+    let port_class = if !key.protocol.has_ports() || port < 1024 {
+        0.0
+    } else if port < 32768 {
+        1.0
+    } else {
+        2.0
+    };
+    let row = [
+        last_allowed.map_or(log_hours(i64::MAX), |t| log_hours(now - t)),
+        log_count(connections),
+        (f64::from(active_windows) / windows_since as f64).min(1.0),
+        periodic_due,
+        hour_share,
+        weekday_share,
+        log_count(u64::from(denied)),
+        last_denied.map_or(log_hours(i64::MAX), |t| log_hours(now - t)),
+        f64::from(candidate.peer_support),
+        port_class,
+        log_hours(source_age_s),
+        if last_allowed.is_some() { 0.0 } else { 1.0 },
+    ];
+    let evidence = Evidence {
+        source: candidate.source,
+        connections,
+        active_windows,
+        first_seen: last_allowed.and(first_seen),
+        last_seen: last_allowed,
+        denied,
+        last_denied,
+        periodicity,
+        peer_support: candidate.peer_support,
+        peers: candidate.peers,
+        hour_share: hour_share as f32,
+        source_age_s,
+        source_scanning: scans.is_scanning(key.src, now),
+    };
+    (row, evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_run_skips_missed_runs_but_keeps_a_late_one() {
+        let p = Periodicity {
+            period_s: 300.0,
+            phase_s: Some(0.0),
+            next_expected_s: Some(1200.0),
+            confidence: 0.9,
+            cycles: 5,
+        };
+        assert_eq!(next_run(&p, 1000), Some(1200.0));
+        assert_eq!(next_run(&p, 1220), Some(1200.0));
+        assert_eq!(next_run(&p, 1260), Some(1500.0));
+        assert_eq!(next_run(&p, 2000), Some(2100.0));
+    }
+
+    #[test]
+    fn profile_share_covers_the_horizons_hours() {
+        let mut hours = [0u32; 24];
+        hours[2] = 10;
+        hours[14] = 30;
+        // 01:30 to 02:30 covers hours 1 and 2.
+        assert_eq!(profile_share(&hours, 5400, 9000, 3600, 0), 0.25);
+        assert_eq!(profile_share(&hours, 0, 86_400 * 3, 3600, 0), 1.0);
+        // Day 3 of the epoch was a Sunday: slot 6 of a Monday-first week.
+        let mut days = [0u32; 7];
+        days[6] = 1;
+        assert_eq!(
+            profile_share(&days, 3 * 86_400, 3 * 86_400 + 3600, 86_400, 3),
+            1.0
+        );
+    }
+}
