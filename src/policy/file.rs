@@ -73,7 +73,7 @@ use toml::Spanned;
 use crate::inventory::VmId;
 
 /// A parsed and checked policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Policy {
     /// The groups of VMs, by name order.
     pub groups: Vec<Group>,

@@ -46,6 +46,7 @@
 //! survives the machine losing power except for the last few commits;
 //! [`Durability::Full`] syncs every commit for those who want that too.
 
+pub mod learn;
 mod live;
 
 use std::collections::{BTreeMap, HashMap};
@@ -384,6 +385,20 @@ impl Store {
     pub fn replay(&self, aggregator: &mut Aggregator) -> anyhow::Result<()> {
         let keys = self.load_keys(aggregator.endpoints_mut())?;
         self.scan(&keys, |rows| aggregator.apply_rows(rows))
+    }
+
+    /// Like [`Store::replay`], but hands each chunk of rows (in time order)
+    /// to `each` together with the aggregator, which has learned the stored
+    /// endpoints but not yet the chunk: the caller folds the rows in itself,
+    /// so that it can stop at instants in between (to train a predictor on
+    /// the history as it unfolded).
+    pub fn replay_chunks(
+        &self,
+        aggregator: &mut Aggregator,
+        mut each: impl FnMut(&mut Aggregator, &[WindowRow]),
+    ) -> anyhow::Result<()> {
+        let keys = self.load_keys(aggregator.endpoints_mut())?;
+        self.scan(&keys, |rows| each(aggregator, rows))
     }
 
     fn scan(

@@ -1,0 +1,66 @@
+//! Learning from the stored history: the live state and a predictor trained
+//! on the history as it unfolded, for a controller that starts (or a command
+//! that asks) with a history but no model.
+
+use augur_flows::{Aggregator, Verdict};
+
+use super::Store;
+use crate::predict::{CheckedPredictorParams, Predictor, ScanDetector, ScanParams};
+
+/// What [`learn_history`] builds.
+#[derive(Debug)]
+pub struct Learned {
+    /// Signatures and per-key state of the whole history.
+    pub aggregator: Aggregator,
+    /// Scanners found in it.
+    pub scans: ScanDetector,
+    /// The predictor, trained prequentially over it.
+    pub predictor: Predictor,
+    /// Prediction cycles run.
+    pub cycles: u64,
+}
+
+/// Folds the stored rows in time order into a fresh aggregator, running a
+/// prediction cycle every `cycle_s` seconds of history so that the predictor
+/// learns exactly as it would have live (each cycle sees only the rows
+/// before it).
+pub fn learn_history(
+    store: &Store,
+    params: CheckedPredictorParams,
+    scan: ScanParams,
+    cycle_s: i64,
+) -> anyhow::Result<Learned> {
+    let cycle_s = cycle_s.max(1);
+    let mut aggregator = Aggregator::new(store.settings().window);
+    aggregator.set_keep_closed(false);
+    let mut scans = ScanDetector::new(scan);
+    let mut predictor = Predictor::new(params);
+    let mut next_cycle: Option<i64> = None;
+    let mut cycles = 0u64;
+    store.replay_chunks(&mut aggregator, |aggregator, rows| {
+        for row in rows {
+            let at = next_cycle.get_or_insert(row.start_s.div_euclid(cycle_s) * cycle_s + cycle_s);
+            while *at <= row.start_s {
+                scans.expire(*at);
+                let _ = predictor.cycle(aggregator, &scans, *at);
+                cycles += 1;
+                *at += cycle_s;
+            }
+            let novel = aggregator.activity_of(&row.key).is_none();
+            let verdict = if row.active_windows == 0 && row.denied > 0 {
+                Verdict::Denied
+            } else {
+                Verdict::Allowed
+            };
+            let ts = row.start_s.saturating_add(i64::from(row.first_offset_s));
+            scans.observe(&row.key, ts, row.bytes, verdict, novel);
+            aggregator.apply_rows(std::slice::from_ref(row));
+        }
+    })?;
+    Ok(Learned {
+        aggregator,
+        scans,
+        predictor,
+        cycles,
+    })
+}
