@@ -12,5 +12,6 @@ pub mod import;
 pub mod inventory;
 pub mod observer;
 pub mod policy;
+pub mod replay;
 pub mod store;
 pub mod switch;

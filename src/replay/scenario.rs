@@ -1,0 +1,1 @@
+//! Scenario generator (in progress).
