@@ -1012,3 +1012,408 @@ fn push_field(line: &mut String, text: &str) {
         line.push_str(text);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::Format;
+    use crate::replay::trace::load_trace;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::OnceLock;
+
+    /// Seed 1, 14 days: generated once for all the story tests.
+    fn fortnight() -> &'static Trace {
+        static TRACE: OnceLock<Trace> = OnceLock::new();
+        TRACE.get_or_init(|| generate(&ScenarioParams::default()))
+    }
+
+    const DAY0: i64 = 1_709_510_400 * MICROS;
+
+    fn day_of(record: &FlowRecord) -> i64 {
+        (record.ts.0 - DAY0).div_euclid(DAY)
+    }
+
+    fn time_of_day(record: &FlowRecord) -> i64 {
+        (record.ts.0 - DAY0).rem_euclid(DAY)
+    }
+
+    fn vm(id: &str) -> Endpoint {
+        Endpoint::vm(id)
+    }
+
+    fn involves(record: &FlowRecord, id: &str) -> bool {
+        record.src == vm(id) || record.dst == vm(id)
+    }
+
+    fn all_vms() -> Vec<&'static str> {
+        FLEET.iter().map(|&(id, ..)| id).collect()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |seed: u64, name: &str| {
+            let params = ScenarioParams {
+                seed,
+                days: 2,
+                ..ScenarioParams::default()
+            };
+            let csv = dir.path().join(format!("{name}.csv"));
+            let inventory = dir.path().join(format!("{name}.json"));
+            write_trace(&generate(&params), &csv, &inventory).unwrap();
+            (
+                std::fs::read(csv).unwrap(),
+                std::fs::read(inventory).unwrap(),
+            )
+        };
+        let first = write(7, "a");
+        assert!(first.0.len() > 1_000_000);
+        assert!(first == write(7, "b"), "same seed, same files");
+        let other = write(8, "c");
+        assert_ne!(first.0, other.0, "another seed, another trace");
+        assert_eq!(
+            first.1, other.1,
+            "the inventory does not depend on the seed"
+        );
+    }
+
+    #[test]
+    fn writing_then_loading_gives_the_same_events() {
+        // Three days with every story in them.
+        let params = ScenarioParams {
+            seed: 3,
+            days: 3,
+            web_scale_out_day: 1,
+            app_scale_out_day: 1,
+            port_move_day: 1,
+            compromise_day: 2,
+            start: 1_709_942_400, // a Saturday: the batch runs on day 1
+            ..ScenarioParams::default()
+        };
+        let trace = generate(&params);
+        assert!(trace.count(Truth::Attack) > 2000);
+        let dir = tempfile::tempdir().unwrap();
+        let (csv, inventory) = (dir.path().join("t.csv"), dir.path().join("inv.json"));
+        write_trace(&trace, &csv, &inventory).unwrap();
+        let (loaded, errors) = load_trace(&csv, Format::Flat, Some(&inventory)).unwrap();
+        assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+        assert_eq!(loaded.events.len(), trace.events.len());
+        assert!(loaded.events == trace.events, "same events, same order");
+        assert_eq!(loaded.inventory.labels(), trace.inventory.labels());
+        for (endpoint, _) in trace.inventory.labels() {
+            assert_eq!(
+                loaded.inventory.addresses_of(endpoint),
+                trace.inventory.addresses_of(endpoint)
+            );
+        }
+    }
+
+    #[test]
+    fn every_vm_is_in_the_inventory_with_its_tier() {
+        let trace = fortnight();
+        let tiers: BTreeMap<String, String> = trace
+            .inventory
+            .labels()
+            .iter()
+            .map(|(vm, labels)| (vm.to_string(), labels["tier"].clone()))
+            .collect();
+        assert_eq!(tiers.len(), FLEET.len());
+        assert_eq!(tiers["web-3"], "web");
+        assert_eq!(tiers["jump-1"], "infra");
+        assert_eq!(
+            trace.inventory.endpoint("10.0.0.31".parse().unwrap()),
+            vm("db-1")
+        );
+        for event in &trace.events {
+            for end in [&event.record.src, &event.record.dst] {
+                if let Endpoint::Vm(id) = end {
+                    assert!(tiers.contains_key(&**id), "{id}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn volume_ports_and_sizes_are_realistic() {
+        let trace = fortnight();
+        let n = trace.events.len();
+        assert!((300_000..1_000_000).contains(&n), "{n} records");
+        assert!(
+            trace
+                .events
+                .windows(2)
+                .all(|w| w[0].record.ts <= w[1].record.ts)
+        );
+        assert!(trace.events.iter().all(|e| e.truth != Truth::Unknown));
+        assert!(
+            trace
+                .events
+                .iter()
+                .all(|e| EPHEMERAL_PORTS.contains(&e.record.src_port)),
+            "every connection has an ephemeral client port"
+        );
+        let mut web: Vec<u64> = trace
+            .events
+            .iter()
+            .filter(|e| e.record.dst_port == 443)
+            .map(|e| e.record.bytes)
+            .collect();
+        web.sort_unstable();
+        let median = web[web.len() / 2];
+        let p999 = web[web.len() * 999 / 1000];
+        assert!((12_000..26_000).contains(&median), "median {median}");
+        assert!(
+            p999 > 30 * median,
+            "heavy tail: p99.9 {p999}, median {median}"
+        );
+        // Diurnal: the busiest hour has several times the quietest's clients.
+        let mut by_hour = [0u32; 24];
+        for e in trace.events.iter().filter(|e| e.record.dst_port == 443) {
+            by_hour[(time_of_day(&e.record) / HOUR) as usize] += 1;
+        }
+        let (low, high) = (by_hour.iter().min().unwrap(), by_hour.iter().max().unwrap());
+        assert!(*high > 4 * *low, "{by_hour:?}");
+        assert!(by_hour[16] > by_hour[4] * 4);
+        let clients: BTreeSet<&Endpoint> = trace
+            .events
+            .iter()
+            .filter(|e| e.record.dst_port == 443)
+            .map(|e| &e.record.src)
+            .collect();
+        assert!(clients.len() > 2000, "{} clients", clients.len());
+        assert!(clients.iter().all(|c| match c {
+            Endpoint::External(IpAddr::V4(ip)) => !ip.is_private(),
+            _ => false,
+        }));
+    }
+
+    #[test]
+    fn every_vm_is_backed_up_at_two_every_night() {
+        let trace = fortnight();
+        let backups: Vec<&FlowRecord> = trace
+            .events
+            .iter()
+            .map(|e| &e.record)
+            .filter(|r| r.dst_port == 873)
+            .collect();
+        for r in &backups {
+            assert_eq!(r.dst, vm("backup-1"));
+            let offset = time_of_day(r) - 2 * HOUR;
+            assert!(offset.abs() <= 5 * MINUTE, "{r:?}");
+        }
+        for day in 0..14 {
+            let sources: Vec<String> = backups
+                .iter()
+                .filter(|r| day_of(r) == day)
+                .map(|r| r.src.to_string())
+                .collect();
+            let mut expected: Vec<&str> = all_vms()
+                .into_iter()
+                .filter(|id| *id != "backup-1")
+                .filter(|id| *id != "web-3" || day > 4)
+                .filter(|id| *id != "app-3" || day > 7)
+                .collect();
+            let mut sources_sorted = sources.clone();
+            sources_sorted.sort();
+            expected.sort_unstable();
+            assert_eq!(sources_sorted, expected, "night of day {day}");
+        }
+        let db = backups
+            .iter()
+            .filter(|r| r.src == vm("db-1"))
+            .map(|r| r.bytes);
+        let web = backups
+            .iter()
+            .filter(|r| r.src == vm("web-1"))
+            .map(|r| r.bytes);
+        assert!(db.min().unwrap() > web.max().unwrap() / 4);
+    }
+
+    #[test]
+    fn scaled_out_vms_appear_on_their_day_and_talk_like_their_tier() {
+        let trace = fortnight();
+        for (new, peer, day) in [("web-3", "web-1", 4), ("app-3", "app-1", 7)] {
+            let flows: Vec<&FlowRecord> = trace
+                .events
+                .iter()
+                .map(|e| &e.record)
+                .filter(|r| involves(r, new))
+                .collect();
+            let first = flows.first().unwrap();
+            assert_eq!(day_of(first), day, "{new} starts on day {day}");
+            // Within its first hour it does what its peer did that day.
+            let services = |id: &str, from: i64, to: i64| -> BTreeSet<(String, String, u16)> {
+                let tier = |e: &Endpoint| match e {
+                    Endpoint::Vm(v) => v.split('-').next().unwrap().to_owned(),
+                    Endpoint::External(_) => "external".to_owned(),
+                };
+                trace
+                    .events
+                    .iter()
+                    .map(|e| &e.record)
+                    .filter(|r| r.ts.0 >= from && r.ts.0 < to && involves(r, id))
+                    .filter(|r| r.dst_port != 80 && r.dst_port != 873 && r.dst_port != 22)
+                    .map(|r| {
+                        let (s, d) = if r.src == vm(id) {
+                            ("self".to_owned(), tier(&r.dst))
+                        } else {
+                            (tier(&r.src), "self".to_owned())
+                        };
+                        (s, d, r.dst_port)
+                    })
+                    .collect()
+            };
+            let t0 = first.ts.0;
+            let new_services = services(new, t0, t0 + HOUR);
+            let peer_services = services(peer, t0, t0 + HOUR);
+            assert_eq!(new_services, peer_services, "{new} vs {peer}");
+            assert!(new_services.len() >= 5, "{new_services:?}");
+        }
+    }
+
+    #[test]
+    fn the_batch_job_runs_sundays_at_three() {
+        let trace = fortnight();
+        let runs: Vec<&FlowRecord> = trace
+            .events
+            .iter()
+            .map(|e| &e.record)
+            .filter(|r| r.src == vm("batch-1") && (r.dst_port == 5432 || r.dst_port == 9000))
+            .collect();
+        let days: BTreeSet<i64> = runs.iter().map(|r| day_of(r)).collect();
+        assert_eq!(days, BTreeSet::from([6, 13]), "the Sundays");
+        for r in &runs {
+            let t = time_of_day(r);
+            assert!((3 * HOUR..4 * HOUR).contains(&t), "{r:?}");
+        }
+        assert_eq!(runs.iter().filter(|r| r.dst == vm("db-1")).count(), 8);
+        let apps = runs.iter().filter(|r| r.dst_port == 9000).count();
+        assert_eq!(apps, 6);
+        assert!(trace.events.iter().all(|e| e.record.dst_port != 9000
+            || e.record.src == vm("batch-1")
+            || e.truth == Truth::Attack));
+    }
+
+    #[test]
+    fn the_app_tier_moves_port_once_on_day_nine() {
+        let trace = fortnight();
+        let app_calls: Vec<&FlowRecord> = trace
+            .events
+            .iter()
+            .map(|e| &e.record)
+            .filter(|r| matches!(r.dst_port, APP_PORT_BEFORE | APP_PORT_AFTER))
+            .collect();
+        let last_old = app_calls
+            .iter()
+            .filter(|r| r.dst_port == APP_PORT_BEFORE)
+            .map(|r| r.ts)
+            .max();
+        let first_new = app_calls
+            .iter()
+            .filter(|r| r.dst_port == APP_PORT_AFTER)
+            .map(|r| r.ts)
+            .min();
+        let (last_old, first_new) = (last_old.unwrap(), first_new.unwrap());
+        assert!(last_old < first_new);
+        assert_eq!((last_old.0 - DAY0).div_euclid(DAY), 9);
+        assert_eq!((first_new.0 - DAY0).div_euclid(DAY), 9);
+        assert!(
+            first_new.0 - last_old.0 < 5 * MINUTE,
+            "clients switch at once"
+        );
+        for r in &app_calls {
+            assert!(r.src.to_string().starts_with("web-"), "{r:?}");
+            assert!(r.dst.to_string().starts_with("app-"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn monitoring_scrapes_every_vm_every_minute() {
+        let trace = fortnight();
+        let mut scrapes: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for r in trace
+            .events
+            .iter()
+            .map(|e| &e.record)
+            .filter(|r| r.dst_port == 9100)
+        {
+            assert_eq!(r.src, vm("mon-1"));
+            scrapes.entry(r.dst.to_string()).or_default().push(r.ts.0);
+        }
+        assert_eq!(scrapes.len(), FLEET.len() - 1);
+        for (target, times) in &scrapes {
+            for pair in times.windows(2) {
+                let gap = pair[1] - pair[0];
+                assert!(
+                    (MINUTE - 50_000..=MINUTE + 50_000).contains(&gap),
+                    "{target}"
+                );
+            }
+            // From the target's first scrape to the end, none missed.
+            // (The last one may fall past the end by its jitter.)
+            let expected = (DAY0 + 14 * DAY - times[0]).div_euclid(MINUTE);
+            let missing = expected - times.len() as i64;
+            assert!((-1..=0).contains(&missing), "{target}: {missing}");
+            if !matches!(target.as_str(), "web-3" | "app-3") {
+                assert!(times[0] < DAY0 + MINUTE, "{target}");
+            }
+        }
+    }
+
+    #[test]
+    fn attacks_come_only_from_web2_on_day_eleven() {
+        let trace = fortnight();
+        let attacks: Vec<&FlowRecord> = trace
+            .events
+            .iter()
+            .filter(|e| e.truth == Truth::Attack)
+            .map(|e| &e.record)
+            .collect();
+        assert!(
+            attacks
+                .iter()
+                .all(|r| r.src == vm("web-2") && day_of(r) == 11)
+        );
+        let scan: Vec<&&FlowRecord> = attacks.iter().filter(|r| r.bytes < 200).collect();
+        assert_eq!(scan.len(), 253 * SCANNED_PORTS.len());
+        let ports: BTreeSet<u16> = scan.iter().map(|r| r.dst_port).collect();
+        assert_eq!(ports, SCANNED_PORTS.into_iter().collect());
+        // A plausible speed: minutes, not a burst, not hours.
+        let duration = scan.last().unwrap().ts.0 - scan.first().unwrap().ts.0;
+        assert!((5 * MINUTE..30 * MINUTE).contains(&duration), "{duration}");
+        let lateral: BTreeSet<(String, u16)> = attacks
+            .iter()
+            .filter(|r| r.ts > scan.last().unwrap().ts)
+            .map(|r| (r.dst.to_string(), r.dst_port))
+            .collect();
+        assert_eq!(
+            lateral,
+            BTreeSet::from([("app-1".to_owned(), 22), ("db-1".to_owned(), 5432)])
+        );
+        // web-2 goes on serving its clients meanwhile.
+        assert!(trace.events.iter().any(|e| e.truth == Truth::Benign
+            && day_of(&e.record) == 11
+            && e.record.dst == vm("web-2")
+            && e.record.ts > scan.first().unwrap().ts));
+        // Nothing else touches those services from the web tier.
+        assert!(trace.events.iter().all(|e| e.truth == Truth::Attack
+            || !(e.record.src.to_string().starts_with("web-")
+                && matches!(e.record.dst_port, 22 | 5432))));
+    }
+
+    #[test]
+    fn the_operator_logs_in_a_few_times_a_week() {
+        let trace = fortnight();
+        let sessions: Vec<&FlowRecord> = trace
+            .events
+            .iter()
+            .filter(|e| e.truth == Truth::Benign && e.record.dst_port == 22)
+            .map(|e| &e.record)
+            .collect();
+        assert!((4..=10).contains(&sessions.len()), "{}", sessions.len());
+        for r in sessions {
+            assert_eq!(r.src, vm("jump-1"));
+            assert!((8 * HOUR..18 * HOUR).contains(&time_of_day(r)));
+        }
+    }
+}
