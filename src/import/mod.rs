@@ -9,7 +9,8 @@
 //! - **Flat flows** ([`flat`]): CSV with a header, or JSON lines, with the
 //!   columns `ts,src,dst,proto,dport` and optionally
 //!   `sport,bytes,packets,connections,verdict`. Columns are found by name;
-//!   any other column (`label`, `source`, ...) is ignored, never read.
+//!   any other column (`label`, `source`, ...) is ignored, never read by an
+//!   import (replay evaluation asks the readers for `label` to score with).
 //!
 //! An optional inventory ([`AddressBook`]) maps addresses to VM ids and
 //! labels; addresses it does not list are external endpoints.
