@@ -13,5 +13,6 @@ pub mod inventory;
 pub mod observer;
 pub mod policy;
 pub mod predict;
+pub mod replay;
 pub mod store;
 pub mod switch;

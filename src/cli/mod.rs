@@ -4,6 +4,7 @@ mod history;
 mod inventory;
 mod ofp_decode;
 mod run;
+mod scenario;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub enum Command {
     Signatures(history::SignaturesArgs),
     /// Print the busiest pairs and services in the history store.
     Top(history::TopArgs),
+    /// Write a generated, labelled trace and its inventory for replay.
+    Scenario(scenario::ScenarioArgs),
 }
 
 impl Command {
@@ -131,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => history::run_export(&args),
         Command::Signatures(args) => history::run_signatures(&args),
         Command::Top(args) => history::run_top(&args),
+        Command::Scenario(args) => scenario::run(&args),
     }
 }
 

@@ -7,7 +7,7 @@
 //! | `src` | yes | initiator: an IP address (mapped through the inventory) or a VM id |
 //! | `dst` | yes | responder, the same way |
 //! | `proto` | yes | `tcp`, `udp`, `icmp`, `icmp6`, `sctp` or a protocol number |
-//! | `dport` | yes | service port (ICMP: type) |
+//! | `dport` | yes | service port (ICMP: type; empty where unknown, read as 0; Argus's hex notation `0x0008` accepted) |
 //! | `sport` | no | initiator's port; with it, a row whose ports say the other end was the client (`sport` below 1024 and `dport` ephemeral, see [`augur_flows::guess_initiator`]) is turned round |
 //! | `bytes` | no, 0 | bytes, both directions |
 //! | `packets` | no, 0 | packets, both directions |
@@ -15,7 +15,10 @@
 //! | `verdict` | no, `allowed` | `allowed` or `denied` |
 //!
 //! Columns are found by name, in any order; other columns (`label`,
-//! `source`, ...) are ignored and never read. An empty optional field is
+//! `source`, ...) are ignored and never read by an import. (Replay
+//! evaluation scores with `label`: it asks for it with
+//! [`FlatReader::with_labels`]; the records are the same either way.) An
+//! empty optional field is
 //! absent. In JSON lines the same names are keys, with string or number
 //! values. `augur export` writes this format, and an export imports back to
 //! the same windows.
@@ -41,6 +44,7 @@ struct Columns {
     packets: Option<usize>,
     connections: Option<usize>,
     verdict: Option<usize>,
+    label: Option<usize>,
 }
 
 enum Mode<R: Read> {
@@ -60,6 +64,10 @@ enum Mode<R: Read> {
 pub struct FlatReader<R: Read> {
     mode: Mode<R>,
     started: bool,
+    /// Whether [`FlatReader::label`] answers; off for imports.
+    keep_labels: bool,
+    /// The last JSON line's label, when kept.
+    json_label: Option<String>,
 }
 
 impl<R: Read> FlatReader<R> {
@@ -113,6 +121,7 @@ impl<R: Read> FlatReader<R> {
                 packets: find("packets"),
                 connections: find("connections"),
                 verdict: find("verdict"),
+                label: find("label"),
             };
             Mode::Csv {
                 reader: Box::new(reader),
@@ -123,7 +132,31 @@ impl<R: Read> FlatReader<R> {
         Ok(FlatReader {
             mode,
             started: false,
+            keep_labels: false,
+            json_label: None,
         })
+    }
+
+    /// The same reader, with [`FlatReader::label`] answering. Only replay
+    /// evaluation asks: labels score decisions and are never learned from.
+    #[must_use]
+    pub fn with_labels(mut self) -> FlatReader<R> {
+        self.keep_labels = true;
+        self
+    }
+
+    /// The `label` column of the line [`FlowReader::next_line`] returned
+    /// last (`None` if empty, absent, or labels were not asked for).
+    pub fn label(&self) -> Option<&str> {
+        if !self.keep_labels {
+            return None;
+        }
+        match &self.mode {
+            Mode::Csv {
+                record, columns, ..
+            } => csv_field(record, columns.label).ok().flatten(),
+            Mode::Json { .. } => self.json_label.as_deref(),
+        }
     }
 }
 
@@ -160,8 +193,16 @@ impl Row<'_> {
             .unwrap_or_default()
             .parse()
             .map_err(|e: String| format!("proto: {e}"))?;
-        need(self.dport, "dport")?;
-        let dst_port = port(self.dport.unwrap_or_default(), "dport")?;
+        let dst_port = match self.dport {
+            Some(text) if protocol.has_ports() => port(text, "dport")?,
+            // Argus writes ICMP's fields in hex, and leaves them empty when
+            // it has none; the flow is still a flow.
+            Some(text) => {
+                hex_or_decimal(text).ok_or_else(|| format!("dport: not a type: {text:?}"))?
+            }
+            None if protocol.has_ports() => return Err("dport is empty".to_owned()),
+            None => 0,
+        };
         let src_port = self.sport.map(|s| port(s, "sport")).transpose()?;
         let count = |value: Option<&str>, name: &str, default: u64| -> Result<u64, String> {
             match value {
@@ -201,6 +242,13 @@ fn port(text: &str, name: &str) -> Result<u16, String> {
         .ok()
         .or_else(|| text.strip_suffix(".0").and_then(|t| t.parse().ok()))
         .ok_or_else(|| format!("{name}: not a port: {text:?}"))
+}
+
+fn hex_or_decimal(text: &str) -> Option<u16> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16).ok(),
+        None => port(text, "dport").ok(),
+    }
 }
 
 fn csv_field(record: &csv::ByteRecord, index: Option<usize>) -> Result<Option<&str>, String> {
@@ -269,6 +317,7 @@ impl<R: Read> FlowReader for FlatReader<R> {
                 Ok(Some((line, parsed)))
             }
             Mode::Json { input, line, buf } => {
+                self.json_label = None;
                 buf.clear();
                 if input.read_until(b'\n', buf)? == 0 {
                     return Ok(None);
@@ -281,6 +330,9 @@ impl<R: Read> FlowReader for FlatReader<R> {
                 let parsed = match serde_json::from_slice::<Map<String, Value>>(text) {
                     Err(err) => Parsed::Bad(format!("not a JSON object: {err}")),
                     Ok(object) => {
+                        if self.keep_labels {
+                            self.json_label = json_field(&object, "label").ok().flatten();
+                        }
                         let result = (|| -> Result<RawRecord, String> {
                             let names = [
                                 "ts",
@@ -357,6 +409,21 @@ mod tests {
         assert_eq!((r.dst_port, r.bytes, r.connections), (80, 145_059, 1));
         assert!(matches!(&lines[2].1, Parsed::Record(r) if r.protocol == Protocol::TCP));
         assert!(matches!(&lines[3], (4, Parsed::Bad(reason)) if reason.starts_with("proto:")));
+    }
+
+    #[test]
+    fn icmp_rows_may_leave_the_type_empty_or_write_it_in_hex() {
+        let text = "ts,src,dst,proto,dport
+1,147.32.84.191,147.32.96.69,icmp,
+2,147.32.84.59,210.49.64.185,icmp,0x0008
+3,147.32.84.59,210.49.64.185,tcp,
+4,147.32.84.59,210.49.64.185,icmp,0xfffff
+";
+        let lines = read_all(text, &AddressBook::default());
+        assert!(matches!(&lines[1].1, Parsed::Record(r) if r.dst_port == 0));
+        assert!(matches!(&lines[2].1, Parsed::Record(r) if r.dst_port == 8));
+        assert!(matches!(&lines[3].1, Parsed::Bad(r) if r == "dport is empty"));
+        assert!(matches!(&lines[4].1, Parsed::Bad(r) if r.starts_with("dport: not a type")));
     }
 
     #[test]

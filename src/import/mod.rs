@@ -9,7 +9,8 @@
 //! - **Flat flows** ([`flat`]): CSV with a header, or JSON lines, with the
 //!   columns `ts,src,dst,proto,dport` and optionally
 //!   `sport,bytes,packets,connections,verdict`. Columns are found by name;
-//!   any other column (`label`, `source`, ...) is ignored, never read.
+//!   any other column (`label`, `source`, ...) is ignored, never read by an
+//!   import (replay evaluation asks the readers for `label` to score with).
 //!
 //! An optional inventory ([`AddressBook`]) maps addresses to VM ids and
 //! labels; addresses it does not list are external endpoints.
@@ -246,25 +247,51 @@ impl AddressBook {
     fn from_file(file: BookFile) -> anyhow::Result<AddressBook> {
         let mut book = AddressBook::default();
         for vm in file.vms {
-            if vm.id.is_empty() {
-                anyhow::bail!("a VM has an empty id");
-            }
-            let endpoint = Endpoint::vm(&vm.id);
             let addresses = vm
                 .addresses
                 .iter()
-                .chain(vm.interfaces.iter().flat_map(|i| i.ips.iter()));
-            for &ip in addresses {
-                if let Some(Endpoint::Vm(other)) = book.by_address.get(&ip)
-                    && **other != *vm.id
-                {
-                    anyhow::bail!("address {ip} belongs to both {other} and {}", vm.id);
-                }
-                book.by_address.insert(ip, endpoint.clone());
-            }
-            book.labels.push((endpoint, vm.labels));
+                .chain(vm.interfaces.iter().flat_map(|i| i.ips.iter()))
+                .copied();
+            book.add_vm(&vm.id, vm.labels, addresses)?;
         }
         Ok(book)
+    }
+
+    /// Adds a VM with its labels and addresses. Fails if the id is empty
+    /// or an address already belongs to another VM.
+    pub fn add_vm(
+        &mut self,
+        id: &str,
+        labels: BTreeMap<String, String>,
+        addresses: impl IntoIterator<Item = IpAddr>,
+    ) -> anyhow::Result<()> {
+        if id.is_empty() {
+            anyhow::bail!("a VM has an empty id");
+        }
+        let endpoint = Endpoint::vm(id);
+        for ip in addresses {
+            if let Some(Endpoint::Vm(other)) = self.by_address.get(&ip)
+                && **other != *id
+            {
+                anyhow::bail!("address {ip} belongs to both {other} and {id}");
+            }
+            self.by_address.insert(ip, endpoint.clone());
+        }
+        self.labels.push((endpoint, labels));
+        Ok(())
+    }
+
+    /// The addresses of `endpoint`, in ascending order (none for an
+    /// external endpoint).
+    pub fn addresses_of(&self, endpoint: &Endpoint) -> Vec<IpAddr> {
+        let mut addresses: Vec<IpAddr> = self
+            .by_address
+            .iter()
+            .filter(|(_, owner)| *owner == endpoint)
+            .map(|(&ip, _)| ip)
+            .collect();
+        addresses.sort_unstable();
+        addresses
     }
 
     /// The endpoint an address stands for.
@@ -524,6 +551,21 @@ pub enum Format {
     Zeek,
     /// Flat flows, CSV or JSON lines.
     Flat,
+}
+
+/// Opens a flow file for reading, decompressing it on the fly if its name
+/// ends in `.xz` (data sets are shipped compressed).
+pub fn open_flow_file(path: &Path) -> anyhow::Result<Box<dyn std::io::Read>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let is_xz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xz"));
+    Ok(if is_xz {
+        // Multi-stream, as the xz tool writes concatenated files.
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(file))
+    } else {
+        Box::new(file)
+    })
 }
 
 /// Imports the file at `path` into `store`.

@@ -16,7 +16,9 @@
 //! Zeek's originator is the initiator (Zeek already flips connections whose
 //! start it missed). For ICMP, Zeek puts the type in `id.orig_p` and the code
 //! in `id.resp_p`; the type is the service. Everything else, labels
-//! included, is ignored.
+//! included, is ignored by an import. (Replay evaluation scores with the
+//! `label` column of labelled logs such as Stratosphere's: it asks for it
+//! with [`ZeekReader::with_labels`]; the records are the same either way.)
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
@@ -42,6 +44,7 @@ struct Columns {
     resp_ip_bytes: Option<usize>,
     orig_pkts: Option<usize>,
     resp_pkts: Option<usize>,
+    label: Option<usize>,
 }
 
 impl Columns {
@@ -62,6 +65,7 @@ impl Columns {
             resp_ip_bytes: find("resp_ip_bytes"),
             orig_pkts: find("orig_pkts"),
             resp_pkts: find("resp_pkts"),
+            label: find("label"),
         })
     }
 }
@@ -75,6 +79,12 @@ pub struct ZeekReader<R> {
     unset: Vec<u8>,
     columns: Option<Result<Columns, String>>,
     fields: Vec<(usize, usize)>,
+    /// Whether [`ZeekReader::label`] answers; off for imports.
+    keep_labels: bool,
+    /// Where the last TSV line's label is in `buf`.
+    label_span: Option<(usize, usize)>,
+    /// The last JSON line's label.
+    json_label: Option<String>,
 }
 
 impl<R: Read> ZeekReader<R> {
@@ -88,7 +98,35 @@ impl<R: Read> ZeekReader<R> {
             unset: b"-".to_vec(),
             columns: None,
             fields: Vec::with_capacity(32),
+            keep_labels: false,
+            label_span: None,
+            json_label: None,
         }
+    }
+
+    /// The same reader, with [`ZeekReader::label`] answering. Only replay
+    /// evaluation asks: labels score decisions and are never learned from.
+    #[must_use]
+    pub fn with_labels(mut self) -> ZeekReader<R> {
+        self.keep_labels = true;
+        self
+    }
+
+    /// The `label` field of the line [`FlowReader::next_line`] returned last
+    /// (`None` if unset, absent, or labels were not asked for).
+    pub fn label(&self) -> Option<&str> {
+        if !self.keep_labels {
+            return None;
+        }
+        if let Some(label) = &self.json_label {
+            return Some(label);
+        }
+        let (a, b) = self.label_span?;
+        let value = self.buf.get(a..b)?;
+        if value == self.unset.as_slice() || value.is_empty() {
+            return None;
+        }
+        std::str::from_utf8(value).ok()
     }
 
     fn directive(&mut self, line: &[u8]) -> Parsed {
@@ -149,6 +187,9 @@ impl<R: Read> ZeekReader<R> {
                 columns.count
             ));
         }
+        if self.keep_labels {
+            self.label_span = columns.label.and_then(|i| self.fields.get(i).copied());
+        }
         let unset = self.unset.as_slice();
         let field = |index: usize| -> Option<&[u8]> {
             let &(a, b) = self.fields.get(index)?;
@@ -206,6 +247,9 @@ impl<R: Read> ZeekReader<R> {
             Ok(object) => object,
             Err(err) => return Parsed::Bad(format!("not a JSON object: {err}")),
         };
+        if self.keep_labels {
+            self.json_label = json_text(&object, "label");
+        }
         let result = (|| -> Result<RawRecord, String> {
             let texts: Vec<String> = [
                 "ts",
@@ -347,6 +391,8 @@ impl<R: Read> FlowReader for ZeekReader<R> {
             return Ok(None);
         }
         self.line += 1;
+        self.label_span = None;
+        self.json_label = None;
         let mut line = std::mem::take(&mut self.buf);
         while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
