@@ -13,5 +13,7 @@ pub mod inventory;
 pub mod observer;
 pub mod policy;
 pub mod predict;
+pub mod recommend;
+pub mod risk;
 pub mod store;
 pub mod switch;
