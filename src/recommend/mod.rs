@@ -79,7 +79,8 @@ impl fmt::Display for Peer {
 /// The endpoint name a recommendation declares for an address: letters,
 /// digits, `-` and `.` only, as policy names must be.
 fn address_endpoint_name(ip: IpAddr) -> String {
-    format!("addr-{}", ip.to_string().replace(':', "-"))
+    // Dots would split a TOML table header.
+    format!("addr-{}", ip.to_string().replace([':', '.'], "-"))
 }
 
 /// An allow rule as a recommendation proposes it.
@@ -866,7 +867,12 @@ impl<'a> Cycle<'a> {
             labels.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
             let mut left: BTreeSet<EndpointId> = sources.clone();
             for (label, members) in labels {
-                if !members.iter().any(|m| left.contains(m)) || members.contains(&dst) {
+                // A label with a scanning member is not widened to: the
+                // scanner's keys stay pair openings, each high risk.
+                if !members.iter().any(|m| left.contains(m))
+                    || members.contains(&dst)
+                    || members.iter().any(|m| self.scanning.contains(m))
+                {
                     continue;
                 }
                 let all_use = members.iter().all(|&m| {
@@ -1368,6 +1374,7 @@ impl<'a> Cycle<'a> {
         };
         let dst = match rule.to.first() {
             Some(Peer::Selector(Selector::Label { value, .. })) => value.clone(),
+            Some(Peer::Selector(Selector::Vm(id))) => id.0.clone(),
             Some(other) => other.to_string(),
             None => String::new(),
         };

@@ -326,33 +326,35 @@ fn external_endpoints_and_scanning_sources() {
 
 #[test]
 fn overrides_forbid_or_force_review_whatever_the_score() {
-    let mut s = RiskSettings::default();
-    s.overrides = vec![
-        RiskOverride {
-            from: "*".into(),
-            to: "label:tenant=payments".into(),
-            proto: None,
-            ports: None,
-            action: OverrideAction::Forbid,
-        },
-        RiskOverride {
-            from: "label:tier=web".into(),
-            to: "*".into(),
-            proto: Some(OverrideProto::Tcp),
-            ports: Some(Ports(PortRange {
-                first: 9000,
-                last: 9100,
-            })),
-            action: OverrideAction::Review,
-        },
-        RiskOverride {
-            from: "vm:ops-1".into(),
-            to: "*".into(),
-            proto: None,
-            ports: None,
-            action: OverrideAction::Review,
-        },
-    ];
+    let s = RiskSettings {
+        overrides: vec![
+            RiskOverride {
+                from: "*".into(),
+                to: "label:tenant=payments".into(),
+                proto: None,
+                ports: None,
+                action: OverrideAction::Forbid,
+            },
+            RiskOverride {
+                from: "label:tier=web".into(),
+                to: "*".into(),
+                proto: Some(OverrideProto::Tcp),
+                ports: Some(Ports(PortRange {
+                    first: 9000,
+                    last: 9100,
+                })),
+                action: OverrideAction::Review,
+            },
+            RiskOverride {
+                from: "vm:ops-1".into(),
+                to: "*".into(),
+                proto: None,
+                ports: None,
+                action: OverrideAction::Review,
+            },
+        ],
+        ..RiskSettings::default()
+    };
     let calm = RiskContext {
         dst_labels: labels(&[("tier", "web")]),
         ..seen()
