@@ -43,9 +43,9 @@ use crate::risk::{RiskAssessment, RiskContext, RiskSettings, Unit, assess};
 #[cfg(test)]
 mod tests;
 
-/// One side of a proposed rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// One side of a proposed rule. Serialized as its text (`vm:web-1`,
+/// `label:tier=web`, `203.0.113.9`, `web`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Peer {
     /// VMs, by inline selector.
     Selector(Selector),
@@ -63,6 +63,12 @@ impl Peer {
             Peer::Address(ip) => address_endpoint_name(*ip),
             Peer::Name(name) => name.clone(),
         }
+    }
+}
+
+impl Serialize for Peer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -572,7 +578,9 @@ pub fn recommend(
 
 fn system_time(secs: i64) -> SystemTime {
     match u64::try_from(secs) {
-        Ok(s) => UNIX_EPOCH + Duration::from_secs(s),
+        Ok(s) => UNIX_EPOCH
+            .checked_add(Duration::from_secs(s))
+            .unwrap_or(UNIX_EPOCH),
         Err(_) => UNIX_EPOCH,
     }
 }
@@ -1177,11 +1185,11 @@ impl<'a> Cycle<'a> {
                     Some(t) => format!(
                         "last used {} ({} days ago); highest predicted need p={p_need:.2}",
                         rfc3339(t),
-                        (self.now - t) / 86_400
+                        self.now.saturating_sub(t) / 86_400
                     ),
                     None => format!(
                         "never used in {} days of history; highest predicted need p={p_need:.2}",
-                        (self.now - history_from.unwrap_or(self.now)) / 86_400
+                        self.now.saturating_sub(history_from.unwrap_or(self.now)) / 86_400
                     ),
                 };
                 let context = RiskContext {
@@ -1218,7 +1226,9 @@ impl<'a> Cycle<'a> {
         let used_pairs: BTreeSet<(EndpointId, EndpointId)> =
             used.iter().map(|k| (k.src, k.dst)).collect();
         let used_ports: BTreeSet<u16> = used.iter().map(|k| k.service_port).collect();
-        let range_len = rule.ports.map_or(0, |r| u32::from(r.last - r.first) + 1);
+        let range_len = rule
+            .ports
+            .map_or(0, |r| u32::from(r.last.saturating_sub(r.first)) + 1);
         let narrow_pairs = pairs_total >= self.settings.narrow_min_pairs as usize
             && (used_pairs.len() as f64) <= share * pairs_total as f64;
         let narrow_ports = range_len > 1
@@ -1307,7 +1317,9 @@ impl<'a> Cycle<'a> {
         let e = &p.evidence;
         let mut parts: Vec<String> = Vec::new();
         if let (Some(first), Some(last)) = (e.first_seen, e.last_seen) {
-            let days = ((last - first).max(0) as f64 / 86_400.0).ceil().max(1.0) as i64;
+            let days = (last.saturating_sub(first).max(0) as f64 / 86_400.0)
+                .ceil()
+                .max(1.0) as i64;
             parts.push(format!(
                 "seen {} times in {} day{}",
                 e.connections,

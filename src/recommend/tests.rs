@@ -168,6 +168,13 @@ fn an_uncovered_pair_is_added_and_a_covered_or_unlikely_one_is_not() {
     // postgres across tiers, never seen.
     assert_eq!(rec.risk.level, RiskLevel::High);
     assert_eq!(rec.explanation, "predicted; p=0.90");
+    let json = serde_json::to_value(rec).unwrap();
+    assert_eq!(json["change"]["kind"], "add_pair");
+    assert_eq!(json["change"]["rule"]["from"][0], "vm:web-1");
+    assert_eq!(json["change"]["rule"]["ports"]["first"], 5432);
+    assert_eq!(json["risk"]["level"], "high");
+    assert_eq!(json["risk"]["factors"][0][0]["kind"], "sensitive_port");
+    assert_eq!(json["id"], rec.id.as_str());
 }
 
 #[test]

@@ -519,7 +519,7 @@ pub fn assess(
     };
     let ports_opened = change
         .ports()
-        .map_or(1, |r| u32::from(r.last - r.first) + 1);
+        .map_or(1, |r| u32::from(r.last.saturating_sub(r.first)) + 1);
     if let Some(opening) = change.opening() {
         if change
             .proto()
