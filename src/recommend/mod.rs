@@ -866,10 +866,12 @@ impl<'a> Cycle<'a> {
         }
         let mut found: Vec<Found> = Vec::new();
         for (&(dst, protocol, port), sources) in &services {
+            // Only the labels the sources carry: work bounded by the
+            // candidates, not by every label times every service.
             let mut labels: Vec<(&String, &BTreeSet<EndpointId>)> = self
-                .label_members
-                .iter()
-                .filter(|(_, m)| m.len() >= min && m.iter().any(|s| sources.contains(s)))
+                .labels_of_all(sources.iter().copied())
+                .into_iter()
+                .filter(|(_, m)| m.len() >= min)
                 .collect();
             // The widest label first; ties by text, for stable output.
             labels.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
@@ -934,7 +936,7 @@ impl<'a> Cycle<'a> {
                 .map(|f| f.dst)
                 .collect();
             let mut dst_label: Option<(&String, &BTreeSet<EndpointId>)> = None;
-            for (text, members) in &self.label_members {
+            for (text, members) in self.labels_of_all(dsts.iter().copied()) {
                 let better = dst_label.is_none_or(|(t, m)| {
                     members.len() > m.len() || (members.len() == m.len() && text < t)
                 });
@@ -1028,6 +1030,22 @@ impl<'a> Cycle<'a> {
                 }
             }
         }
+    }
+
+    /// The labels any of `ids` carries, with their members.
+    fn labels_of_all(
+        &self,
+        ids: impl Iterator<Item = EndpointId>,
+    ) -> Vec<(&String, &BTreeSet<EndpointId>)> {
+        let endpoints = self.input.aggregator.endpoints();
+        let mut texts: BTreeSet<&str> = BTreeSet::new();
+        for id in ids {
+            texts.extend(endpoints.label_texts(id));
+        }
+        texts
+            .into_iter()
+            .filter_map(|t| self.label_members.get_key_value(t))
+            .collect()
     }
 
     fn scanning_free(&self, src: EndpointId) -> bool {
