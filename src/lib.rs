@@ -13,6 +13,8 @@ pub mod inventory;
 pub mod observer;
 pub mod policy;
 pub mod predict;
+pub mod recommend;
 pub mod replay;
+pub mod risk;
 pub mod store;
 pub mod switch;

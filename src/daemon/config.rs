@@ -45,6 +45,8 @@ const TOP_LEVEL: &[&str] = &[
     "logging",
     "metrics",
     "observer",
+    "risk",
+    "recommend",
 ];
 
 /// Everything `augur run` can be told.
@@ -74,6 +76,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The live observer: counter polls and denied samples into the history.
     pub observer: ObserverConfig,
+    /// How proposed policy changes are scored, and operator overrides.
+    pub risk: crate::risk::RiskSettings,
+    /// What the recommender proposes.
+    pub recommend: crate::recommend::RecommendSettings,
 }
 
 impl Default for Config {
@@ -90,6 +96,8 @@ impl Default for Config {
             logging: LoggingConfig::default(),
             metrics: MetricsConfig::default(),
             observer: ObserverConfig::default(),
+            risk: crate::risk::RiskSettings::default(),
+            recommend: crate::recommend::RecommendSettings::default(),
         }
     }
 }
@@ -1005,6 +1013,12 @@ fn validate(loaded: &Loaded) -> Result<(), ConfigError> {
     }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.logging.level) {
         return err("logging.level", &format!("not a tracing filter: {e}"));
+    }
+    if let Err((setting, reason)) = c.risk.validate() {
+        return err(&setting, &reason);
+    }
+    if let Err((setting, reason)) = c.recommend.validate() {
+        return err(&setting, &reason);
     }
     Ok(())
 }

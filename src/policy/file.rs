@@ -28,7 +28,8 @@
 //! local = true
 //!
 //! # Rules allow connections from -> to. `from` and `to` name a group or an
-//! # endpoint, or list several.
+//! # endpoint, or list several; `vm:ID` (one VM) and `label:KEY=VALUE`
+//! # (every VM with that label) select VMs without declaring a group.
 //! [[allow]]
 //! name = "web serves the world"   # optional; shows in logs
 //! from = "outside"
@@ -57,6 +58,10 @@
 //!   removes the rule's flows by itself, controller or not; connections the
 //!   rule already admitted continue.
 //! - Names of groups and endpoints share one namespace.
+//! - An inline selector ([`Selector`]) becomes a group named by its own text
+//!   (`vm:web-1`, `label:tier=web`), which no declared name can be, so
+//!   `[[allow]] from = "label:tier=web"` compiles exactly like a declared
+//!   group with `labels = { tier = "web" }`.
 //!
 //! Errors point at the offending text as `file:line:column: reason`.
 
@@ -402,6 +407,7 @@ impl<F: Fn(std::ops::Range<usize>, String) -> PolicyError> Checker<'_, F> {
                 cidrs,
             });
         }
+        let mut implicit = BTreeMap::new();
         let mut rules = Vec::with_capacity(raw.allow.len());
         for (n, rule) in raw.allow.into_iter().enumerate() {
             let span = rule.span();
@@ -414,9 +420,14 @@ impl<F: Fn(std::ops::Range<usize>, String) -> PolicyError> Checker<'_, F> {
                 locate(text, span.start),
                 rule.into_inner(),
                 &names,
+                &mut implicit,
                 loaded_at,
             )?);
         }
+        // Inline selectors become groups named by their own text, which no
+        // declared name can clash with (`:` is not allowed in one).
+        groups.extend(implicit.into_values());
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Policy {
             groups,
             endpoints,
@@ -430,11 +441,12 @@ impl<F: Fn(std::ops::Range<usize>, String) -> PolicyError> Checker<'_, F> {
         location: Location,
         raw: RawRule,
         names: &HashSet<String>,
+        implicit: &mut BTreeMap<String, Group>,
         loaded_at: SystemTime,
     ) -> Result<Rule, PolicyError> {
         let at = self.at;
-        let from = self.names(&raw.from, "from", names)?;
-        let to = self.names(&raw.to, "to", names)?;
+        let from = self.names(&raw.from, "from", names, implicit)?;
+        let to = self.names(&raw.to, "to", names, implicit)?;
         let proto = match raw.proto.get_ref().as_str() {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
@@ -521,12 +533,14 @@ impl<F: Fn(std::ops::Range<usize>, String) -> PolicyError> Checker<'_, F> {
         })
     }
 
-    /// A `from`/`to` value: one name or a non-empty list, each defined.
+    /// A `from`/`to` value: one name or a non-empty list, each defined or an
+    /// inline selector (added to `implicit` as a group).
     fn names(
         &self,
         value: &Spanned<toml::Value>,
         key: &str,
         names: &HashSet<String>,
+        implicit: &mut BTreeMap<String, Group>,
     ) -> Result<Vec<String>, PolicyError> {
         let at = self.at;
         let list: Vec<&toml::Value> = match value.get_ref() {
@@ -544,6 +558,17 @@ impl<F: Fn(std::ops::Range<usize>, String) -> PolicyError> Checker<'_, F> {
                     format!("`{key}` must be a group or endpoint name, or a list of them"),
                 ));
             };
+            if let Some(selector) = Selector::parse(name) {
+                let selector = selector.map_err(|reason| at(value.span(), reason))?;
+                let text = selector.to_string();
+                implicit
+                    .entry(text.clone())
+                    .or_insert_with(|| selector.to_group());
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+                continue;
+            }
             if !names.contains(name) {
                 return Err(at(
                     value.span(),
@@ -555,6 +580,84 @@ impl<F: Fn(std::ops::Range<usize>, String) -> PolicyError> Checker<'_, F> {
             }
         }
         Ok(out)
+    }
+}
+
+/// An inline selector: a `from`/`to` entry that selects VMs without a
+/// declared group. `vm:ID` selects one VM; `label:KEY=VALUE` every VM with
+/// that label. The parser turns each into a group named by the selector's
+/// text, so the compiler sees ordinary groups; recommendations are written
+/// in this form so that an operator can paste them into the policy file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    /// One VM by id.
+    Vm(VmId),
+    /// Every VM carrying the label `key=value`.
+    Label {
+        /// The label's key.
+        key: String,
+        /// The label's value.
+        value: String,
+    },
+}
+
+impl Selector {
+    /// `None` if `text` is not written as an inline selector (then it is a
+    /// group or endpoint name); otherwise the selector or why it is invalid.
+    pub fn parse(text: &str) -> Option<Result<Selector, String>> {
+        if let Some(id) = text.strip_prefix("vm:") {
+            return Some(if id.is_empty() || id.chars().any(char::is_whitespace) {
+                Err(format!(
+                    "`{text}` needs a VM id without spaces after `vm:` (such as vm:web-1)"
+                ))
+            } else {
+                Ok(Selector::Vm(VmId(id.to_owned())))
+            });
+        }
+        let label = text.strip_prefix("label:")?;
+        Some(match label.split_once('=') {
+            Some((key, value))
+                if !key.is_empty()
+                    && !value.is_empty()
+                    && !value.contains('=')
+                    && !label.chars().any(char::is_whitespace) =>
+            {
+                Ok(Selector::Label {
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                })
+            }
+            _ => Err(format!(
+                "`{text}` needs KEY=VALUE without spaces after `label:` (such as label:tier=web)"
+            )),
+        })
+    }
+
+    /// The group it stands for, named by the selector's text.
+    pub fn to_group(&self) -> Group {
+        match self {
+            Selector::Vm(id) => Group {
+                name: self.to_string(),
+                vms: vec![id.clone()],
+                labels: BTreeMap::new(),
+            },
+            Selector::Label { key, value } => Group {
+                name: self.to_string(),
+                vms: Vec::new(),
+                labels: BTreeMap::from([(key.clone(), value.clone())]),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Selector {
+    /// The text [`Selector::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selector::Vm(id) => write!(f, "vm:{id}"),
+            Selector::Label { key, value } => write!(f, "label:{key}={value}"),
+        }
     }
 }
 
@@ -927,6 +1030,76 @@ mod tests {
             error("[groups.\"a b\"]\nvms = [\"a\"]\n"),
             "p.toml:1:9: invalid name `a b` (letters, digits, `-`, `_` and `.` only)"
         );
+    }
+
+    #[test]
+    fn inline_selectors_become_groups() {
+        let p = parse(&with_rule(
+            "from = [\"vm:web-1\", \"label:tier=app\", \"vm:web-1\"]\nto = \"label:tier=db\"\nproto = \"tcp\"",
+        ))
+        .unwrap();
+        let rule = &p.rules[0];
+        assert_eq!(rule.from, ["vm:web-1", "label:tier=app"]);
+        assert_eq!(rule.to, ["label:tier=db"]);
+        assert_eq!(p.group("vm:web-1").unwrap().vms, [VmId::from("web-1")]);
+        assert!(p.group("vm:web-1").unwrap().labels.is_empty());
+        let db = p.group("label:tier=db").unwrap();
+        assert!(db.vms.is_empty());
+        assert_eq!(db.labels, BTreeMap::from([("tier".into(), "db".into())]));
+        // Declared groups and implicit ones, in name order, each once.
+        let names: Vec<&str> = p.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["db", "label:tier=app", "label:tier=db", "vm:web-1", "web"]
+        );
+    }
+
+    #[test]
+    fn one_selector_used_by_two_rules_is_one_group() {
+        let text = format!(
+            "{BASE}[[allow]]\nfrom = \"vm:a\"\nto = \"db\"\nproto = \"tcp\"\n\
+             [[allow]]\nfrom = \"web\"\nto = \"vm:a\"\nproto = \"udp\"\n"
+        );
+        let p = parse(&text).unwrap();
+        assert_eq!(p.groups.iter().filter(|g| g.name == "vm:a").count(), 1);
+    }
+
+    #[test]
+    fn selectors_round_trip_through_text() {
+        for text in [
+            "vm:web-1",
+            "label:tier=web",
+            "label:app.kubernetes.io/name=x",
+        ] {
+            let selector = Selector::parse(text).unwrap().unwrap();
+            assert_eq!(selector.to_string(), text);
+        }
+        assert_eq!(Selector::parse("web"), None);
+    }
+
+    #[test]
+    fn bad_selectors_are_located() {
+        let cases = [
+            (
+                "from = \"vm:\"\nto = \"db\"\nproto = \"tcp\"",
+                "p.toml:8:8: `vm:` needs a VM id without spaces after `vm:` (such as vm:web-1)",
+            ),
+            (
+                "from = \"web\"\nto = [\"db\", \"label:tier\"]\nproto = \"tcp\"",
+                "p.toml:9:6: `label:tier` needs KEY=VALUE without spaces after `label:` (such as label:tier=web)",
+            ),
+            (
+                "from = \"label:=web\"\nto = \"db\"\nproto = \"tcp\"",
+                "p.toml:8:8: `label:=web` needs KEY=VALUE without spaces after `label:` (such as label:tier=web)",
+            ),
+            (
+                "from = \"label:tier=\"\nto = \"db\"\nproto = \"tcp\"",
+                "p.toml:8:8: `label:tier=` needs KEY=VALUE without spaces after `label:` (such as label:tier=web)",
+            ),
+        ];
+        for (rule, expected) in cases {
+            assert_eq!(error(&with_rule(rule)), expected, "{rule}");
+        }
     }
 
     #[test]

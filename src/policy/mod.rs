@@ -53,6 +53,7 @@
 //!   conntrack forgets them.
 pub mod compile;
 pub mod cookie;
+pub mod coverage;
 pub mod eval;
 pub mod file;
 pub mod reconcile;
@@ -62,7 +63,9 @@ pub use compile::{
     Mode, Stage, compile,
 };
 pub use cookie::{Cookie, Origin};
-pub use file::{Endpoint, Group, Policy, PolicyError, PortRange, Proto, Rate, RateUnit, Rule};
+pub use file::{
+    Endpoint, Group, Policy, PolicyError, PortRange, Proto, Rate, RateUnit, Rule, Selector,
+};
 pub use reconcile::{
     FlowChange, MeterChanges, Reconciliation, diff, diff_meters, reconcile, to_flow_mods,
 };
