@@ -4,6 +4,7 @@ mod history;
 mod inventory;
 mod ofp_decode;
 mod run;
+mod replay;
 mod scenario;
 
 use std::fmt;
@@ -53,6 +54,9 @@ pub enum Command {
     Top(history::TopArgs),
     /// Write a generated, labelled trace and its inventory for replay.
     Scenario(scenario::ScenarioArgs),
+    /// Run augur's observer, predictor, risk engine and policy decisions in
+    /// simulated time over a recorded trace, against three baselines.
+    Replay(replay::ReplayArgs),
 }
 
 impl Command {
@@ -135,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Signatures(args) => history::run_signatures(&args),
         Command::Top(args) => history::run_top(&args),
         Command::Scenario(args) => scenario::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 

@@ -47,6 +47,8 @@ const TOP_LEVEL: &[&str] = &[
     "observer",
     "risk",
     "recommend",
+    "predictor",
+    "scan",
 ];
 
 /// Everything `augur run` can be told.
@@ -80,6 +82,10 @@ pub struct Config {
     pub risk: crate::risk::RiskSettings,
     /// What the recommender proposes.
     pub recommend: crate::recommend::RecommendSettings,
+    /// The predictor: horizon, learning samples, candidate search.
+    pub predictor: crate::predict::PredictorParams,
+    /// When a source counts as scanning.
+    pub scan: crate::predict::ScanParams,
 }
 
 impl Default for Config {
@@ -98,6 +104,8 @@ impl Default for Config {
             observer: ObserverConfig::default(),
             risk: crate::risk::RiskSettings::default(),
             recommend: crate::recommend::RecommendSettings::default(),
+            predictor: crate::predict::PredictorParams::default(),
+            scan: crate::predict::ScanParams::default(),
         }
     }
 }
@@ -1019,6 +1027,15 @@ fn validate(loaded: &Loaded) -> Result<(), ConfigError> {
     }
     if let Err((setting, reason)) = c.recommend.validate() {
         return err(&setting, &reason);
+    }
+    if let Err(e) = c.predictor.check() {
+        return err(&format!("predictor.{}", e.name), e.reason);
+    }
+    if c.scan.window_s < 1 || c.scan.min_targets < 2 || c.scan.memory_s < 0 {
+        return err(
+            "scan",
+            "window_s must be at least 1, min_targets at least 2, memory_s not negative",
+        );
     }
     Ok(())
 }

@@ -80,6 +80,8 @@ pub mod scan;
 use std::collections::VecDeque;
 
 use augur_flows::Aggregator;
+
+use crate::risk::Unit;
 use ndarray::Array2;
 use serde::Deserialize;
 
@@ -90,7 +92,7 @@ pub use quality::{QualityReport, QualityTally};
 pub use scan::{ScanDetector, ScanFlag, ScanParams};
 
 /// The predictor's settings, as written (see [`PredictorParams::check`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PredictorParams {
     /// How far ahead a prediction looks, seconds.
@@ -109,7 +111,7 @@ pub struct PredictorParams {
     /// Out-of-sample pairs kept for calibration.
     pub calibration_pairs: usize,
     /// The probability at which precision and recall are reported.
-    pub decision_threshold: f64,
+    pub decision_threshold: Unit,
 }
 
 impl Default for PredictorParams {
@@ -122,7 +124,7 @@ impl Default for PredictorParams {
             new_vm_age_s: 86_400,
             max_peer_services: 256,
             calibration_pairs: 50_000,
-            decision_threshold: 0.5,
+            decision_threshold: Unit::new(0.5).unwrap_or_default(),
         }
     }
 }
@@ -160,7 +162,8 @@ impl PredictorParams {
         if self.new_vm_age_s < 0 {
             return fail("new_vm_age_s", "must not be negative");
         }
-        if !(self.decision_threshold > 0.0 && self.decision_threshold < 1.0) {
+        let threshold = self.decision_threshold.get();
+        if !(threshold > 0.0 && threshold < 1.0) {
             return fail("decision_threshold", "must be between 0 and 1");
         }
         Ok(CheckedPredictorParams(self))
@@ -214,7 +217,7 @@ impl Predictor {
             model: Model::new(params.calibration_pairs),
             pending: VecDeque::new(),
             last_snapshot: None,
-            quality: QualityTally::new(params.decision_threshold),
+            quality: QualityTally::new(params.decision_threshold.get()),
             params,
         }
     }
@@ -237,7 +240,7 @@ impl Predictor {
     /// Starts a new quality tally (replay does at the end of learning, so
     /// that the report covers the enforced period only).
     pub fn reset_quality(&mut self) {
-        self.quality = QualityTally::new(self.params.decision_threshold);
+        self.quality = QualityTally::new(self.params.decision_threshold.get());
     }
 
     /// Learns from every snapshot whose horizon has passed at `now`. The

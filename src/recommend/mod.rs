@@ -40,8 +40,11 @@ use crate::policy::{Policy, PortRange, Proto, Rate, RateUnit, Rule, Selector};
 use crate::predict::{CandidateSource, Prediction};
 use crate::risk::{RiskAssessment, RiskContext, RiskSettings, Unit, assess};
 
+mod apply;
 #[cfg(test)]
 mod tests;
+
+pub use apply::{Applied, ApplyError};
 
 /// One side of a proposed rule. Serialized as its text (`vm:web-1`,
 /// `label:tier=web`, `203.0.113.9`, `web`).

@@ -30,7 +30,7 @@ use crate::predict::QualityReport;
 pub struct OpeningId(pub usize);
 
 /// Who opened something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decider {
     /// A strategy, with no human involved.
