@@ -1614,7 +1614,19 @@ impl<'a> BridgeCompiler<'a> {
             )));
             instructions.push(Instruction::Meter(meter.id));
         }
-        instructions.push(Instruction::ApplyActions(vec![Action::Ct(commit)]));
+        let mut actions = vec![Action::Ct(commit)];
+        // Each admitted opening is copied to the controller, which records
+        // it per VM pair and installs the connection's counting flow. As in
+        // learn mode, the meter sits on the copy only: when it drops a
+        // sample the connection still passes, and the rule's counters still
+        // count the opening.
+        if self.settings.deny_sample_pps != 0 {
+            actions.push(Action::Controller2(vec![
+                Controller2Prop::MaxLen(self.settings.deny_sample_max_len),
+                Controller2Prop::MeterId(self.settings.deny_meter_id),
+            ]));
+        }
+        instructions.push(Instruction::ApplyActions(actions));
         instructions.push(Instruction::GotoTable(Stage::Forward.table_id()));
         let cookie = self.cookie(Origin::Rule(rule.index));
         let new = CtState::TRACKED | CtState::NEW;
