@@ -24,6 +24,11 @@ output) within 5% once per-packet headers are accounted for:
   headers; iperf3 reports the datagrams it sent. Expected bytes = iperf3's
   payload bytes + 42 x datagrams (plus the two 4-byte connect datagrams).
 
+A second test runs augur in learn mode with a policy that allows only the
+iperf3 control port: the short connections and an iperf3 UDP test, which
+enforce mode would deny, pass, and are recorded as allowed connections with
+the same volume model; nothing is recorded as denied.
+
 Run with Debian's /usr/bin/python3 as root (`scripts/test.sh` does, through
 run_tests.py); never `mn -c`.
 """
@@ -80,6 +85,9 @@ proto = "tcp"
 port = 7000
 """
 
+# Learn mode: only iperf3's control connections have a rule.
+LEARN_POLICY = POLICY[:POLICY.index('[[allow]]\nname = "iperf3 UDP tests"')]
+
 # Run inside the client: N connections, each one echoed line, then close.
 SHORT_CLIENT = """
 import socket, sys
@@ -134,9 +142,9 @@ class ObserverTest(unittest.TestCase):
             self.daemon.stop()
         self.net.stop()
 
-    def start_augur(self, mode):
+    def start_augur(self, mode, policy):
         with open(os.path.join(self.workdir, 'policy.toml'), 'w') as f:
-            f.write(POLICY)
+            f.write(policy)
         path = self.net.write_augur_config(self.workdir)
         with open(path) as f:
             config = f.read()
@@ -190,10 +198,7 @@ class ObserverTest(unittest.TestCase):
                 total[field] += row[field]
         return rows
 
-    def test_traffic_is_recorded_with_its_volume(self):
-        started = time.monotonic()
-        self.start_augur('enforce')
-        srv_ip = self.net.vms['srv']['ip']
+    def start_servers(self):
         self.net.start_servers([SHORT_PORT], [])
         iperf_server = self.net.host('srv').popen(
             ['iperf3', '-s', '-p', str(IPERF_PORT)], stdout=subprocess.DEVNULL,
@@ -201,22 +206,19 @@ class ObserverTest(unittest.TestCase):
         self.servers.append(iperf_server)
         time.sleep(0.5)
 
-        ok = self.in_host('cli', tiers.PYTHON, '-c', SHORT_CLIENT, srv_ip, str(SHORT_PORT),
-                          str(SHORT_CONNECTIONS))
+    def short_connections(self):
+        ok = self.in_host('cli', tiers.PYTHON, '-c', SHORT_CLIENT, self.net.vms['srv']['ip'],
+                          str(SHORT_PORT), str(SHORT_CONNECTIONS))
         self.assertEqual(int(ok), SHORT_CONNECTIONS)
-        passed = self.in_host('cli', tiers.PYTHON, '-c', DENIED_CLIENT, srv_ip,
-                              str(DENIED_PORT), str(DENIED_ATTEMPTS))
-        self.assertEqual(int(passed), 0, 'a denied connection passed')
 
-        tcp = self.iperf3('-t', '5')
-        tcp_payload = tcp['end']['sum_sent']['bytes']
-        retransmits = tcp['end']['sum_sent'].get('retransmits', 0)
+    def udp_test(self):
+        """iperf3 UDP at 20 Mbit/s for 3 s; (payload bytes, datagrams)."""
         udp = self.iperf3('-u', '-b', '20M', '-l', '1200', '-t', '3')
-        udp_payload = udp['end']['sum']['bytes']
-        udp_datagrams = udp['end']['sum']['packets']
+        return udp['end']['sum']['bytes'], udp['end']['sum']['packets']
 
-        # Every counting flow idles out and reports its remainder; then
-        # augur stops, closing its last window.
+    def stop_and_export(self):
+        """Waits for every counting flow to idle out and report its
+        remainder, stops augur (closing its last window), returns the rows."""
         gone = tiers.wait_until(lambda: not self.counting_flows(), timeout=30, interval=0.5)
         self.assertTrue(gone, 'counting flows did not expire: %s' % self.counting_flows())
         time.sleep(2.5)
@@ -224,6 +226,32 @@ class ObserverTest(unittest.TestCase):
         rows = self.exported()
         print('  stored rows: %s' % json.dumps({'|'.join(map(str, k)): v
                                                 for k, v in rows.items()}))
+        return rows
+
+    def check_udp(self, row, payload, datagrams):
+        self.assertEqual(row['connections'], 1, row)
+        expected = payload + UDP_HEADERS * datagrams
+        error = abs(row['bytes'] - expected) / expected
+        print('  iperf3 UDP: %d payload bytes in %d datagrams; augur: %d bytes in %d packets; '
+              'expected %d with headers; off by %.2f%%'
+              % (payload, datagrams, row['bytes'], row['packets'], expected, 100 * error))
+        self.assertLess(error, 0.05)
+
+    def test_traffic_is_recorded_with_its_volume(self):
+        started = time.monotonic()
+        self.start_augur('enforce', POLICY)
+        srv_ip = self.net.vms['srv']['ip']
+        self.start_servers()
+        self.short_connections()
+        passed = self.in_host('cli', tiers.PYTHON, '-c', DENIED_CLIENT, srv_ip,
+                              str(DENIED_PORT), str(DENIED_ATTEMPTS))
+        self.assertEqual(int(passed), 0, 'a denied connection passed')
+
+        tcp = self.iperf3('-t', '5')
+        tcp_payload = tcp['end']['sum_sent']['bytes']
+        retransmits = tcp['end']['sum_sent'].get('retransmits', 0)
+        udp_payload, udp_datagrams = self.udp_test()
+        rows = self.stop_and_export()
 
         # Right ends, protocol and service port for everything recorded.
         expected_keys = {
@@ -251,16 +279,28 @@ class ObserverTest(unittest.TestCase):
                  100 * tcp_error))
         self.assertLess(tcp_error, 0.05)
 
-        udp_row = rows[('cli', 'srv', 'udp', IPERF_PORT, 'allowed')]
-        self.assertEqual(udp_row['connections'], 1, udp_row)
-        udp_expected = udp_payload + UDP_HEADERS * udp_datagrams
-        udp_error = abs(udp_row['bytes'] - udp_expected) / udp_expected
-        print('  iperf3 UDP: %d payload bytes in %d datagrams; augur: %d bytes in %d packets; '
-              'expected %d with headers; off by %.2f%%'
-              % (udp_payload, udp_datagrams, udp_row['bytes'], udp_row['packets'], udp_expected,
-                 100 * udp_error))
-        self.assertLess(udp_error, 0.05)
-        print('  observer test took %.1f s' % (time.monotonic() - started))
+        self.check_udp(rows[('cli', 'srv', 'udp', IPERF_PORT, 'allowed')],
+                       udp_payload, udp_datagrams)
+        print('  enforce-mode observer test took %.1f s' % (time.monotonic() - started))
+
+    def test_learn_mode_records_what_no_rule_allows(self):
+        started = time.monotonic()
+        self.start_augur('learn', LEARN_POLICY)
+        self.start_servers()
+        self.short_connections()
+        udp_payload, udp_datagrams = self.udp_test()
+        rows = self.stop_and_export()
+        self.assertEqual(set(rows), {
+            ('cli', 'srv', 'tcp', SHORT_PORT, 'allowed'),
+            ('cli', 'srv', 'tcp', IPERF_PORT, 'allowed'),
+            ('cli', 'srv', 'udp', IPERF_PORT, 'allowed'),
+        }, rows)
+        short = rows[('cli', 'srv', 'tcp', SHORT_PORT, 'allowed')]
+        self.assertEqual(short['connections'], SHORT_CONNECTIONS, short)
+        self.assertEqual(rows[('cli', 'srv', 'tcp', IPERF_PORT, 'allowed')]['connections'], 1)
+        self.check_udp(rows[('cli', 'srv', 'udp', IPERF_PORT, 'allowed')],
+                       udp_payload, udp_datagrams)
+        print('  learn-mode observer test took %.1f s' % (time.monotonic() - started))
 
 
 if __name__ == '__main__':
