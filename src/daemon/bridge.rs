@@ -206,6 +206,7 @@ where
         ),
         openings: OpeningsLedger::new(),
         clock: std::time::Instant::now(),
+        polled: false,
         ctx: ctx.clone(),
     };
     let why = switch.run(async_rx, task, superseded).await;
@@ -274,6 +275,8 @@ struct Switch {
     openings: OpeningsLedger,
     /// The origin of the millisecond clock `recent` runs on.
     clock: std::time::Instant,
+    /// Whether the counters' baseline was taken.
+    polled: bool,
 }
 
 impl Switch {
@@ -344,7 +347,14 @@ impl Switch {
                 () = timer => {
                     let shutdown = self.ctx.shutdown.clone();
                     tokio::select! {
-                        next = self.update() => wake = next,
+                        next = self.update() => {
+                            wake = next;
+                            // The counters' baseline is taken as soon as
+                            // the bridge is known, not a poll interval later.
+                            if !self.polled && self.bridge.is_some() && next_poll.is_some() {
+                                next_poll = Some(Instant::now());
+                            }
+                        }
                         () = shutdown.cancelled() => return "augur is shutting down".into(),
                     }
                 }
@@ -714,6 +724,21 @@ impl Switch {
         let (counting, rules): (Vec<&FlowStats>, Vec<&FlowStats>) = flows.iter().partition(|f| {
             Cookie::from_raw(f.cookie).and_then(Cookie::origin) == Some(Origin::Counting)
         });
+        if !self.polled {
+            // The flows' counts so far may be recorded already (by augur
+            // before a restart, or by the task of an earlier connection):
+            // the first poll is the baseline, later ones give deltas.
+            self.polled = true;
+            let (_, rules) = self.counters.update(rules);
+            let (_, counting) = self.connections.update(counting);
+            tracing::debug!(
+                bridge = %bridge,
+                flows = rules.flows,
+                connections = counting.flows,
+                "counters' baseline taken"
+            );
+            return;
+        }
         let (deltas, polled) = self.counters.update(rules);
         let deltas = self.openings.settle(deltas);
         let bridge: Arc<str> = Arc::from(bridge.as_str());
