@@ -797,7 +797,8 @@ impl Switch {
     /// Sends a sample of an admitted new connection (an allow rule's or,
     /// in learn mode, the learn flow's) to the history and installs the
     /// connection's counting flow. A sample of a connection already known
-    /// (a resent SYN, a UDP stream still without a reply) is neither.
+    /// (a resent SYN, a UDP stream still without a reply) adds its packet
+    /// to the connection's volume only.
     async fn observe_admitted(&mut self, packet: &augur_openflow::PacketIn) {
         let (Some(history), Some(bridge)) = (self.ctx.history.clone(), self.bridge.clone()) else {
             return;
@@ -820,7 +821,13 @@ impl Switch {
         };
         let now_ms = self.now_ms();
         if !self.recent.sampled(tuple, now_ms) {
-            tracing::debug!(bridge = %bridge, ?tuple, "opening of a known connection sampled again");
+            // Still `+new` (no reply yet), so not counted by the counting
+            // flow: its packet is volume of the known connection.
+            tracing::debug!(bridge = %bridge, ?tuple, "known connection sampled again");
+            history.send(vec![augur_flows::FlowRecord {
+                connections: 0,
+                ..record
+            }]);
             return;
         }
         history.send(vec![record]);

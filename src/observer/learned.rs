@@ -12,15 +12,20 @@
 //! them only in `NXT_PACKET_IN2`); where a switch does include them, they
 //! are used instead.
 //!
-//! Each sample is one connection opening with its first packet's bytes; the
-//! connection's later volume comes from counting: the daemon installs a
-//! counting flow in the forward stage matching the connection's original
-//! tuple (`ct_*` fields, which carry the original direction for packets of
-//! both directions, so one flow counts both), with an idle timeout and
-//! `SEND_FLOW_REM`. The counter polls report it window by window while the
-//! connection runs ([`counted_record`] of each delta), and its FLOW_REMOVED
-//! adds what the polls had not reported yet: together with the sample, the
-//! connection's exact volume.
+//! The first sample of a connection is its opening, with its packet's
+//! bytes; a later one (a resent SYN, the next datagram before any reply:
+//! conntrack calls a connection `+new` until it sees a reply) adds its
+//! packet to the volume only. The rest of the connection is counted: the
+//! daemon installs a counting flow in the forward stage matching the
+//! connection's original tuple (`ct_*` fields, which carry the original
+//! direction for packets of both directions, so one flow counts both) and
+//! `+est`, with an idle timeout and `SEND_FLOW_REM`. The counter polls
+//! report it window by window while the connection runs ([`counted_record`]
+//! of each delta), and its FLOW_REMOVED adds what the polls had not
+//! reported yet. `+new` packets the sampling meter dropped are counted by
+//! the rule flow that admitted them (see
+//! [`OpeningsLedger`](super::OpeningsLedger)); so every packet of a
+//! connection is counted once.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -137,7 +142,7 @@ pub fn connection_tuple(packet_in: &PacketIn) -> Option<ConnectionTuple> {
 pub const COUNTING_PRIORITY: u16 = 100;
 
 /// The counting flow of the connection a sample opened: in the
-/// forward stage, matching the original tuple, doing what the forward
+/// forward stage, matching the original tuple and `+est`, doing what the forward
 /// stage does (`forward`), removed after `idle_timeout` seconds without
 /// traffic with a FLOW_REMOVED. `None` when the sample holds no IP packet.
 pub fn counting_flow(
@@ -153,16 +158,19 @@ pub fn counting_flow(
         src_port,
         dst_port,
     } = connection_tuple(packet_in)?;
+    // `+new` packets are counted by the sampling flow and its samples; the
+    // counting flow takes the rest, so no packet is counted by both.
+    let settled = CtState::TRACKED | CtState::ESTABLISHED;
     let m = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => Match::new()
             .eth_type(0x0800)
-            .ct_state(CtState::TRACKED, CtState::TRACKED | CtState::INVALID)
+            .ct_state(settled, settled | CtState::INVALID)
             .ct_nw_proto(protocol.0)
             .ct_nw_src(s)
             .ct_nw_dst(d),
         (IpAddr::V6(s), IpAddr::V6(d)) => Match::new()
             .eth_type(0x86dd)
-            .ct_state(CtState::TRACKED, CtState::TRACKED | CtState::INVALID)
+            .ct_state(settled, settled | CtState::INVALID)
             .ct_nw_proto(protocol.0)
             .ct_ipv6_src(s)
             .ct_ipv6_dst(d),
