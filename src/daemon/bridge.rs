@@ -717,8 +717,13 @@ impl Switch {
             }
         };
         // Samples and FLOW_REMOVEDs the switch sent before its reply are
-        // taken first: the reply's counters already include them.
-        while let Ok(msg) = async_rx.try_recv() {
+        // taken first: the reply's counters already include them. Only
+        // those queued now, so that a stream of new ones cannot hold the
+        // poll up.
+        for _ in 0..async_rx.len() {
+            let Ok(msg) = async_rx.try_recv() else {
+                break;
+            };
             self.on_async(msg).await;
         }
         let (counting, rules): (Vec<&FlowStats>, Vec<&FlowStats>) = flows.iter().partition(|f| {
