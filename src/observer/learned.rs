@@ -240,3 +240,51 @@ pub fn counted_record(
         bridge: Some(Arc::clone(bridge)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn counting_match() -> Match {
+        Match::new()
+            .eth_type(0x0800)
+            .ct_nw_proto(17)
+            .ct_nw_src(Ipv4Addr::new(10, 0, 0, 1))
+            .ct_nw_dst(Ipv4Addr::new(10, 0, 0, 2))
+            .ct_tp_src(40500)
+            .ct_tp_dst(5353)
+    }
+
+    #[test]
+    fn counting_flows_name_their_connection_and_others_do_not() {
+        let counting = Cookie::new(7, Origin::Counting).0;
+        let tuple = counted_connection(counting, &counting_match()).unwrap();
+        assert_eq!(
+            (tuple.protocol, tuple.src_port, tuple.dst_port),
+            (Protocol::UDP, 40500, 5353)
+        );
+        assert_eq!(tuple.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        // A rule flow, a foreign flow, a match without the tuple: none.
+        assert!(counted_connection(Cookie::new(7, Origin::Rule(0)).0, &counting_match()).is_none());
+        assert!(counted_connection(0x1234, &counting_match()).is_none());
+        assert!(counted_connection(counting, &Match::new().eth_type(0x0800)).is_none());
+    }
+
+    #[test]
+    fn counted_records_carry_volume_only() {
+        let inventory = Inventory::default();
+        let bridge: Arc<str> = Arc::from("br0");
+        let tuple =
+            counted_connection(Cookie::new(7, Origin::Counting).0, &counting_match()).unwrap();
+        let record = counted_record(&tuple, 3, 426, &inventory, &bridge, Timestamp(0)).unwrap();
+        assert_eq!(
+            (record.packets, record.bytes, record.connections),
+            (3, 426, 0)
+        );
+        assert_eq!(record.dst_port, 5353);
+        assert_eq!(record.verdict, Verdict::Allowed);
+        assert!(counted_record(&tuple, 0, 0, &inventory, &bridge, Timestamp(0)).is_none());
+    }
+}
