@@ -1,6 +1,11 @@
 """Runs augur's Mininet integration tests (integration/test_*.py) and ends
 with one summary line: "integration: N passed, N failed, N skipped".
 
+The tests: test_smoke.py (a switch connects), test_enforcement.py (policy
+enforced across changes and restarts), test_observer.py (traffic recorded
+with its VMs, ports and volume). `run_tests.py PATTERN` runs the files
+matching PATTERN only (e.g. test_observer.py).
+
 Run as root with Debian's /usr/bin/python3. The tests skip when Mininet or
 Open vSwitch is unusable, unless AUGUR_REQUIRE_OVS=1, when they fail.
 """

@@ -14,26 +14,9 @@ use std::time::Duration;
 
 use augur::store::{SignatureStore, StoreSettings};
 use augur_flows::{Endpoint, Protocol, WindowConfig};
-use etherparse::PacketBuilder;
 use support::eventually;
-use support::observed::{self, MAC_A, MAC_B, WAIT, syn};
+use support::observed::{self, WAIT, counting_flow_installed, datagram, syn};
 use support::ovs::{ovs_usable, skip_without_ovs};
-
-/// A UDP datagram with `payload` bytes, as hex for `ovs-ofctl packet-out`.
-fn datagram(from_a: bool, src_port: u16, dst_port: u16, payload: usize) -> String {
-    let (macs, ips) = if from_a {
-        ((MAC_A, MAC_B), ([10, 7, 0, 1], [10, 7, 0, 2]))
-    } else {
-        ((MAC_B, MAC_A), ([10, 7, 0, 2], [10, 7, 0, 1]))
-    };
-    let mut frame = Vec::new();
-    PacketBuilder::ethernet2(macs.0, macs.1)
-        .ipv4(ips.0, ips.1, 64)
-        .udp(src_port, dst_port)
-        .write(&mut frame, &vec![0x5a; payload])
-        .unwrap();
-    hex::encode(frame)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learn_mode_admits_and_records_what_enforce_would_deny() {
@@ -101,7 +84,7 @@ async fn learn_mode_admits_and_records_what_enforce_would_deny() {
         Duration::from_millis(300),
         || {
             let flows = bridge.dump_flows(&["--no-stats"]);
-            if flows.contains("table=6") && flows.contains("ct_tp_dst=5353") {
+            if counting_flow_installed(&flows) {
                 Ok(())
             } else {
                 Err(flows)

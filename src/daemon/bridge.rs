@@ -37,11 +37,20 @@ use super::metrics::{
     BridgeLabel, ChangeLabels, ConnectedGuard, DenyLabels, Metrics, TransportLabel,
 };
 use super::{observe, plan};
-use crate::observer::{self, CounterTracker};
+use crate::observer::{self, CounterTracker, FlowIdentity, OpeningsLedger, RecentConnections};
 use crate::policy::{
     Cookie, FlowChange, MeterChanges, Origin, diff_meters, reconcile, to_flow_mods,
 };
 use crate::switch::{ConnectionEnd, RequestError, SwitchHandle};
+
+/// Polls a vanished counting flow's counters are remembered for its late
+/// FLOW_REMOVED.
+const COUNTING_GRACE_POLLS: u64 = 3;
+/// Connections remembered to tell a resent opening from a new connection.
+const RECENT_CONNECTIONS: usize = 65_536;
+/// The shortest time a sampled connection is remembered after its last
+/// sign of life (SYN retransmissions come 1 s and 3 s after the first).
+const RECENT_HOLD_MIN: Duration = Duration::from_secs(5);
 
 /// The longest delay between retries of a failed update.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -187,6 +196,17 @@ where
         warned_unknown: None,
         warned_blocked: None,
         counters: CounterTracker::new(),
+        connections: CounterTracker::with_grace(COUNTING_GRACE_POLLS),
+        // Longer than a poll interval, so that a connection whose counting
+        // flow the polls still see is never taken for a new one.
+        recent: RecentConnections::new(
+            RECENT_CONNECTIONS,
+            u64::try_from(RECENT_HOLD_MIN.max(ctx.poll_interval * 3).as_millis())
+                .unwrap_or(u64::MAX),
+        ),
+        openings: OpeningsLedger::new(),
+        clock: std::time::Instant::now(),
+        polled: false,
         ctx: ctx.clone(),
     };
     let why = switch.run(async_rx, task, superseded).await;
@@ -245,8 +265,18 @@ struct Switch {
     warned_unknown: Option<u64>,
     /// The generation for which blocked flows were logged.
     warned_blocked: Option<u64>,
-    /// Counters of the previous poll.
+    /// Counters of the previous poll, of every flow but counting flows.
     counters: CounterTracker,
+    /// Counters of the previous poll, of counting flows.
+    connections: CounterTracker,
+    /// Connections sampled or counting recently, by tuple.
+    recent: RecentConnections,
+    /// Samples of rule flows, to be matched with their counters.
+    openings: OpeningsLedger,
+    /// The origin of the millisecond clock `recent` runs on.
+    clock: std::time::Instant,
+    /// Whether the counters' baseline was taken.
+    polled: bool,
 }
 
 impl Switch {
@@ -310,14 +340,21 @@ impl Switch {
                     next_poll = Some(Instant::now() + self.ctx.poll_interval);
                     let shutdown = self.ctx.shutdown.clone();
                     tokio::select! {
-                        () = self.poll_counters() => {}
+                        () = self.poll_counters(&mut async_rx) => {}
                         () = shutdown.cancelled() => return "augur is shutting down".into(),
                     }
                 }
                 () = timer => {
                     let shutdown = self.ctx.shutdown.clone();
                     tokio::select! {
-                        next = self.update() => wake = next,
+                        next = self.update() => {
+                            wake = next;
+                            // The counters' baseline is taken as soon as
+                            // the bridge is known, not a poll interval later.
+                            if !self.polled && self.bridge.is_some() && next_poll.is_some() {
+                                next_poll = Some(Instant::now());
+                            }
+                        }
                         () = shutdown.cancelled() => return "augur is shutting down".into(),
                     }
                 }
@@ -653,9 +690,16 @@ impl Switch {
         Ok(bodies)
     }
 
+    /// Milliseconds since the task started, for [`RecentConnections`].
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Reads augur's flow counters and sends the allowed traffic since the
-    /// last poll to the history.
-    async fn poll_counters(&mut self) {
+    /// last poll to the history: rule flows' deltas (less the openings
+    /// that were sampled), and each counting flow's delta, so that a long
+    /// connection is recorded window by window while it runs.
+    async fn poll_counters(&mut self, async_rx: &mut mpsc::Receiver<Message>) {
         let Some(history) = self.ctx.history.clone() else {
             return;
         };
@@ -672,10 +716,59 @@ impl Switch {
                 return;
             }
         };
-        let (deltas, polled) = self.counters.update(&flows);
+        // Samples and FLOW_REMOVEDs the switch sent before its reply are
+        // taken first: the reply's counters already include them. Only
+        // those queued now, so that a stream of new ones cannot hold the
+        // poll up.
+        for _ in 0..async_rx.len() {
+            let Ok(msg) = async_rx.try_recv() else {
+                break;
+            };
+            self.on_async(msg).await;
+        }
+        let (counting, rules): (Vec<&FlowStats>, Vec<&FlowStats>) = flows.iter().partition(|f| {
+            Cookie::from_raw(f.cookie).and_then(Cookie::origin) == Some(Origin::Counting)
+        });
+        if !self.polled {
+            // The flows' counts so far may be recorded already (by augur
+            // before a restart, or by the task of an earlier connection):
+            // the first poll is the baseline, later ones give deltas.
+            self.polled = true;
+            let (_, rules) = self.counters.update(rules);
+            let (_, counting) = self.connections.update(counting);
+            tracing::debug!(
+                bridge = %bridge,
+                flows = rules.flows,
+                connections = counting.flows,
+                "counters' baseline taken"
+            );
+            return;
+        }
+        let (deltas, polled) = self.counters.update(rules);
+        let deltas = self.openings.settle(deltas);
         let bridge: Arc<str> = Arc::from(bridge.as_str());
-        let (records, summary) =
-            observer::allowed_records(&deltas, &desired.targets, observe::now(), &bridge);
+        let now = observe::now();
+        let (mut records, summary) =
+            observer::allowed_records(&deltas, &desired.targets, now, &bridge);
+        let now_ms = self.now_ms();
+        for flow in &counting {
+            if let Some(tuple) = observer::counted_connection(flow.cookie, &flow.match_) {
+                self.recent.touch(tuple, now_ms);
+            }
+        }
+        let (counted, _) = self.connections.update(counting);
+        let counted_records = counted.iter().filter_map(|delta| {
+            let tuple = observer::counted_connection(delta.flow.cookie, &delta.flow.match_)?;
+            observer::counted_record(
+                &tuple,
+                delta.packets,
+                delta.bytes,
+                &desired.inventory,
+                &bridge,
+                now,
+            )
+        });
+        records.extend(counted_records);
         tracing::debug!(
             bridge = %bridge,
             flows = polled.flows,
@@ -683,6 +776,7 @@ impl Switch {
             vanished = polled.vanished,
             records = summary.records,
             unattributed = summary.unattributed,
+            connections = self.connections.len(),
             "counters polled"
         );
         history.send(records);
@@ -705,23 +799,43 @@ impl Switch {
         }
     }
 
-    /// Sends a learn-mode sample of a new connection to the history and
-    /// installs the connection's counting flow.
-    async fn observe_learned(&self, packet: &augur_openflow::PacketIn) {
-        let (Some(history), Some(bridge)) = (&self.ctx.history, &self.bridge) else {
+    /// Sends a sample of an admitted new connection (an allow rule's or,
+    /// in learn mode, the learn flow's) to the history and installs the
+    /// connection's counting flow. A sample of a connection already known
+    /// (a resent SYN, a UDP stream still without a reply) adds its packet
+    /// to the connection's volume only.
+    async fn observe_admitted(&mut self, packet: &augur_openflow::PacketIn) {
+        let (Some(history), Some(bridge)) = (self.ctx.history.clone(), self.bridge.clone()) else {
             return;
         };
         let Some(desired) = self.desired.borrow().clone() else {
             return;
         };
         let bridge: Arc<str> = Arc::from(bridge.as_str());
-        match observer::learned_record(packet, &desired.inventory, &bridge, observe::now()) {
-            Ok(record) => history.send(vec![record]),
-            Err(skipped) => {
-                tracing::debug!(bridge = %bridge, "packet-in not observed: {skipped:?}");
-                return;
-            }
+        let record =
+            match observer::learned_record(packet, &desired.inventory, &bridge, observe::now()) {
+                Ok(record) => record,
+                Err(skipped) => {
+                    tracing::debug!(bridge = %bridge, "packet-in not observed: {skipped:?}");
+                    return;
+                }
+            };
+        self.openings.sampled(packet.cookie, record.bytes);
+        let Some(tuple) = observer::connection_tuple(packet) else {
+            return;
+        };
+        let now_ms = self.now_ms();
+        if !self.recent.sampled(tuple, now_ms) {
+            // Still `+new` (no reply yet), so not counted by the counting
+            // flow: its packet is volume of the known connection.
+            tracing::debug!(bridge = %bridge, ?tuple, "known connection sampled again");
+            history.send(vec![augur_flows::FlowRecord {
+                connections: 0,
+                ..record
+            }]);
+            return;
         }
+        history.send(vec![record]);
         let forward = desired
             .compiled
             .bridge(&bridge)
@@ -747,18 +861,37 @@ impl Switch {
         }
     }
 
-    /// Sends a counting flow's final volume to the history.
-    fn observe_removed(&self, removed: &augur_openflow::FlowRemoved) {
+    /// Sends what a removed counting flow counted since the last poll to
+    /// the history.
+    fn observe_removed(&mut self, removed: &augur_openflow::FlowRemoved) {
         let (Some(history), Some(bridge)) = (&self.ctx.history, &self.bridge) else {
             return;
         };
         let Some(desired) = self.desired.borrow().clone() else {
             return;
         };
+        let Some(tuple) = observer::counted_connection(removed.cookie, &removed.match_) else {
+            return;
+        };
+        let flow = FlowIdentity {
+            cookie: removed.cookie,
+            table_id: removed.table_id,
+            priority: removed.priority,
+            match_: removed.match_.clone(),
+        };
+        let (packets, bytes) =
+            self.connections
+                .finish(&flow, removed.packet_count, removed.byte_count);
+        self.recent.forget(&tuple);
         let bridge: Arc<str> = Arc::from(bridge.as_str());
-        if let Some(record) =
-            observer::counted_record(removed, &desired.inventory, &bridge, observe::now())
-        {
+        if let Some(record) = observer::counted_record(
+            &tuple,
+            packets,
+            bytes,
+            &desired.inventory,
+            &bridge,
+            observe::now(),
+        ) {
             history.send(vec![record]);
         }
     }
@@ -774,15 +907,14 @@ impl Switch {
             Body::PacketIn(packet) => {
                 let reason = match Cookie::from_raw(packet.cookie).and_then(Cookie::origin) {
                     Some(Origin::Deny(reason)) => reason.name().to_owned(),
-                    Some(Origin::Learn) => {
-                        // Learn mode admitted the connection; it is not a
-                        // denied attempt.
+                    Some(Origin::Learn | Origin::Rule(_)) => {
+                        // An admitted connection, not a denied attempt.
                         tracing::debug!(
                             bridge = %self.name(),
                             "new connection sampled: {}",
                             packet.match_
                         );
-                        self.observe_learned(packet).await;
+                        self.observe_admitted(packet).await;
                         return;
                     }
                     _ => "other".to_owned(),

@@ -10,7 +10,10 @@
 //!
 //! What the counters measure: the rule flows match `+new` packets only, so
 //! their packets are connection openings (retransmitted openings included)
-//! and their bytes those packets' bytes. Established traffic of a
+//! and their bytes those packets' bytes. The rule flows also sample each
+//! opening to the controller, which records it per VM pair; the daemon
+//! passes the deltas through an [`OpeningsLedger`](super::OpeningsLedger)
+//! first, so only openings whose sample the meter dropped come from here. Established traffic of a
 //! rate-limited rule passes its own flows under the rule's cookie (matching
 //! its meter in `ct_mark`) and adds its volume; established traffic of other
 //! rules passes the shared `+est` flow and cannot be told apart by rule.
@@ -119,6 +122,14 @@ fn single_endpoint(policy: &Policy, inventory: &Inventory, names: &[String]) -> 
     found.pop_first()
 }
 
+/// Whether a flow with this match admits only connection openings (`+new`).
+pub fn opens_connections(m: &augur_openflow::Match) -> bool {
+    m.get(Field::CtState).is_some_and(|f| {
+        let new = u128::from(CtState::NEW.0);
+        f.value & new != 0 && f.mask.is_none_or(|mask| mask & new != 0)
+    })
+}
+
 /// What turning one poll's deltas into records left out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AllowedSummary {
@@ -176,10 +187,7 @@ pub fn allowed_records(
             .get(Field::CtTpDst)
             .filter(|f| f.mask.is_none())
             .and_then(|f| u16::try_from(f.value).ok());
-        let opens = m.get(Field::CtState).is_some_and(|f| {
-            let new = u128::from(CtState::NEW.0);
-            f.value & new != 0 && f.mask.is_none_or(|mask| mask & new != 0)
-        });
+        let opens = opens_connections(m);
         records.push(FlowRecord {
             ts,
             src: src.clone(),

@@ -11,6 +11,12 @@
 //! everything it holds happened since the previous poll. Traffic the old flow
 //! carried between the previous poll and its removal is lost; with a poll
 //! interval well under the flow's lifetime that is a small part.
+//!
+//! Flows that report their end (counting flows, with `SEND_FLOW_REM`) are
+//! tracked with a grace of a few polls ([`CounterTracker::with_grace`]):
+//! the FLOW_REMOVED may be handled after a poll that no longer lists the
+//! flow, and [`CounterTracker::finish`] must still know what the polls
+//! already reported so that only the remainder is added.
 
 use std::collections::HashMap;
 
@@ -89,12 +95,36 @@ pub struct PollSummary {
 pub struct CounterTracker {
     last: HashMap<FlowIdentity, Last>,
     poll: u64,
+    /// Polls a vanished flow's last counters are kept for [`Self::finish`].
+    grace: u64,
 }
 
 impl CounterTracker {
     /// An empty tracker: the first poll reports each flow's whole count.
     pub fn new() -> CounterTracker {
         CounterTracker::default()
+    }
+
+    /// An empty tracker that keeps a vanished flow's last counters for
+    /// `grace` more polls, for a FLOW_REMOVED that arrives after the poll
+    /// that missed the flow ([`CounterTracker::finish`]).
+    pub fn with_grace(grace: u64) -> CounterTracker {
+        CounterTracker {
+            grace,
+            ..CounterTracker::default()
+        }
+    }
+
+    /// The part of a removed flow's final counters that no poll reported
+    /// yet, as `(packets, bytes)`, and forgets the flow. A flow no poll saw
+    /// (or that restarted since) gives its whole count.
+    pub fn finish(&mut self, flow: &FlowIdentity, packets: u64, bytes: u64) -> (u64, u64) {
+        match self.last.remove(flow) {
+            Some(prev) if packets >= prev.packets && bytes >= prev.bytes => {
+                (packets - prev.packets, bytes - prev.bytes)
+            }
+            _ => (packets, bytes),
+        }
     }
 
     /// Flows currently remembered.
@@ -110,7 +140,8 @@ impl CounterTracker {
     /// Takes one complete poll (every reply part of one FLOW multipart
     /// request) and returns the flows that carried traffic since the previous
     /// one. Flows whose cookie is not augur's are skipped. Flows missing from
-    /// this poll are forgotten: if they come back, they are new flows.
+    /// this poll are forgotten (after the grace, if any): if they come back,
+    /// they are new flows, or restarted ones within the grace.
     pub fn update<'a>(
         &mut self,
         flows: impl IntoIterator<Item = &'a FlowStats>,
@@ -137,6 +168,11 @@ impl CounterTracker {
             let (packets, bytes, restarted) = match self.last.get(&identity) {
                 // A flow listed twice in one poll (a switch bug): count it once.
                 Some(prev) if prev.seen == poll => continue,
+                // Gone for a poll and back: a flow added again.
+                Some(prev) if prev.seen != poll.wrapping_sub(1) => {
+                    summary.restarted += 1;
+                    (now.packets, now.bytes, true)
+                }
                 Some(prev) => {
                     let restarted = now.packets < prev.packets
                         || now.bytes < prev.bytes
@@ -163,9 +199,11 @@ impl CounterTracker {
             }
             self.last.insert(identity, now);
         }
-        let before = self.last.len();
-        self.last.retain(|_, last| last.seen == poll);
-        summary.vanished = before - self.last.len();
+        let previous = poll.wrapping_sub(1);
+        summary.vanished = self.last.values().filter(|l| l.seen == previous).count();
+        let grace = self.grace;
+        self.last
+            .retain(|_, last| poll.wrapping_sub(last.seen) <= grace);
         (deltas, summary)
     }
 }
@@ -263,6 +301,52 @@ mod tests {
             (summary.foreign, summary.vanished, summary.new_flows),
             (1, 1, 1)
         );
+    }
+
+    #[test]
+    fn finish_adds_only_what_the_polls_did_not_report() {
+        let mut t = CounterTracker::with_grace(2);
+        let flow = stats(RULE, 100, 10, 5, 500);
+        deltas(&mut t, std::slice::from_ref(&flow));
+        let id = FlowIdentity::of(&flow);
+        // Removed after the poll: only the remainder.
+        assert_eq!(t.finish(&id, 7, 700), (2, 200));
+        // Forgotten: a second FLOW_REMOVED of it gives its whole count.
+        assert_eq!(t.finish(&id, 7, 700), (7, 700));
+    }
+
+    #[test]
+    fn finish_after_a_poll_that_missed_the_flow_still_subtracts() {
+        let mut t = CounterTracker::with_grace(2);
+        let flow = stats(RULE, 100, 10, 5, 500);
+        deltas(&mut t, std::slice::from_ref(&flow));
+        // The flow expired; the poll no longer lists it, and its
+        // FLOW_REMOVED is handled after that poll.
+        let (d, summary) = t.update(&[]);
+        assert!(d.is_empty());
+        assert_eq!(summary.vanished, 1);
+        assert_eq!(t.finish(&FlowIdentity::of(&flow), 6, 600), (1, 100));
+        // Without grace, the tracker would have forgotten it.
+        let mut t = CounterTracker::new();
+        deltas(&mut t, std::slice::from_ref(&flow));
+        t.update(&[]);
+        assert_eq!(t.finish(&FlowIdentity::of(&flow), 6, 600), (6, 600));
+    }
+
+    #[test]
+    fn grace_ends_and_a_flow_back_within_it_restarts() {
+        let mut t = CounterTracker::with_grace(1);
+        let flow = stats(RULE, 100, 10, 5, 500);
+        deltas(&mut t, std::slice::from_ref(&flow));
+        t.update(&[]);
+        // Added again with fewer counts while still remembered.
+        assert_eq!(
+            deltas(&mut t, &[stats(RULE, 100, 1, 9, 900)]),
+            [(100, 9, 900, true)]
+        );
+        t.update(&[]);
+        t.update(&[]);
+        assert!(t.is_empty());
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub struct PacketHeaders {
 pub enum Skipped {
     /// Its cookie is not one of augur's deny flows.
     NotDenySample,
-    /// Its cookie is not augur's learn-mode flow.
+    /// Its cookie is not a flow that samples admitted connections (a rule
+    /// or the learn-mode flow).
     NotLearnSample,
     /// It carries no IP packet (ARP, other Ethertypes) or is cut short
     /// before the IP header ends.

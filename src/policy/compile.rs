@@ -1614,7 +1614,19 @@ impl<'a> BridgeCompiler<'a> {
             )));
             instructions.push(Instruction::Meter(meter.id));
         }
-        instructions.push(Instruction::ApplyActions(vec![Action::Ct(commit)]));
+        let mut actions = vec![Action::Ct(commit)];
+        // Each admitted opening is copied to the controller, which records
+        // it per VM pair and installs the connection's counting flow. As in
+        // learn mode, the meter sits on the copy only: when it drops a
+        // sample the connection still passes, and the rule's counters still
+        // count the opening.
+        if self.settings.deny_sample_pps != 0 {
+            actions.push(Action::Controller2(vec![
+                Controller2Prop::MaxLen(self.settings.deny_sample_max_len),
+                Controller2Prop::MeterId(self.settings.deny_meter_id),
+            ]));
+        }
+        instructions.push(Instruction::ApplyActions(actions));
         instructions.push(Instruction::GotoTable(Stage::Forward.table_id()));
         let cookie = self.cookie(Origin::Rule(rule.index));
         let new = CtState::TRACKED | CtState::NEW;
@@ -1847,5 +1859,65 @@ mod tests {
         assert_eq!(cover(1, 65535), 16);
         assert_eq!(cover(1024, 65535), 6);
         assert_eq!(port_prefixes(PortRange::single(22)), [(22, 0xffff)]);
+    }
+
+    #[test]
+    fn rule_flows_copy_each_opening_through_the_sampling_meter() {
+        let policy = Policy::parse(
+            "[groups.web]\nvms = [\"a\"]\n[[allow]]\nfrom = \"web\"\nto = \"web\"\nproto = \"tcp\"\nport = 80\n",
+            "p.toml",
+            std::time::UNIX_EPOCH,
+        )
+        .unwrap();
+        let inventory: Inventory = serde_json::from_str(
+            r#"{"bridges": [{"name": "br0", "datapath_id": 1}], "vms": [{"id": "a", "interfaces": [{"bridge": "br0", "ofport": 1, "mac": "02:00:00:00:00:01", "ips": ["10.0.0.1"]}]}], "external_ports": []}"#,
+        )
+        .unwrap();
+        let rule_flows = |settings: &CompileSettings| {
+            let compiled = compile(&policy, &inventory, settings, std::time::UNIX_EPOCH).unwrap();
+            let cookie = Cookie::new(settings.version, Origin::Rule(0));
+            let flows: Vec<FlowEntry> = compiled
+                .bridge("br0")
+                .unwrap()
+                .stage(Stage::Acl)
+                .filter(|f| f.cookie == cookie)
+                .cloned()
+                .collect();
+            assert_eq!(flows.len(), 2, "one flow per IP version");
+            flows
+        };
+        let settings = CompileSettings::default();
+        for flow in rule_flows(&settings) {
+            let Some(Instruction::ApplyActions(actions)) = flow.instructions.first() else {
+                panic!("{:?}", flow.instructions);
+            };
+            assert!(
+                matches!(actions.first(), Some(Action::Ct(_))),
+                "{actions:?}"
+            );
+            // The copy is metered, the connection is not.
+            assert_eq!(
+                actions.get(1),
+                Some(&Action::Controller2(vec![
+                    Controller2Prop::MaxLen(settings.deny_sample_max_len),
+                    Controller2Prop::MeterId(settings.deny_meter_id),
+                ]))
+            );
+            assert_eq!(
+                flow.instructions.get(1),
+                Some(&Instruction::GotoTable(Stage::Forward.table_id()))
+            );
+        }
+        // Without a sampling meter nothing is copied.
+        let quiet = CompileSettings {
+            deny_sample_pps: 0,
+            ..CompileSettings::default()
+        };
+        for flow in rule_flows(&quiet) {
+            let Some(Instruction::ApplyActions(actions)) = flow.instructions.first() else {
+                panic!("{:?}", flow.instructions);
+            };
+            assert_eq!(actions.len(), 1, "{actions:?}");
+        }
     }
 }

@@ -11,7 +11,8 @@ use etherparse::PacketBuilder;
 use super::ovs::TestBridge;
 use super::{eventually, write_atomically};
 
-/// Web VM `a` may reach database VM `b` on TCP 5432; nothing else is allowed.
+/// Web VM `a` may reach database VM `b` on TCP 5432 and UDP 5353; nothing
+/// else is allowed.
 pub const POLICY: &str = r#"
 [groups.web]
 vms = ["a"]
@@ -22,6 +23,11 @@ from = "web"
 to = "db"
 proto = "tcp"
 port = 5432
+[[allow]]
+from = "web"
+to = "db"
+proto = "udp"
+port = 5353
 "#;
 
 /// How long the switch and the daemon get to do what is expected.
@@ -41,6 +47,31 @@ pub fn syn(src_port: u16, dst_port: u16) -> String {
         .write(&mut frame, &[])
         .unwrap();
     hex::encode(frame)
+}
+
+/// A UDP datagram with `payload` bytes from a to b (or b to a), as hex for
+/// `ovs-ofctl packet-out`.
+pub fn datagram(from_a: bool, src_port: u16, dst_port: u16, payload: usize) -> String {
+    let (macs, ips) = if from_a {
+        ((MAC_A, MAC_B), ([10, 7, 0, 1], [10, 7, 0, 2]))
+    } else {
+        ((MAC_B, MAC_A), ([10, 7, 0, 2], [10, 7, 0, 1]))
+    };
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(ips.0, ips.1, 64)
+        .udp(src_port, dst_port)
+        .write(&mut frame, &vec![0x5a; payload])
+        .unwrap();
+    hex::encode(frame)
+}
+
+/// Whether a dump of the flows holds the counting flow of a connection to
+/// UDP port 5353 (the forward stage; the rule's flows match the port too).
+pub fn counting_flow_installed(flows: &str) -> bool {
+    flows
+        .lines()
+        .any(|l| l.contains("table=6") && l.contains("ct_tp_dst=5353"))
 }
 
 /// The running setup; dropping it stops the bridge and removes the files.
