@@ -11,6 +11,10 @@ use crate::window::EndpointId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LabelId(pub u32);
 
+/// The id of [`Endpoint::outside`], which every table holds from the
+/// start.
+pub const OUTSIDE: EndpointId = EndpointId(0);
+
 /// The label every external address carries, so that label-pair signatures
 /// show traffic leaving the inventory (`tier=web → @external`).
 pub const EXTERNAL_LABEL: &str = "@external";
@@ -35,6 +39,7 @@ impl Default for Endpoints {
             labels: Vec::new(),
         };
         table.label(EXTERNAL_LABEL);
+        table.intern(&Endpoint::outside());
         table
     }
 }

@@ -59,7 +59,7 @@ pub mod sketch;
 mod window;
 
 pub use aggregate::{Aggregator, KeyActivity, MemoryReport};
-pub use endpoints::{EXTERNAL_LABEL, Endpoints, LabelId};
+pub use endpoints::{EXTERNAL_LABEL, Endpoints, LabelId, OUTSIDE};
 pub use record::{
     EPHEMERAL_PORT_MIN, Endpoint, FlowRecord, Protocol, Side, Timestamp, Verdict, guess_initiator,
 };

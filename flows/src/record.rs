@@ -109,6 +109,19 @@ impl Endpoint {
     pub fn vm(id: &str) -> Endpoint {
         Endpoint::Vm(Arc::from(id))
     }
+
+    /// Every address outside the inventory taken together (written as the
+    /// unspecified address): what a prediction or rule about "the outside
+    /// world" is about, since a policy admits clients by network, not one
+    /// address at a time.
+    pub fn outside() -> Endpoint {
+        Endpoint::External(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// Whether this is [`Endpoint::outside`].
+    pub fn is_outside(&self) -> bool {
+        matches!(self, Endpoint::External(ip) if ip.is_unspecified())
+    }
 }
 
 impl fmt::Display for Endpoint {

@@ -8,13 +8,25 @@
 //!   [`CandidateSource::NewVm`] for a VM first seen recently). The same holds
 //!   on the other side: a new database VM will be reached like its peers.
 //!
+//! Traffic with the outside world is predicted for the outside as a whole
+//! once it is broad: when at least [`SearchLimits::outside_min_peers`]
+//! external addresses use one VM's service (clients of a web server), or
+//! one VM reaches a service at that many external addresses, their keys
+//! collapse into one key with [`OUTSIDE`] on the external side. A policy
+//! admits clients by network, and whether one client comes back within the
+//! hour is neither predictable nor a policy question. Fewer addresses stay
+//! keys of their own (a VM that talks to one mirror gets a rule for that
+//! mirror, not for the world).
+//!
 //! Sources flagged as scanning are not peers of anyone: their keys lend no
 //! support, so a compromised web VM cannot make its tier look like it needs
 //! what it probed.
 
 use std::collections::HashMap;
 
-use augur_flows::{Aggregator, Endpoint, EndpointId, FlowKey, KeyActivity, LabelId, Protocol};
+use augur_flows::{
+    Aggregator, Endpoint, EndpointId, Endpoints, FlowKey, KeyActivity, LabelId, OUTSIDE, Protocol,
+};
 
 use super::CandidateSource;
 use super::scan::ScanDetector;
@@ -45,6 +57,58 @@ pub struct SearchLimits {
     pub new_vm_age_s: i64,
     /// At most this many services per peer group are proposed to members.
     pub max_peer_services: usize,
+    /// External addresses using one service beyond which they are predicted
+    /// as the outside as a whole.
+    pub outside_min_peers: u32,
+}
+
+/// The key standing for `key` with its external side taken as the outside
+/// as a whole, if exactly one side is external.
+pub fn outside_key(key: &FlowKey, endpoints: &Endpoints) -> Option<FlowKey> {
+    let external = |id| matches!(endpoints.endpoint(id), Some(Endpoint::External(_)));
+    match (external(key.src), external(key.dst)) {
+        (true, false) => Some(FlowKey { src: OUTSIDE, ..*key }),
+        (false, true) => Some(FlowKey { dst: OUTSIDE, ..*key }),
+        _ => None,
+    }
+}
+
+/// The keys of one service of the outside, until it is known whether they
+/// collapse.
+#[derive(Debug, Default)]
+struct OutsideGroup {
+    members: Vec<Candidate>,
+    activity: Option<KeyActivity>,
+}
+
+impl OutsideGroup {
+    fn add(&mut self, key: FlowKey, candidate: Candidate) {
+        let a = candidate.activity;
+        self.members.push(candidate);
+        let Some(a) = a else {
+            return;
+        };
+        let sum = self.activity.get_or_insert(KeyActivity {
+            key,
+            first_seen: a.first_seen,
+            last_allowed: None,
+            last_denied: None,
+            active_windows: 0,
+            onsets: 0,
+            connections: 0,
+            bytes: 0,
+            denied: 0,
+        });
+        sum.first_seen = sum.first_seen.min(a.first_seen);
+        sum.last_allowed = sum.last_allowed.max(a.last_allowed);
+        sum.last_denied = sum.last_denied.max(a.last_denied);
+        // Windows overlap between members: the busiest member's count is a
+        // lower bound of the group's, and never more than its lifetime.
+        sum.active_windows = sum.active_windows.max(a.active_windows);
+        sum.connections = sum.connections.saturating_add(a.connections);
+        sum.bytes = sum.bytes.saturating_add(a.bytes);
+        sum.denied = sum.denied.saturating_add(a.denied);
+    }
 }
 
 /// A service as peers use it: the other side, protocol and port.
@@ -65,6 +129,7 @@ pub fn search(
     // Services used per VM as source and as destination, for peer support.
     let mut as_source: HashMap<EndpointId, Vec<Service>> = HashMap::new();
     let mut as_dest: HashMap<EndpointId, Vec<Service>> = HashMap::new();
+    let mut outside: HashMap<FlowKey, OutsideGroup> = HashMap::new();
     for activity in agg.key_activity() {
         let key = activity.key;
         let src_first = first_seen.entry(key.src).or_insert(activity.first_seen);
@@ -79,6 +144,24 @@ pub fn search(
             continue;
         }
         let used = activity.last_allowed.is_some_and(|t| t >= horizon);
+        let candidate = Candidate {
+            key,
+            source: if activity.last_allowed.is_some() {
+                CandidateSource::Seen
+            } else {
+                CandidateSource::Denied
+            },
+            activity: Some(activity),
+            peer_support: 0.0,
+            peers: 0,
+            source_first_seen: 0,
+        };
+        if !scans.is_scanning(key.src, now)
+            && let Some(group_key) = outside_key(&key, endpoints)
+        {
+            outside.entry(group_key).or_default().add(group_key, candidate);
+            continue;
+        }
         if used && !scans.is_scanning(key.src, now) {
             if is_vm(endpoints.endpoint(key.src)) {
                 as_source.entry(key.src).or_default().push((
@@ -95,18 +178,50 @@ pub fn search(
             }
         }
         tracked.insert(key, out.len());
-        out.push(Candidate {
-            key,
-            source: if activity.last_allowed.is_some() {
-                CandidateSource::Seen
-            } else {
-                CandidateSource::Denied
-            },
-            activity: Some(activity),
-            peer_support: 0.0,
-            peers: 0,
-            source_first_seen: 0,
-        });
+        out.push(candidate);
+    }
+    // Broad services of the outside become one key; narrow ones stay keys
+    // of their own addresses.
+    for (group_key, group) in outside {
+        let broad = group.members.len() >= limits.outside_min_peers as usize;
+        let emitted: Vec<Candidate> = match (broad, group.activity) {
+            (true, Some(activity)) => vec![Candidate {
+                key: group_key,
+                source: if activity.last_allowed.is_some() {
+                    CandidateSource::Seen
+                } else {
+                    CandidateSource::Denied
+                },
+                activity: Some(activity),
+                peer_support: 0.0,
+                peers: 0,
+                source_first_seen: 0,
+            }],
+            _ => group.members,
+        };
+        for candidate in emitted {
+            let key = candidate.key;
+            let used = candidate
+                .activity
+                .and_then(|a| a.last_allowed)
+                .is_some_and(|t| t >= horizon);
+            if used {
+                if is_vm(endpoints.endpoint(key.src)) {
+                    as_source
+                        .entry(key.src)
+                        .or_default()
+                        .push((key.dst, key.protocol, key.service_port));
+                }
+                if is_vm(endpoints.endpoint(key.dst)) {
+                    as_dest
+                        .entry(key.dst)
+                        .or_default()
+                        .push((key.src, key.protocol, key.service_port));
+                }
+            }
+            tracked.insert(key, out.len());
+            out.push(candidate);
+        }
     }
     // Peer groups: VMs with the same non-empty label set.
     let mut groups: HashMap<&[LabelId], Vec<EndpointId>> = HashMap::new();

@@ -108,6 +108,9 @@ pub struct PredictorParams {
     pub new_vm_age_s: i64,
     /// Services per peer group proposed to its members, at most.
     pub max_peer_services: usize,
+    /// External addresses using one service (or reached by one VM on one
+    /// service) from which on they are predicted as the outside as a whole.
+    pub outside_min_peers: u32,
     /// Out-of-sample pairs kept for calibration.
     pub calibration_pairs: usize,
     /// The probability at which precision and recall are reported.
@@ -123,6 +126,7 @@ impl Default for PredictorParams {
             forget_after_s: 35 * 86_400,
             new_vm_age_s: 86_400,
             max_peer_services: 256,
+            outside_min_peers: 8,
             calibration_pairs: 50_000,
             decision_threshold: Unit::new(0.5).unwrap_or_default(),
         }
@@ -255,6 +259,26 @@ impl Predictor {
             let Some(snapshot) = self.pending.pop_front() else {
                 break;
             };
+            // Keys of the outside as a whole were used if any of their
+            // addresses was.
+            let outside_used = if snapshot
+                .keys
+                .iter()
+                .any(|k| k.src == augur_flows::OUTSIDE || k.dst == augur_flows::OUTSIDE)
+            {
+                let mut last: std::collections::HashMap<FlowKey, i64> =
+                    std::collections::HashMap::new();
+                for a in agg.key_activity() {
+                    if let Some(group) = candidates::outside_key(&a.key, agg.endpoints()) {
+                        let t = a.last_allowed.max(a.last_denied).unwrap_or(i64::MIN);
+                        let slot = last.entry(group).or_insert(i64::MIN);
+                        *slot = (*slot).max(t);
+                    }
+                }
+                last
+            } else {
+                std::collections::HashMap::new()
+            };
             let mut rows = Vec::with_capacity(snapshot.keys.len());
             let mut outcomes = Vec::with_capacity(snapshot.keys.len());
             let mut raw = Vec::with_capacity(snapshot.keys.len());
@@ -268,7 +292,7 @@ impl Predictor {
                         .into_iter()
                         .chain(a.last_denied)
                         .any(|t| t > snapshot.at)
-                });
+                }) || outside_used.get(key).is_some_and(|&t| t > snapshot.at);
                 let (Some(row), Some(&r), Some(&p)) = (
                     snapshot.rows.get(i),
                     snapshot.raw.get(i),
@@ -319,6 +343,7 @@ impl Predictor {
             forget_after_s: self.params.forget_after_s,
             new_vm_age_s: self.params.new_vm_age_s,
             max_peer_services: self.params.max_peer_services,
+            outside_min_peers: self.params.outside_min_peers,
         };
         let found = candidates::search(agg, scans, &limits, now);
         let window_s = i64::from(agg.config().length_s);

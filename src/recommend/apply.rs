@@ -119,6 +119,19 @@ fn rule_of(opening: &Opening, policy: &mut Policy) -> Result<Rule, ApplyError> {
                         policy.endpoints.push(address_endpoint(*ip));
                     }
                 }
+                Peer::Outside => {
+                    if policy.endpoint(&name).is_none() {
+                        policy.endpoints.push(Endpoint {
+                            name: name.clone(),
+                            ports: Vec::new(),
+                            local: false,
+                            cidrs: ["0.0.0.0/0", "::/0"]
+                                .iter()
+                                .filter_map(|c| c.parse().ok())
+                                .collect(),
+                        });
+                    }
+                }
                 Peer::Name(declared) => {
                     if policy.group(declared).is_none() && policy.endpoint(declared).is_none() {
                         return Err(ApplyError::UnknownName(declared.clone()));

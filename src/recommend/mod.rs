@@ -54,6 +54,10 @@ pub enum Peer {
     Selector(Selector),
     /// An address outside the inventory (becomes an `[endpoints]` table).
     Address(IpAddr),
+    /// Every address outside the inventory (an `[endpoints]` table for
+    /// `0.0.0.0/0` and `::/0`): clients of a public service, or a service
+    /// reached at many addresses.
+    Outside,
     /// A group or endpoint the policy declares (in rewritten rules).
     Name(String),
 }
@@ -64,6 +68,7 @@ impl Peer {
         match self {
             Peer::Selector(s) => s.to_string(),
             Peer::Address(ip) => address_endpoint_name(*ip),
+            Peer::Outside => OUTSIDE_ENDPOINT.to_owned(),
             Peer::Name(name) => name.clone(),
         }
     }
@@ -80,10 +85,14 @@ impl fmt::Display for Peer {
         match self {
             Peer::Selector(s) => write!(f, "{s}"),
             Peer::Address(ip) => write!(f, "{ip}"),
+            Peer::Outside => f.write_str("outside"),
             Peer::Name(name) => f.write_str(name),
         }
     }
 }
+
+/// The endpoint a recommendation declares for [`Peer::Outside`].
+pub const OUTSIDE_ENDPOINT: &str = "addr-any";
 
 /// The endpoint name a recommendation declares for an address: letters,
 /// digits, `-` and `.` only, as policy names must be.
@@ -146,13 +155,22 @@ impl Opening {
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         for peer in self.from.iter().chain(&self.to) {
-            if let Peer::Address(ip) = peer {
-                let _ = writeln!(
-                    out,
-                    "[endpoints.{}]\ncidrs = [\"{}\"]\n",
-                    address_endpoint_name(*ip),
-                    ipnet::IpNet::from(*ip)
-                );
+            match peer {
+                Peer::Address(ip) => {
+                    let _ = writeln!(
+                        out,
+                        "[endpoints.{}]\ncidrs = [\"{}\"]\n",
+                        address_endpoint_name(*ip),
+                        ipnet::IpNet::from(*ip)
+                    );
+                }
+                Peer::Outside => {
+                    let _ = writeln!(
+                        out,
+                        "[endpoints.{OUTSIDE_ENDPOINT}]\ncidrs = [\"0.0.0.0/0\", \"::/0\"]\n"
+                    );
+                }
+                Peer::Selector(_) | Peer::Name(_) => {}
             }
         }
         let list = |peers: &[Peer]| {
@@ -652,6 +670,7 @@ impl<'a> Cycle<'a> {
             FlowEndpoint::Vm(vm) => Some(Peer::Selector(Selector::Vm(crate::inventory::VmId(
                 vm.to_string(),
             )))),
+            FlowEndpoint::External(ip) if ip.is_unspecified() => Some(Peer::Outside),
             FlowEndpoint::External(ip) => Some(Peer::Address(*ip)),
         }
     }
