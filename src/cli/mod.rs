@@ -3,6 +3,7 @@
 mod history;
 mod inventory;
 mod ofp_decode;
+mod pending;
 mod run;
 mod scenario;
 
@@ -53,6 +54,12 @@ pub enum Command {
     Top(history::TopArgs),
     /// Write a generated, labelled trace and its inventory for replay.
     Scenario(scenario::ScenarioArgs),
+    /// List the changes waiting for an operator in the switch's OVSDB.
+    Pending(pending::PendingArgs),
+    /// Approve a pending change (as `ovs-vsctl set ... augur-decision-ID=approve`).
+    Approve(pending::ApproveArgs),
+    /// Reject a pending change (as `ovs-vsctl set ... augur-decision-ID=reject`).
+    Reject(pending::RejectArgs),
 }
 
 impl Command {
@@ -135,6 +142,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Signatures(args) => history::run_signatures(&args),
         Command::Top(args) => history::run_top(&args),
         Command::Scenario(args) => scenario::run(&args),
+        Command::Pending(args) => pending::run_list(&args),
+        Command::Approve(args) => pending::run_approve(&args),
+        Command::Reject(args) => pending::run_reject(&args),
     }
 }
 

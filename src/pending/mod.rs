@@ -470,7 +470,9 @@ impl PendingEntry {
         let (score, rest) = risk
             .split_once(' ')
             .ok_or_else(|| bad("no risk level after the score"))?;
-        let risk_score: f64 = score.parse().map_err(|_| bad("the risk score is not a number"))?;
+        let risk_score: f64 = score
+            .parse()
+            .map_err(|_| bad("the risk score is not a number"))?;
         let (risk_level, factors) = match rest.split_once(": ") {
             Some((level, factors)) => (
                 level,
@@ -694,7 +696,10 @@ impl Status {
                 Some((at, by)) => (at, Some(by.strip_suffix(')')?.to_owned())),
                 None => (rest, None),
             };
-            return Some(Status::new(at.parse().ok()?, Outcome::Applied { change, by }));
+            return Some(Status::new(
+                at.parse().ok()?,
+                Outcome::Applied { change, by },
+            ));
         }
         if let Some(rest) = value.strip_prefix("rejected") {
             // The name cannot hold a time, so the first " at <time>" is ours.
@@ -1019,16 +1024,18 @@ pub fn next_deadline(
 ) -> Option<Timestamp> {
     slots(external_ids)
         .into_iter()
-        .filter_map(|(raw_id, slot)| match (slot.pending, slot.decision, slot.status) {
-            (Some(pending), None, _) => {
-                let id = EntryId::new(raw_id).ok()?;
-                PendingEntry::parse(id, pending).ok().map(|e| e.expires)
-            }
-            (None, None, Some(status)) => {
-                Status::parse(status).map(|s| s.at.saturating_add(settings.keep_status()))
-            }
-            _ => None,
-        })
+        .filter_map(
+            |(raw_id, slot)| match (slot.pending, slot.decision, slot.status) {
+                (Some(pending), None, _) => {
+                    let id = EntryId::new(raw_id).ok()?;
+                    PendingEntry::parse(id, pending).ok().map(|e| e.expires)
+                }
+                (None, None, Some(status)) => {
+                    Status::parse(status).map(|s| s.at.saturating_add(settings.keep_status()))
+                }
+                _ => None,
+            },
+        )
         .filter(|t| *t > now)
         .min()
 }

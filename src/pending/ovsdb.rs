@@ -307,9 +307,7 @@ impl PendingTable {
         let mut count = 0;
         for action in plan(&self.external_ids, entries, now, &self.settings) {
             if let PendingAction::Publish { entry } = action {
-                changes
-                    .insert
-                    .push((entry.id.pending_key(), entry.value()));
+                changes.insert.push((entry.id.pending_key(), entry.value()));
                 count += 1;
             }
         }
@@ -372,7 +370,11 @@ impl PendingTable {
     /// external_ids:augur-decision-<id>=...` would, but only while the
     /// entry is pending (a condition on its pending key); `false` if it is
     /// not.
-    pub async fn decide(&mut self, id: &EntryId, decision: &Decision) -> Result<bool, PendingError> {
+    pub async fn decide(
+        &mut self,
+        id: &EntryId,
+        decision: &Decision,
+    ) -> Result<bool, PendingError> {
         let Some(pending) = self.external_ids.get(&id.pending_key()).cloned() else {
             return Ok(false);
         };
@@ -413,9 +415,8 @@ impl PendingTable {
     async fn housekeep(&mut self, now: Timestamp) -> Result<(), PendingError> {
         self.planned_version = Some(self.version);
         let external_ids = &self.external_ids;
-        self.handed_over.retain(|id, text| {
-            external_ids.get(&format!("{DECISION_PREFIX}{id}")) == Some(text)
-        });
+        self.handed_over
+            .retain(|id, text| external_ids.get(&format!("{DECISION_PREFIX}{id}")) == Some(text));
         let mut changes = KeyChanges::default();
         let mut outcomes = Vec::new();
         for action in plan(&self.external_ids, &[], now, &self.settings) {
@@ -609,9 +610,10 @@ pub fn augur_keys(external_ids: &BTreeMap<String, String>) -> Vec<(&str, &str)> 
     external_ids
         .iter()
         .filter(|(k, _)| {
-            k.starts_with(PENDING_PREFIX) || k.starts_with(DECISION_PREFIX) || k.starts_with(STATUS_PREFIX)
+            k.starts_with(PENDING_PREFIX)
+                || k.starts_with(DECISION_PREFIX)
+                || k.starts_with(STATUS_PREFIX)
         })
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
 }
-

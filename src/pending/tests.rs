@@ -128,7 +128,10 @@ fn decisions_parse_from_what_operators_write() {
         ("   ", DecisionError::Empty),
         ("yes", DecisionError::Keyword("yes".into())),
         ("approved", DecisionError::Keyword("approved".into())),
-        ("approveby alice", DecisionError::Keyword("approveby".into())),
+        (
+            "approveby alice",
+            DecisionError::Keyword("approveby".into()),
+        ),
         ("ok: fine", DecisionError::Keyword("ok".into())),
         ("approve by", DecisionError::Name),
         ("approve by :x", DecisionError::Name),
@@ -363,7 +366,10 @@ fn plan_expires_retires_and_publishes() {
     );
 
     // A decision that arrived, even after the expiry time, wins.
-    let ids = map(&[("augur-pending-aa", &pending), ("augur-decision-aa", "reject")]);
+    let ids = map(&[
+        ("augur-pending-aa", &pending),
+        ("augur-decision-aa", "reject"),
+    ]);
     assert!(matches!(
         plan(&ids, &[], at, &SETTINGS).as_slice(),
         [PendingAction::Decide { .. }]
