@@ -150,9 +150,11 @@ pub struct PendingTable {
     /// Bumped on every monitor change, to know when to plan again.
     version: u64,
     planned_version: Option<u64>,
-    /// When planning is due again without a change: an expiry, the end of a
-    /// retention, or a retry after a failed write.
+    /// When planning is due again without a change: an expiry or the end
+    /// of a retention.
     wake_at: Option<Timestamp>,
+    /// When to plan again after a write failed for want of a connection.
+    retry_at: Option<tokio::time::Instant>,
     /// Decisions handed to the daemon and not yet reported, by id, with
     /// the decision text they were read from.
     handed_over: BTreeMap<String, String>,
@@ -219,6 +221,7 @@ impl PendingTable {
             version: 0,
             planned_version: None,
             wake_at: None,
+            retry_at: None,
             handed_over: BTreeMap::new(),
             events: VecDeque::new(),
         };
@@ -397,12 +400,21 @@ impl PendingTable {
             }
             let now = Timestamp::now();
             let due = self.planned_version != Some(self.version)
-                || self.wake_at.is_some_and(|t| now >= t);
+                || self.wake_at.is_some_and(|t| now >= t)
+                || self
+                    .retry_at
+                    .is_some_and(|t| tokio::time::Instant::now() >= t);
             if due {
                 self.housekeep(now).await?;
                 continue;
             }
-            let sleep = self.wake_at.map(|t| t.since(now));
+            let retry = self
+                .retry_at
+                .map(|t| t.saturating_duration_since(tokio::time::Instant::now()));
+            let sleep = match (self.wake_at.map(|t| t.since(now)), retry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 event = self.monitor.next() => {
                     self.apply(event)?;
@@ -414,6 +426,7 @@ impl PendingTable {
 
     async fn housekeep(&mut self, now: Timestamp) -> Result<(), PendingError> {
         self.planned_version = Some(self.version);
+        self.retry_at = None;
         let external_ids = &self.external_ids;
         self.handed_over
             .retain(|id, text| external_ids.get(&format!("{DECISION_PREFIX}{id}")) == Some(text));
@@ -465,9 +478,7 @@ impl PendingTable {
             Ok(false) => {}
             Err(PendingError::Client { error, .. }) if !matches!(error, client::Error::Closed) => {
                 tracing::warn!(target = %self.target, %error, "pending table write failed; retrying");
-                self.wake_at = Some(now.saturating_add(RETRY));
-                self.planned_version = None;
-                tokio::time::sleep(RETRY).await;
+                self.retry_at = Some(tokio::time::Instant::now() + RETRY);
             }
             Err(e) => return Err(e),
         }
