@@ -152,7 +152,6 @@ async fn operator(
         "{line}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let returned = start.elapsed();
     let (event, after_return) = next(table, WITHIN).await;
     let latency = start.elapsed();
     println!(
@@ -160,7 +159,6 @@ async fn operator(
         latency.as_secs_f64() * 1e3,
         after_return.as_secs_f64() * 1e3,
     );
-    let _ = returned;
     assert!(latency < WITHIN + Duration::from_millis(500));
     assert!(after_return < WITHIN, "{after_return:?}");
     (event, latency)

@@ -982,8 +982,12 @@ pub fn plan(
                         "'{}' is not the id of a pending change (see augur-pending-* keys)",
                         quote(raw_id)
                     ),
-                    (Ok(_), Some(status)) => format!("no longer pending (it was {status})"),
-                    (Ok(_), None) => {
+                    (Ok(_), Some(status))
+                        if Status::parse(status).is_some_and(|s| s.is_final()) =>
+                    {
+                        format!("no longer pending (it was {status})")
+                    }
+                    (Ok(_), _) => {
                         "no pending change has this id (see augur-pending-* keys)".to_owned()
                     }
                 };

@@ -45,8 +45,8 @@ use augur_ovsdb::{
 use thiserror::Error;
 
 use super::{
-    DECISION_PREFIX, Decision, EntryId, KeyChanges, Outcome, PENDING_PREFIX, PendingAction,
-    PendingEntry, PendingSettings, STATUS_PREFIX, Status, Timestamp, next_deadline, plan,
+    DECISION_PREFIX, Decision, EntryId, KeyChanges, Outcome, PendingAction, PendingEntry,
+    PendingSettings, Status, Timestamp, next_deadline, plan,
 };
 
 /// The root table.
@@ -613,18 +613,5 @@ fn string_map(datum: Option<&Datum>) -> BTreeMap<String, String> {
         .unwrap_or_default()
         .iter()
         .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
-        .collect()
-}
-
-/// The keys of the pending table in `external_ids`, for display.
-pub fn augur_keys(external_ids: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
-    external_ids
-        .iter()
-        .filter(|(k, _)| {
-            k.starts_with(PENDING_PREFIX)
-                || k.starts_with(DECISION_PREFIX)
-                || k.starts_with(STATUS_PREFIX)
-        })
-        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
 }

@@ -317,6 +317,11 @@ fn plan_hands_over_well_formed_decisions_only() {
         ("augur-decision-cc", "approve"),
         ("augur-status-cc", "expired at 2026-11-30T03:05:00Z"),
         ("augur-decision-XY", "approve"),
+        ("augur-decision-dd", "approve"),
+        (
+            "augur-status-dd",
+            "error: 'yes' is not a decision at 2026-11-30T03:05:00Z",
+        ),
     ]);
     let actions = plan(&ids, &[], now, &SETTINGS);
     assert_eq!(
@@ -333,6 +338,10 @@ fn plan_hands_over_well_formed_decisions_only() {
             PendingAction::Ignore {
                 id: "cc".into(),
                 why: "no longer pending (it was expired at 2026-11-30T03:05:00Z)".into()
+            },
+            PendingAction::Ignore {
+                id: "dd".into(),
+                why: "no pending change has this id (see augur-pending-* keys)".into()
             },
         ]
     );
