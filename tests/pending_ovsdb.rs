@@ -233,7 +233,10 @@ async fn decisions_written_with_ovs_vsctl_arrive_within_a_second() {
             by: None,
         },
     );
-    table.report("0a1b2c3d", &applied).await.unwrap();
+    table
+        .report(&EntryId::new("0a1b2c3d").unwrap(), &applied)
+        .await
+        .unwrap();
     assert_eq!(
         get(&server, "augur-status-0a1b2c3d"),
         Some(applied.to_string())
@@ -265,7 +268,10 @@ async fn decisions_written_with_ovs_vsctl_arrive_within_a_second() {
             reason: decision.reason,
         },
     );
-    table.report("0a1b2c3e", &rejected).await.unwrap();
+    table
+        .report(&EntryId::new("0a1b2c3e").unwrap(), &rejected)
+        .await
+        .unwrap();
     assert_eq!(
         get(&server, "augur-status-0a1b2c3e"),
         Some(rejected.to_string())
@@ -307,7 +313,7 @@ async fn decisions_written_with_ovs_vsctl_arrive_within_a_second() {
     quiet(&mut table, Duration::from_millis(300)).await;
     table
         .report(
-            "0a1b2c3f",
+            &EntryId::new("0a1b2c3f").unwrap(),
             &Status::new(
                 Timestamp::now(),
                 Outcome::Applied {
@@ -516,7 +522,7 @@ async fn augur_pending_approve_and_reject() {
                     },
                 };
                 let status = Status::new(Timestamp::now(), outcome);
-                table.report(entry.id.as_str(), &status).await.unwrap();
+                table.report(&entry.id, &status).await.unwrap();
             }
         }
     });

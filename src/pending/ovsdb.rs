@@ -26,7 +26,7 @@
 //!             Verdict::Approve => Outcome::Applied { change: 1, by: decision.by },
 //!             Verdict::Reject => Outcome::Rejected { by: decision.by, reason: decision.reason },
 //!         };
-//!         table.report(entry.id.as_str(), &Status::new(Timestamp::now(), outcome)).await?;
+//!         table.report(&entry.id, &Status::new(Timestamp::now(), outcome)).await?;
 //!     }
 //! }
 //! # }
@@ -111,7 +111,9 @@ pub enum PendingEvent {
     /// The operator decided on an entry. The daemon applies or drops the
     /// change and then calls [`PendingTable::report`]. Until then the
     /// decision is not handed over again on this connection; a restarted
-    /// augur hands it over again, so applying must be idempotent per id.
+    /// augur hands it over again, so applying must be idempotent per id. If
+    /// the operator changes the decision before the outcome is recorded,
+    /// the new one is handed over too.
     Decided {
         /// The entry.
         entry: PendingEntry,
@@ -325,11 +327,11 @@ impl PendingTable {
     /// the status is final (applied, rejected, expired), the pending and
     /// decision keys are removed in the same transaction. An error status
     /// removes only the decision key, so the entry waits for another.
-    pub async fn report(&mut self, id: &str, status: &Status) -> Result<(), PendingError> {
-        let changes = super::status_changes(id, status, status.is_final());
+    pub async fn report(&mut self, id: &EntryId, status: &Status) -> Result<(), PendingError> {
+        let changes = super::status_changes(id.as_str(), status, status.is_final());
         self.write(&changes, Guard::None).await?;
-        self.handed_over.remove(id);
-        tracing::info!(target = %self.target, id, %status, "recorded pending change outcome");
+        self.handed_over.remove(id.as_str());
+        tracing::info!(target = %self.target, %id, %status, "recorded pending change outcome");
         Ok(())
     }
 
