@@ -3,8 +3,9 @@
 mod history;
 mod inventory;
 mod ofp_decode;
-mod run;
+mod pending;
 mod replay;
+mod run;
 mod scenario;
 
 use std::fmt;
@@ -57,6 +58,12 @@ pub enum Command {
     /// Run augur's observer, predictor, risk engine and policy decisions in
     /// simulated time over a recorded trace, against three baselines.
     Replay(replay::ReplayArgs),
+    /// List the changes waiting for an operator in the switch's OVSDB.
+    Pending(pending::PendingArgs),
+    /// Approve a pending change (as `ovs-vsctl set ... augur-decision-ID=approve`).
+    Approve(pending::ApproveArgs),
+    /// Reject a pending change (as `ovs-vsctl set ... augur-decision-ID=reject`).
+    Reject(pending::RejectArgs),
 }
 
 impl Command {
@@ -140,6 +147,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Top(args) => history::run_top(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Pending(args) => pending::run_list(&args),
+        Command::Approve(args) => pending::run_approve(&args),
+        Command::Reject(args) => pending::run_reject(&args),
     }
 }
 
