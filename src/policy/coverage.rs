@@ -79,6 +79,9 @@ impl IdSet {
 #[derive(Debug, Clone)]
 struct Resolved {
     index: u32,
+    /// Positions in [`Coverage::names`] of the rule's `from` and `to`.
+    from: Vec<usize>,
+    to: Vec<usize>,
     src: IdSet,
     dst: IdSet,
     proto: Proto,
@@ -139,8 +142,8 @@ impl Selects {
 #[derive(Debug, Clone)]
 pub struct Coverage {
     rules: Vec<Resolved>,
-    /// Per name used in a rule: what it selects.
-    names: HashMap<String, Selects>,
+    /// Every group and endpoint of the policy: what it selects.
+    names: Vec<Selects>,
     /// Per source endpoint id: positions in `rules` whose `from` holds it,
     /// in rule order.
     by_src: Vec<Vec<u32>>,
@@ -172,7 +175,8 @@ pub struct KeyUse {
 impl Coverage {
     /// Resolves every rule of `policy` against `endpoints`.
     pub fn new(policy: &Policy, endpoints: &Endpoints) -> Coverage {
-        let mut names = HashMap::new();
+        let mut names = Vec::with_capacity(policy.groups.len() + policy.endpoints.len());
+        let mut position: HashMap<&str, usize> = HashMap::new();
         for group in &policy.groups {
             let mut labels: Vec<String> = group
                 .labels
@@ -180,28 +184,39 @@ impl Coverage {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             labels.sort();
-            names.insert(
-                group.name.clone(),
-                Selects::Group {
-                    vms: group.vms.iter().map(|v| v.0.clone()).collect(),
-                    labels,
-                },
-            );
+            position.insert(&group.name, names.len());
+            names.push(Selects::Group {
+                vms: group.vms.iter().map(|v| v.0.clone()).collect(),
+                labels,
+            });
         }
         for endpoint in &policy.endpoints {
-            names.insert(
-                endpoint.name.clone(),
-                Selects::Cidrs(endpoint.cidrs.clone()),
-            );
+            position.insert(&endpoint.name, names.len());
+            names.push(Selects::Cidrs(endpoint.cidrs.clone()));
         }
-        let rules = policy.rules.iter().map(unresolved).collect();
+        // Names resolve to positions once, so that an endpoint is matched
+        // against each group or endpoint once, not once per rule naming it.
+        let positions = |list: &[String]| -> Vec<usize> {
+            list.iter()
+                .filter_map(|name| position.get(name.as_str()).copied())
+                .collect()
+        };
+        let rules = policy
+            .rules
+            .iter()
+            .map(|rule| Resolved {
+                from: positions(&rule.from),
+                to: positions(&rule.to),
+                ..unresolved(rule)
+            })
+            .collect();
         let mut coverage = Coverage {
             rules,
             names,
             by_src: Vec::new(),
             resolved: 0,
         };
-        coverage.resolve(policy, endpoints);
+        coverage.resolve(endpoints);
         coverage
     }
 
@@ -209,27 +224,28 @@ impl Coverage {
     /// (their labels as they are now). `policy` must be the one given to
     /// [`Coverage::new`].
     pub fn update(&mut self, policy: &Policy, endpoints: &Endpoints) {
-        self.resolve(policy, endpoints);
+        let _ = policy;
+        self.resolve(endpoints);
     }
 
-    fn resolve(&mut self, policy: &Policy, endpoints: &Endpoints) {
+    fn resolve(&mut self, endpoints: &Endpoints) {
+        let mut selected = vec![false; self.names.len()];
         for (id, endpoint) in endpoints.iter().skip(self.resolved) {
-            let labels = endpoints.label_texts(id);
+            let labels = match endpoint {
+                FlowEndpoint::Vm(_) => endpoints.label_texts(id),
+                FlowEndpoint::External(_) => Vec::new(),
+            };
+            for (slot, selects) in selected.iter_mut().zip(&self.names) {
+                *slot = selects.matches(endpoint, &labels);
+            }
+            let hit = |list: &[usize]| list.iter().any(|&n| selected.get(n) == Some(&true));
             let mut sources = Vec::new();
-            for (position, (resolved, rule)) in self.rules.iter_mut().zip(&policy.rules).enumerate()
-            {
-                let selected = |names: &[String]| {
-                    names.iter().any(|name| {
-                        self.names
-                            .get(name)
-                            .is_some_and(|s| s.matches(endpoint, &labels))
-                    })
-                };
-                if selected(&rule.from) {
+            for (position, resolved) in self.rules.iter_mut().enumerate() {
+                if hit(&resolved.from) {
                     resolved.src.insert(id);
                     sources.push(u32::try_from(position).unwrap_or(u32::MAX));
                 }
-                if selected(&rule.to) {
+                if hit(&resolved.to) {
                     resolved.dst.insert(id);
                 }
             }
@@ -337,6 +353,8 @@ impl Coverage {
 fn unresolved(rule: &Rule) -> Resolved {
     Resolved {
         index: rule.index,
+        from: Vec::new(),
+        to: Vec::new(),
         src: IdSet::default(),
         dst: IdSet::default(),
         proto: rule.proto,

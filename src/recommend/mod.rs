@@ -810,10 +810,14 @@ impl<'a> Cycle<'a> {
             let Some(period) = p.evidence.periodicity else {
                 continue;
             };
-            if period.confidence < self.settings.periodic_confidence.get() {
+            // An opening that would not close between runs is no time
+            // bound: such keys get an ordinary rule.
+            if period.confidence < self.settings.periodic_confidence.get()
+                || period.period_s <= (open_for + lead) as f64
+            {
                 continue;
             }
-            let Some(next) = period.next_expected_s.filter(|t| t.is_finite()) else {
+            let Some(next) = crate::predict::features::next_run(&period, self.now) else {
                 continue;
             };
             let run_at = next as i64;

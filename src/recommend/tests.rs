@@ -615,7 +615,7 @@ fn periods_and_times_read_naturally() {
 }
 
 #[test]
-fn a_large_cycle_stays_fast() {
+fn a_large_cycle_completes() {
     // 1,000 VMs in 10 tiers; 200,000 candidate keys, half of them covered
     // by tier rules, a tenth likely enough to propose.
     let mut text = String::new();
@@ -661,13 +661,8 @@ fn a_large_cycle_stays_fast() {
             },
         });
     }
-    let began = std::time::Instant::now();
+    // How fast is measured by `cargo bench --bench predict`; here only
+    // that a large cycle completes and proposes something.
     let recs = w.run();
-    let took = began.elapsed();
-    println!(
-        "200,000 candidates: {} recommendations in {took:?}",
-        recs.len()
-    );
     assert!(!recs.is_empty());
-    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
 }

@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use augur_flows::{Aggregator, FlowRecord, Timestamp, Verdict as FlowVerdict, WindowConfig};
 use proptest::prelude::*;
@@ -408,47 +408,4 @@ proptest! {
         );
         agrees_with_the_pipeline(&parse(&text), &[22, 80, 5432, 8080]);
     }
-}
-
-#[test]
-fn a_million_keys_in_well_under_a_second() {
-    // 1,000 VMs in 10 tiers, 40 rules between tiers and services.
-    let mut endpoints = Endpoints::new();
-    for n in 0..1_000 {
-        let tier = format!("t{}", n % 10);
-        endpoints.set_labels(
-            &FlowEndpoint::vm(&format!("vm-{n}")),
-            [("tier", tier.as_str())],
-        );
-    }
-    let mut text = String::new();
-    for r in 0..40u16 {
-        text.push_str(&format!(
-            "[[allow]]\nfrom = \"label:tier=t{}\"\nto = \"label:tier=t{}\"\nproto = \"tcp\"\nport = {}\n",
-            r % 10,
-            (r * 3 + 1) % 10,
-            8000 + r
-        ));
-    }
-    let policy = parse(&text);
-    let coverage = Coverage::new(&policy, &endpoints);
-    let keys: Vec<FlowKey> = (0..1_000_000u32)
-        .map(|n| FlowKey {
-            src: EndpointId(n % 1_000),
-            dst: EndpointId((n / 1_000) % 1_000),
-            protocol: Protocol::TCP,
-            service_port: 8000 + (n % 50) as u16,
-        })
-        .collect();
-    let at = start();
-    let began = Instant::now();
-    let covered = keys
-        .iter()
-        .filter(|k| coverage.covering_rule(k, at).is_some())
-        .count();
-    let took = began.elapsed();
-    println!("1,000,000 keys in {took:?}, {covered} covered");
-    assert!(covered > 0);
-    // Unoptimised test builds are several times slower than release.
-    assert!(took < Duration::from_secs(3), "{took:?}");
 }
