@@ -88,8 +88,12 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             Some(
-                Policy::parse(&text, &path.display().to_string(), std::time::SystemTime::now())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                Policy::parse(
+                    &text,
+                    &path.display().to_string(),
+                    std::time::SystemTime::now(),
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
             )
         }
         None => None,
@@ -147,12 +151,17 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
     };
     row("benign new flows", &|c| c.benign_new_flows.to_string());
     row("coverage at first packet", &|c| percent(c.coverage));
-    row("median time to allowance", &|c| match c.median_time_to_allow_s {
-        Some(s) => format!("{s:.0} s"),
-        None => "never".to_owned(),
-    });
+    row(
+        "median time to allowance",
+        &|c| match c.median_time_to_allow_s {
+            Some(s) => format!("{s:.0} s"),
+            None => "never".to_owned(),
+        },
+    );
     row("never allowed", &|c| c.never_allowed.to_string());
-    row("exposure (rule-hours unused)", &|c| format!("{:.0}", c.exposure_rule_hours));
+    row("exposure (rule-hours unused)", &|c| {
+        format!("{:.0}", c.exposure_rule_hours)
+    });
     row("openings", &|c| c.openings.to_string());
     row("attack flows opened automatically", &|c| {
         c.attack_flows_opened_automatically.to_string()
@@ -160,7 +169,9 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
     row("attack keys opened automatically", &|c| {
         c.attack_keys_opened_automatically.to_string()
     });
-    row("attack keys reaching review", &|c| c.attack_keys_reached_review.to_string());
+    row("attack keys reaching review", &|c| {
+        c.attack_keys_reached_review.to_string()
+    });
     row("reviews per day", &|c| format!("{:.1}", c.reviews_per_day));
     if let Some(q) = cards.first().and_then(|c| c.predictor.as_ref()) {
         println!(
@@ -177,7 +188,12 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
         let curve: Vec<String> = q
             .reliability
             .iter()
-            .map(|b| format!("{:.1}:{:.2}/{:.2}(n={})", b.from, b.predicted, b.observed, b.count))
+            .map(|b| {
+                format!(
+                    "{:.1}:{:.2}/{:.2}(n={})",
+                    b.from, b.predicted, b.observed, b.count
+                )
+            })
             .collect();
         println!("reliability (bin: predicted/observed): {}", curve.join(" "));
     }
@@ -188,6 +204,18 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
             .map(|(kind, decider, n)| format!("{kind} {decider:?} {n}"))
             .collect();
         println!("augur's changes: {}", changes.join(", "));
+    }
+    if !report.augur_missed.is_empty() {
+        let missed: Vec<String> = report
+            .augur_missed
+            .iter()
+            .take(8)
+            .map(|(key, n)| format!("{key} ({n})"))
+            .collect();
+        println!(
+            "augur denied first packets most often: {}",
+            missed.join(", ")
+        );
     }
 }
 

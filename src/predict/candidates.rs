@@ -67,8 +67,14 @@ pub struct SearchLimits {
 pub fn outside_key(key: &FlowKey, endpoints: &Endpoints) -> Option<FlowKey> {
     let external = |id| matches!(endpoints.endpoint(id), Some(Endpoint::External(_)));
     match (external(key.src), external(key.dst)) {
-        (true, false) => Some(FlowKey { src: OUTSIDE, ..*key }),
-        (false, true) => Some(FlowKey { dst: OUTSIDE, ..*key }),
+        (true, false) => Some(FlowKey {
+            src: OUTSIDE,
+            ..*key
+        }),
+        (false, true) => Some(FlowKey {
+            dst: OUTSIDE,
+            ..*key
+        }),
         _ => None,
     }
 }
@@ -159,7 +165,10 @@ pub fn search(
         if !scans.is_scanning(key.src, now)
             && let Some(group_key) = outside_key(&key, endpoints)
         {
-            outside.entry(group_key).or_default().add(group_key, candidate);
+            outside
+                .entry(group_key)
+                .or_default()
+                .add(group_key, candidate);
             continue;
         }
         if used && !scans.is_scanning(key.src, now) {
@@ -207,16 +216,18 @@ pub fn search(
                 .is_some_and(|t| t >= horizon);
             if used {
                 if is_vm(endpoints.endpoint(key.src)) {
-                    as_source
-                        .entry(key.src)
-                        .or_default()
-                        .push((key.dst, key.protocol, key.service_port));
+                    as_source.entry(key.src).or_default().push((
+                        key.dst,
+                        key.protocol,
+                        key.service_port,
+                    ));
                 }
                 if is_vm(endpoints.endpoint(key.dst)) {
-                    as_dest
-                        .entry(key.dst)
-                        .or_default()
-                        .push((key.src, key.protocol, key.service_port));
+                    as_dest.entry(key.dst).or_default().push((
+                        key.src,
+                        key.protocol,
+                        key.service_port,
+                    ));
                 }
             }
             tracked.insert(key, out.len());

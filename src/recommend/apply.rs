@@ -50,7 +50,9 @@ impl PolicyChange {
                 applied.added.push(position(policy.rules.len()));
                 policy.rules.push(new);
             }
-            PolicyChange::SetLimit { rule, rewritten, .. } => {
+            PolicyChange::SetLimit {
+                rule, rewritten, ..
+            } => {
                 let new = rule_of(rewritten, policy)?;
                 let slot = policy
                     .rules

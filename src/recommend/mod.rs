@@ -735,6 +735,7 @@ impl<'a> Cycle<'a> {
         let mut taken: HashSet<FlowKey> = HashSet::new();
         self.time_bound(&candidates, &mut taken, out);
         self.label_rules(&candidates, &mut taken, out);
+        self.destination_label_rules(&candidates, &mut taken, out);
         for p in candidates {
             if taken.contains(&p.key) {
                 continue;
@@ -1059,6 +1060,121 @@ impl<'a> Cycle<'a> {
     }
 
     /// The labels any of `ids` carries, with their members.
+    /// The mirror of [`Cycle::label_rules`]: where one source (a monitoring
+    /// VM, the outside's clients) reaches every member of a destination
+    /// label on one service, one rule to the label, which also covers the
+    /// members that come later (a new web VM gets its clients at boot).
+    fn destination_label_rules(
+        &self,
+        candidates: &[&Prediction],
+        taken: &mut HashSet<FlowKey>,
+        out: &mut Vec<Recommendation>,
+    ) {
+        let min = self.settings.label_min_members as usize;
+        let predicted: HashMap<FlowKey, f64> = self
+            .input
+            .predictions
+            .iter()
+            .map(|p| (p.key, p.probability))
+            .collect();
+        let by_key: HashMap<FlowKey, &Prediction> =
+            candidates.iter().map(|p| (p.key, *p)).collect();
+        let mut services: BTreeMap<(EndpointId, Protocol, u16), BTreeSet<EndpointId>> =
+            BTreeMap::new();
+        for p in candidates {
+            if !taken.contains(&p.key) && self.scanning_free(p.key.src) {
+                services
+                    .entry((p.key.src, p.key.protocol, p.key.service_port))
+                    .or_default()
+                    .insert(p.key.dst);
+            }
+        }
+        for (&(src, protocol, port), dsts) in &services {
+            let mut labels: Vec<(&String, &BTreeSet<EndpointId>)> = self
+                .labels_of_all(dsts.iter().copied())
+                .into_iter()
+                .filter(|(_, m)| m.len() >= min)
+                .collect();
+            labels.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+            let mut left: BTreeSet<EndpointId> = dsts.clone();
+            for (label, members) in labels {
+                if !members.iter().any(|m| left.contains(m))
+                    || members.contains(&src)
+                    || members.iter().any(|m| self.scanning.contains(m))
+                {
+                    continue;
+                }
+                let key_to = |m: EndpointId| FlowKey {
+                    src,
+                    dst: m,
+                    protocol,
+                    service_port: port,
+                };
+                let all_use = members
+                    .iter()
+                    .all(|&m| dsts.contains(&m) || self.member_uses(&key_to(m), &predicted));
+                if !all_use {
+                    continue;
+                }
+                let (Some(from), Some(to), Some(proto)) =
+                    (self.peer(src), label_selector(label), proto_of(protocol))
+                else {
+                    continue;
+                };
+                let keys: Vec<FlowKey> = members
+                    .iter()
+                    .filter(|m| left.contains(m))
+                    .map(|&m| key_to(m))
+                    .collect();
+                for m in members {
+                    left.remove(m);
+                }
+                let rule = Opening {
+                    from: vec![from],
+                    to: vec![Peer::Selector(to)],
+                    proto,
+                    ports: keys.first().and_then(ports_of),
+                    rate: None,
+                    expires: None,
+                    name: None,
+                };
+                let probability = keys
+                    .iter()
+                    .filter_map(|k| by_key.get(k))
+                    .map(|p| p.probability)
+                    .fold(0.0, f64::max);
+                let observed = keys.iter().any(|k| {
+                    self.input
+                        .aggregator
+                        .activity_of(k)
+                        .is_some_and(|a| a.last_allowed.is_some())
+                });
+                let context = RiskContext {
+                    probability,
+                    observed,
+                    source_scanning: false,
+                    pairs: members.len() as u64,
+                    src_labels: self.labels(src),
+                    dst_labels: self.shared_labels(members),
+                };
+                let short = label.split_once('=').map_or(label.as_str(), |(_, v)| v);
+                let explanation = format!(
+                    "{} uses {}:{} on {n} of {n} {short} VMs; p={probability:.2}",
+                    self.name(src),
+                    rule.proto.name(),
+                    port,
+                    n = members.len(),
+                );
+                let new_members: Vec<String> = keys.iter().map(|k| self.name(k.dst)).collect();
+                for k in &keys {
+                    taken.insert(*k);
+                }
+                let change = PolicyChange::LabelRule { rule, new_members };
+                out.push(self.assess(change, probability, context, explanation, keys));
+            }
+        }
+    }
+
     fn labels_of_all(
         &self,
         ids: impl Iterator<Item = EndpointId>,

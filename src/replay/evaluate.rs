@@ -91,6 +91,9 @@ pub struct ReplayReport {
     pub scorecards: Vec<Scorecard>,
     /// Changes augur applied, by kind and who decided.
     pub augur_changes: Vec<(String, Decider, u64)>,
+    /// The flow keys whose benign new flows augur denied most often at
+    /// their first packet, with how many (what it failed to foresee).
+    pub augur_missed: Vec<(String, u64)>,
     /// Wall-clock seconds the replay took.
     pub elapsed_s: f64,
 }
@@ -111,7 +114,11 @@ struct Tally {
 
 /// Replays `trace` with `policy` as the operator's static policy (empty if
 /// none).
-pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) -> anyhow::Result<ReplayReport> {
+pub fn replay(
+    trace: &Trace,
+    settings: &ReplaySettings,
+    policy: Option<Policy>,
+) -> anyhow::Result<ReplayReport> {
     let began = Instant::now();
     let params = settings.predictor.check()?;
     let window = WindowConfig::with_length(settings.window_s)
@@ -131,14 +138,22 @@ pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) 
         })
         .collect();
     // VMs boot a little before their first packet.
-    let labels: HashMap<&Endpoint, _> = trace.inventory.labels().iter().map(|(e, l)| (e, l)).collect();
+    let labels: HashMap<&Endpoint, _> = trace
+        .inventory
+        .labels()
+        .iter()
+        .map(|(e, l)| (e, l))
+        .collect();
     let mut boots: Vec<(i64, Endpoint)> = Vec::new();
     {
         let mut seen: HashSet<&Endpoint> = HashSet::new();
         for event in events {
             for endpoint in [&event.record.src, &event.record.dst] {
                 if labels.contains_key(endpoint) && seen.insert(endpoint) {
-                    boots.push((event.record.ts.secs().saturating_sub(settings.boot_lead_s), endpoint.clone()));
+                    boots.push((
+                        event.record.ts.secs().saturating_sub(settings.boot_lead_s),
+                        endpoint.clone(),
+                    ));
                 }
             }
         }
@@ -169,8 +184,10 @@ pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) 
     let mut tallies: Vec<Tally> = strategies.iter().map(|_| Tally::default()).collect();
     let mut learned: HashSet<FlowKey> = HashSet::new();
     let mut last_attempt: HashMap<FlowKey, i64> = HashMap::new();
-    let mut next_cycle = settings.cycle_s.max(1) * start.div_euclid(settings.cycle_s.max(1)) + settings.cycle_s.max(1);
+    let mut next_cycle = settings.cycle_s.max(1) * start.div_euclid(settings.cycle_s.max(1))
+        + settings.cycle_s.max(1);
     let mut enforcing = false;
+    let mut missed: HashMap<FlowKey, u64> = HashMap::new();
     let mut next_boot = 0usize;
 
     for event in events {
@@ -192,14 +209,18 @@ pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) 
         }
         while let Some((at, endpoint)) = boots.get(next_boot).filter(|b| b.0 <= ts) {
             if let Some(vm_labels) = labels.get(endpoint) {
-                observer
-                    .aggregator
-                    .endpoints_mut()
-                    .set_labels(endpoint, vm_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                observer.aggregator.endpoints_mut().set_labels(
+                    endpoint,
+                    vm_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                );
             }
             if enforcing {
                 for (strategy, tally) in strategies.iter_mut().zip(&mut tallies) {
-                    strategy.vm_appeared(&observer, (*at).max(ts - settings.boot_lead_s), &mut tally.openings);
+                    strategy.vm_appeared(
+                        &observer,
+                        (*at).max(ts - settings.boot_lead_s),
+                        &mut tally.openings,
+                    );
                 }
             }
             next_boot += 1;
@@ -253,8 +274,15 @@ pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) 
                     tally.covered += 1;
                     tally.delays.push(Some(0));
                 } else {
-                    tally.waiting.entry(key).or_default().push((tally.delays.len(), ts));
+                    tally
+                        .waiting
+                        .entry(key)
+                        .or_default()
+                        .push((tally.delays.len(), ts));
                     tally.delays.push(None);
+                    if i == 0 {
+                        *missed.entry(key).or_default() += 1;
+                    }
                 }
             }
         }
@@ -295,15 +323,17 @@ pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) 
                 let endpoints = observer.aggregator.endpoints();
                 let attack = keys
                     .iter()
-                    .filter(|k| match (endpoints.endpoint(k.src), endpoints.endpoint(k.dst)) {
-                        (Some(s), Some(d)) => attack_keys.contains(&(
-                            s.clone(),
-                            d.clone(),
-                            k.protocol.0,
-                            k.service_port,
-                        )),
-                        _ => false,
-                    })
+                    .filter(
+                        |k| match (endpoints.endpoint(k.src), endpoints.endpoint(k.dst)) {
+                            (Some(s), Some(d)) => attack_keys.contains(&(
+                                s.clone(),
+                                d.clone(),
+                                k.protocol.0,
+                                k.service_port,
+                            )),
+                            _ => false,
+                        },
+                    )
                     .count();
                 (attack as u64, n)
             });
@@ -329,6 +359,30 @@ pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) 
         })
         .collect();
     let augur_changes = strategies.first().map_or_else(Vec::new, |s| s.changes());
+    let mut augur_missed: Vec<(FlowKey, u64)> = missed.into_iter().collect();
+    augur_missed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let endpoints = observer.aggregator.endpoints();
+    let name = |id| {
+        endpoints
+            .endpoint(id)
+            .map_or_else(String::new, ToString::to_string)
+    };
+    let augur_missed = augur_missed
+        .into_iter()
+        .take(20)
+        .map(|(k, n)| {
+            (
+                format!(
+                    "{} -> {} {}/{}",
+                    name(k.src),
+                    name(k.dst),
+                    k.service_port,
+                    k.protocol
+                ),
+                n,
+            )
+        })
+        .collect();
     Ok(ReplayReport {
         trace: trace.name.clone(),
         records: events.len(),
@@ -340,6 +394,7 @@ pub fn replay(trace: &Trace, settings: &ReplaySettings, policy: Option<Policy>) 
         learning_end,
         scorecards,
         augur_changes,
+        augur_missed,
         elapsed_s: began.elapsed().as_secs_f64(),
     })
 }

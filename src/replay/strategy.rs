@@ -14,7 +14,9 @@ use super::score::{Decider, OpeningId, Openings};
 use crate::policy::Policy;
 use crate::policy::coverage::Coverage;
 use crate::predict::{Predictor, QualityReport, ScanDetector};
-use crate::recommend::{PolicyChange, RecommendInput, RecommendSettings, Recommendation, recommend};
+use crate::recommend::{
+    PolicyChange, RecommendInput, RecommendSettings, Recommendation, recommend,
+};
 use crate::risk::{RiskLevel, RiskSettings};
 
 /// What augur has observed: its own view of the traffic, with the verdicts
@@ -298,12 +300,19 @@ impl Augur {
             }
             match recommendation.risk.level {
                 RiskLevel::Low => {
-                    self.apply(observer, &recommendation.change, now, Decider::Automatic, openings);
+                    self.apply(
+                        observer,
+                        &recommendation.change,
+                        now,
+                        Decider::Automatic,
+                        openings,
+                    );
                 }
                 RiskLevel::High => {
                     if !self.pending.contains_key(&recommendation.id) {
                         self.reviewed += 1;
-                        self.reviewed_keys.extend(recommendation.keys.iter().copied());
+                        self.reviewed_keys
+                            .extend(recommendation.keys.iter().copied());
                         self.pending.insert(
                             recommendation.id.clone(),
                             Pending {
@@ -347,7 +356,13 @@ impl Augur {
             // A stale review (its run has passed, its keys are covered by
             // now) is applied all the same: the operator said yes.
             if !attack {
-                self.apply(observer, &pending.recommendation.change, now, Decider::Human, openings);
+                self.apply(
+                    observer,
+                    &pending.recommendation.change,
+                    now,
+                    Decider::Human,
+                    openings,
+                );
             }
         }
     }

@@ -543,7 +543,11 @@ pub fn assess(
                 }
             }
         }
-        let peer_external = |peers: &[Peer]| peers.iter().any(|p| matches!(p, Peer::Address(_) | Peer::Outside));
+        let peer_external = |peers: &[Peer]| {
+            peers
+                .iter()
+                .any(|p| matches!(p, Peer::Address(_) | Peer::Outside))
+        };
         let external = peer_external(&opening.from) || peer_external(&opening.to);
         if !external {
             for key in &settings.boundary_labels {
