@@ -16,7 +16,8 @@
 //! admits clients by network, and whether one client comes back within the
 //! hour is neither predictable nor a policy question. Fewer addresses stay
 //! keys of their own (a VM that talks to one mirror gets a rule for that
-//! mirror, not for the world).
+//! mirror, not for the world). Only keys that carried payload count: a
+//! thousand addresses probing a port are no clients of it.
 //!
 //! Sources flagged as scanning are not peers of anyone: their keys lend no
 //! support, so a compromised web VM cannot make its tier look like it needs
@@ -162,7 +163,10 @@ pub fn search(
             peers: 0,
             source_first_seen: 0,
         };
+        // Probes (no payload) and denied attempts do not make a service of
+        // the outside: they stay keys of their own addresses.
         if !scans.is_scanning(key.src, now)
+            && activity.bytes > 0
             && let Some(group_key) = outside_key(&key, endpoints)
         {
             outside

@@ -616,6 +616,10 @@ struct Cycle<'a> {
     /// Members of each VM label (`key=value`), by label text.
     label_members: HashMap<String, BTreeSet<EndpointId>>,
     scanning: HashSet<EndpointId>,
+    /// Keys of the outside as a whole that carried traffic (they are not
+    /// tracked themselves; the predictor built them from their addresses'
+    /// keys, which carried payload).
+    outside_seen: HashSet<FlowKey>,
 }
 
 impl<'a> Cycle<'a> {
@@ -653,6 +657,15 @@ impl<'a> Cycle<'a> {
             at: system_time(now),
             label_members,
             scanning,
+            outside_seen: input
+                .predictions
+                .iter()
+                .filter(|p| {
+                    (p.key.src == augur_flows::OUTSIDE || p.key.dst == augur_flows::OUTSIDE)
+                        && p.evidence.last_seen.is_some()
+                })
+                .map(|p| p.key)
+                .collect(),
         }
     }
 
@@ -761,7 +774,7 @@ impl<'a> Cycle<'a> {
     fn pair_context(&self, p: &Prediction) -> RiskContext {
         RiskContext {
             probability: p.probability,
-            observed: p.evidence.active_windows > 0 || p.evidence.last_seen.is_some(),
+            observed: self.observed(&p.key) || p.evidence.peer_support >= 0.5,
             source_scanning: self.scanning.contains(&p.key.src),
             pairs: 1,
             src_labels: self.labels(p.key.src),
@@ -1006,12 +1019,7 @@ impl<'a> Cycle<'a> {
                     .filter_map(|k| by_key.get(k))
                     .map(|p| p.probability)
                     .fold(0.0, f64::max);
-                let observed = keys.iter().any(|k| {
-                    self.input
-                        .aggregator
-                        .activity_of(k)
-                        .is_some_and(|a| a.last_allowed.is_some())
-                });
+                let observed = keys.iter().any(|k| self.observed(k));
                 let context = RiskContext {
                     probability,
                     observed,
@@ -1143,12 +1151,7 @@ impl<'a> Cycle<'a> {
                     .filter_map(|k| by_key.get(k))
                     .map(|p| p.probability)
                     .fold(0.0, f64::max);
-                let observed = keys.iter().any(|k| {
-                    self.input
-                        .aggregator
-                        .activity_of(k)
-                        .is_some_and(|a| a.last_allowed.is_some())
-                });
+                let observed = keys.iter().any(|k| self.observed(k));
                 let context = RiskContext {
                     probability,
                     observed,
@@ -1173,6 +1176,18 @@ impl<'a> Cycle<'a> {
                 out.push(self.assess(change, probability, context, explanation, keys));
             }
         }
+    }
+
+    /// Whether a key ever carried allowed traffic with a payload: probes
+    /// and denied attempts are no evidence that something works. (A key
+    /// of the outside as a whole is not tracked itself: its addresses'
+    /// keys tell.)
+    fn observed(&self, key: &FlowKey) -> bool {
+        let carried = |a: augur_flows::KeyActivity| a.last_allowed.is_some() && a.bytes > 0;
+        if key.src == augur_flows::OUTSIDE || key.dst == augur_flows::OUTSIDE {
+            return self.outside_seen.contains(key);
+        }
+        self.input.aggregator.activity_of(key).is_some_and(carried)
     }
 
     fn labels_of_all(

@@ -23,10 +23,11 @@
 //! | `sensitive_port` | the change opens a port of `sensitive_ports` (remote administration, file sharing, RPC, databases, container and cluster APIs) | 1 | 0.6 |
 //! | `crosses_label` | source and destination differ on a boundary label key (`boundary_labels`, default `tier`, `tenant`); one factor per key | 1 | 0.3 |
 //! | `breadth` | the change spans more than one pair or port | `max((pairs−1)/(full_breadth_pairs−1), (ports−1)/(full_breadth_ports−1))`, capped at 1 | 0.35 |
-//! | `novelty` | no key of the change ever carried allowed traffic | 1 | 0.25 |
+//! | `novelty` | no key of the change ever carried allowed traffic with a payload, and no label peer of its source uses it (a key only ever denied, or only ever probed, is novel) | 1 | 0.5 |
 //! | `low_confidence` | the predicted probability `p` is below `confident_above` | `(confident_above − p) / confident_above` | 0.4 |
 //! | `limit_increase` | a transfer limit grows by `factor` | `ln(factor) / ln(full_limit_factor)`, capped at 1 | 0.3 |
-//! | `external_endpoint` | one side is an address outside the inventory | 1 | 0.4 |
+//! | `external_endpoint` | the destination is outside the inventory | 1 | 0.4 |
+//! | `inbound_external` | the source is outside the inventory: the outside may open connections into VMs | 1 | 0.5 |
 //! | `scanning_source` | the source (or a member of a source label) was flagged as scanning | 1 | 1.0, and the level is at least `High` whatever the score |
 //! | `override` | an operator rule (`[[risk.override]]`) matches | — | `forbid` → `Forbidden`, `review` → at least `High` |
 //!
@@ -34,8 +35,10 @@
 //! (how much traffic a mistake would cut off) and overrides apply to it.
 //!
 //! With the defaults: a cross-tier opening seen before scores 0.3 (Low); a
-//! new web VM reaching the app tier like its peers 0.48 (Low); anything to
-//! SSH 0.6 or more (High); a never-seen external destination 0.55 (High).
+//! new web VM reaching the app tier like its peers 0.3 (Low: its peers do);
+//! anything to SSH 0.6 or more (High); anything never seen working 0.5 or
+//! more (High: augur does not open on its own what it has only seen denied
+//! or probed); anything inbound from outside 0.5 or more (High).
 
 use std::fmt;
 
@@ -158,8 +161,11 @@ pub enum RiskFactor {
         /// New limit over old.
         factor: f64,
     },
-    /// One side is an address outside the inventory.
+    /// The destination is an address outside the inventory.
     ExternalEndpoint,
+    /// The source is outside the inventory: the change lets the outside
+    /// open connections into a VM.
+    InboundFromOutside,
     /// The source was flagged as scanning.
     ScanningSource,
     /// An operator override matched.
@@ -180,7 +186,8 @@ impl fmt::Display for RiskFactor {
             RiskFactor::Novelty => f.write_str("never observed"),
             RiskFactor::LowConfidence { p } => write!(f, "low confidence p={p:.2}"),
             RiskFactor::LimitIncrease { factor } => write!(f, "limit ×{factor:.1}"),
-            RiskFactor::ExternalEndpoint => f.write_str("external endpoint"),
+            RiskFactor::ExternalEndpoint => f.write_str("external destination"),
+            RiskFactor::InboundFromOutside => f.write_str("inbound from outside"),
             RiskFactor::ScanningSource => f.write_str("source has scanned"),
             RiskFactor::Override { index, action } => write!(f, "override #{index}: {action}"),
         }
@@ -351,8 +358,10 @@ pub struct RiskWeights {
     pub low_confidence: Unit,
     /// A limit increase at full strength.
     pub limit_increase: Unit,
-    /// An external endpoint.
+    /// An external destination.
     pub external_endpoint: Unit,
+    /// An external source (inbound from outside the inventory).
+    pub inbound_external: Unit,
     /// A scanning source.
     pub scanning_source: Unit,
 }
@@ -363,10 +372,11 @@ impl Default for RiskWeights {
             sensitive_port: Unit(0.6),
             crosses_label: Unit(0.3),
             breadth: Unit(0.35),
-            novelty: Unit(0.25),
+            novelty: Unit(0.5),
             low_confidence: Unit(0.4),
             limit_increase: Unit(0.3),
             external_endpoint: Unit(0.4),
+            inbound_external: Unit(0.5),
             scanning_source: Unit(1.0),
         }
     }
@@ -548,7 +558,8 @@ pub fn assess(
                 .iter()
                 .any(|p| matches!(p, Peer::Address(_) | Peer::Outside))
         };
-        let external = peer_external(&opening.from) || peer_external(&opening.to);
+        let inbound = peer_external(&opening.from);
+        let external = inbound || peer_external(&opening.to);
         if !external {
             for key in &settings.boundary_labels {
                 let value = |labels: &[(String, String)]| {
@@ -570,6 +581,8 @@ pub fn assess(
                     ));
                 }
             }
+        } else if inbound {
+            factors.push((RiskFactor::InboundFromOutside, w.inbound_external.get()));
         } else {
             factors.push((RiskFactor::ExternalEndpoint, w.external_endpoint.get()));
         }

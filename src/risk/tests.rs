@@ -80,13 +80,16 @@ fn the_documented_examples_score_as_documented() {
     let a = assess(&web_to_app(8080), &seen(), &s);
     assert!(close(a.score.get(), 0.3), "{a:?}");
     assert_eq!(a.level, RiskLevel::Low);
-    let new_vm = RiskContext {
+    // A new web VM whose peers use the app tier: its key is observed for
+    // the label (the recommender says so), so it scores as seen.
+    let never_seen = RiskContext {
         observed: false,
         ..seen()
     };
-    let a = assess(&web_to_app(8080), &new_vm, &s);
-    assert!(close(a.score.get(), 1.0 - 0.7 * 0.75), "{a:?}");
-    assert_eq!(a.level, RiskLevel::Low);
+    let a = assess(&web_to_app(8080), &never_seen, &s);
+    assert!(close(a.score.get(), 1.0 - 0.7 * 0.5), "{a:?}");
+    assert_eq!(a.level, RiskLevel::High);
+    let new_vm = never_seen;
     let a = assess(&web_to_app(22), &seen(), &s);
     assert!(a.score.get() >= 0.6 && a.level == RiskLevel::High, "{a:?}");
     let ip: IpAddr = "203.0.113.9".parse().unwrap();
@@ -95,7 +98,7 @@ fn the_documented_examples_score_as_documented() {
         &new_vm,
         &s,
     );
-    assert!(close(a.score.get(), 1.0 - 0.6 * 0.75), "{a:?}");
+    assert!(close(a.score.get(), 1.0 - 0.6 * 0.5), "{a:?}");
     assert_eq!(a.level, RiskLevel::High);
 }
 
@@ -307,8 +310,19 @@ fn external_endpoints_and_scanning_sources() {
         &seen(),
         &s,
     );
+    assert_eq!(factors(&a), [RiskFactor::InboundFromOutside]);
+    assert_eq!(a.level, RiskLevel::High, "inbound from outside: 0.5");
+    let a = assess(
+        &add(vm("web-1"), Peer::Address(ip), Proto::Tcp, Some(443)),
+        &seen(),
+        &s,
+    );
     assert_eq!(factors(&a), [RiskFactor::ExternalEndpoint]);
-    assert_eq!(a.level, RiskLevel::Low, "seen before: 0.4");
+    assert_eq!(
+        a.level,
+        RiskLevel::Low,
+        "an external destination seen before: 0.4"
+    );
     // A scanning source is high even when its weight says nothing.
     let mut quiet = RiskSettings::default();
     quiet.weights.scanning_source = Unit::new(0.0).unwrap();
