@@ -43,6 +43,7 @@ struct KeyState {
     active_windows: u32,
     connections: u32,
     bytes: u64,
+    packets: u64,
     denied: u32,
     onsets: OnsetRing,
     /// The open window's sums.
@@ -61,6 +62,7 @@ impl KeyState {
             onsets: u32::try_from(self.onsets.len()).unwrap_or(u32::MAX),
             connections: self.connections,
             bytes: self.bytes,
+            packets: self.packets,
             denied: self.denied,
         }
     }
@@ -85,8 +87,29 @@ pub struct KeyActivity {
     pub connections: u32,
     /// Allowed bytes.
     pub bytes: u64,
+    /// Allowed packets.
+    pub packets: u64,
     /// Denied attempts.
     pub denied: u32,
+}
+
+impl KeyActivity {
+    /// Whether the key's allowed connections carried anything: on average
+    /// more than `empty_bytes` each (IP-level bytes: a SYN answered by a
+    /// reset is about 100), or for protocols without handshakes, a reply
+    /// (more than one packet each). Probes and unanswered datagrams do not,
+    /// so they are no evidence that a service is used.
+    pub fn carried_payload(&self, empty_bytes: u64) -> bool {
+        let connections = u64::from(self.connections.max(1));
+        if self.last_allowed.is_none() || self.bytes == 0 {
+            return false;
+        }
+        if self.key.protocol == crate::Protocol::TCP {
+            self.bytes / connections > empty_bytes
+        } else {
+            self.packets == 0 || self.packets / connections > 1
+        }
+    }
 }
 
 /// The incremental state of one signature.
@@ -452,6 +475,7 @@ impl Aggregator {
             active_windows: 0,
             connections: 0,
             bytes: 0,
+            packets: 0,
             denied: 0,
             onsets: OnsetRing::default(),
             open: Accumulator::default(),
@@ -603,6 +627,7 @@ impl Aggregator {
             state.active_windows = state.active_windows.saturating_add(row.active_windows);
             state.connections = state.connections.saturating_add(row.connections);
             state.bytes = state.bytes.saturating_add(row.bytes);
+            state.packets = state.packets.saturating_add(row.packets);
         }
         let pair_slot = state.pair as usize;
         let (src, dst) = (state.key.src, state.key.dst);

@@ -50,6 +50,9 @@ pub struct ReplayArgs {
     /// A connection is a new flow if its key had none for this long.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     pub episode_gap: Interval,
+    /// Observation windows (short traces want short windows).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub window: Interval,
     /// How long the simulated operator takes to decide a review.
     #[arg(long, value_name = "DURATION", default_value = "30m")]
     pub review_delay: Interval,
@@ -76,6 +79,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     settings.cycle_s = seconds(args.cycle).max(1);
     settings.episode_gap_s = seconds(args.episode_gap);
     settings.review_delay_s = seconds(args.review_delay);
+    settings.window_s = u16::try_from(seconds(args.window).max(1)).unwrap_or(u16::MAX);
     if let Some(horizon) = args.horizon {
         settings.predictor.horizon_s = seconds(horizon);
         settings.predictor.snapshot_every_s = settings

@@ -47,6 +47,9 @@ pub struct Candidate {
     pub peers: u32,
     /// When the source endpoint was first seen, Unix seconds.
     pub source_first_seen: i64,
+    /// External addresses the key stands for (1 unless it is a key of the
+    /// outside as a whole).
+    pub members: u32,
 }
 
 /// Limits of the search.
@@ -85,16 +88,30 @@ pub fn outside_key(key: &FlowKey, endpoints: &Endpoints) -> Option<FlowKey> {
 #[derive(Debug, Default)]
 struct OutsideGroup {
     members: Vec<Candidate>,
+    /// Members whose traffic carried something: only they make the group a
+    /// service of the outside.
+    carrying: u32,
     activity: Option<KeyActivity>,
 }
 
 impl OutsideGroup {
-    fn add(&mut self, key: FlowKey, candidate: Candidate) {
+    /// Adds a member. Allowed traffic counts only from members that carried
+    /// something; attempts (denied, probes) count from all, since a blocked
+    /// new address of a used service is need, not disuse.
+    fn add(&mut self, key: FlowKey, candidate: Candidate, carried: bool) {
         let a = candidate.activity;
         self.members.push(candidate);
-        let Some(a) = a else {
+        self.carrying += u32::from(carried);
+        let Some(mut a) = a else {
             return;
         };
+        if !carried {
+            a.last_allowed = None;
+            a.active_windows = 0;
+            a.connections = 0;
+            a.bytes = 0;
+            a.packets = 0;
+        }
         let sum = self.activity.get_or_insert(KeyActivity {
             key,
             first_seen: a.first_seen,
@@ -104,6 +121,7 @@ impl OutsideGroup {
             onsets: 0,
             connections: 0,
             bytes: 0,
+            packets: 0,
             denied: 0,
         });
         sum.first_seen = sum.first_seen.min(a.first_seen);
@@ -114,6 +132,7 @@ impl OutsideGroup {
         sum.active_windows = sum.active_windows.max(a.active_windows);
         sum.connections = sum.connections.saturating_add(a.connections);
         sum.bytes = sum.bytes.saturating_add(a.bytes);
+        sum.packets = sum.packets.saturating_add(a.packets);
         sum.denied = sum.denied.saturating_add(a.denied);
     }
 }
@@ -162,17 +181,18 @@ pub fn search(
             peer_support: 0.0,
             peers: 0,
             source_first_seen: 0,
+            members: 1,
         };
-        // Probes (no payload) and denied attempts do not make a service of
-        // the outside: they stay keys of their own addresses.
+        // Probes (no payload) and denied attempts alone do not make a
+        // service of the outside (see `OutsideGroup::add`).
         if !scans.is_scanning(key.src, now)
-            && activity.bytes > 0
             && let Some(group_key) = outside_key(&key, endpoints)
         {
+            let carried = activity.carried_payload(scans.params().empty_bytes);
             outside
                 .entry(group_key)
                 .or_default()
-                .add(group_key, candidate);
+                .add(group_key, candidate, carried);
             continue;
         }
         if used && !scans.is_scanning(key.src, now) {
@@ -196,7 +216,7 @@ pub fn search(
     // Broad services of the outside become one key; narrow ones stay keys
     // of their own addresses.
     for (group_key, group) in outside {
-        let broad = group.members.len() >= limits.outside_min_peers as usize;
+        let broad = group.carrying >= limits.outside_min_peers;
         let emitted: Vec<Candidate> = match (broad, group.activity) {
             (true, Some(activity)) => vec![Candidate {
                 key: group_key,
@@ -209,6 +229,7 @@ pub fn search(
                 peer_support: 0.0,
                 peers: 0,
                 source_first_seen: 0,
+                members: group.carrying,
             }],
             _ => group.members,
         };
@@ -354,6 +375,7 @@ fn expand(
                         peer_support: share,
                         peers,
                         source_first_seen: 0,
+                        members: 1,
                     });
                 }
                 None => {}

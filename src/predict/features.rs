@@ -24,10 +24,12 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "port_class",
     "source_age_hours",
     "never_used",
+    "carried_payload",
+    "addresses",
 ];
 
 /// Number of features.
-pub const FEATURES: usize = 12;
+pub const FEATURES: usize = 14;
 
 /// One candidate's feature row.
 pub type FeatureRow = [f64; FEATURES];
@@ -116,6 +118,7 @@ pub fn encode(
     let connections = activity.map_or(0, |a| u64::from(a.connections));
     let denied = activity.map_or(0, |a| a.denied);
     let source_age_s = now.saturating_sub(candidate.source_first_seen);
+    let carried = activity.is_some_and(|a| a.carried_payload(scans.params().empty_bytes));
     let port = key.service_port;
     // Protocols without ports count with the well-known services.
     let port_class = if !key.protocol.has_ports() || port < 1024 {
@@ -138,6 +141,8 @@ pub fn encode(
         port_class,
         log_hours(source_age_s),
         if last_allowed.is_some() { 0.0 } else { 1.0 },
+        if carried { 1.0 } else { 0.0 },
+        log_count(u64::from(candidate.members)),
     ];
     let evidence = Evidence {
         source: candidate.source,
@@ -153,6 +158,8 @@ pub fn encode(
         hour_share: hour_share as f32,
         source_age_s,
         source_scanning: scans.is_scanning(key.src, now),
+        carried_payload: carried,
+        addresses: candidate.members,
     };
     (row, evidence)
 }

@@ -57,6 +57,12 @@ pub struct Evidence {
     pub source_age_s: i64,
     /// Whether the source is flagged as scanning.
     pub source_scanning: bool,
+    /// Whether the key's allowed connections carried anything (not only
+    /// probes or unanswered datagrams): evidence that it works.
+    pub carried_payload: bool,
+    /// External addresses the key stands for (1 unless it is a key of the
+    /// outside as a whole).
+    pub addresses: u32,
 }
 
 /// The predictor's estimate for one candidate key.

@@ -84,6 +84,11 @@ impl ScanDetector {
         }
     }
 
+    /// The settings.
+    pub fn params(&self) -> &ScanParams {
+        &self.params
+    }
+
     /// Notes one observation of `key` at `ts`. `novel` says whether the key
     /// had never been seen before this observation.
     pub fn observe(&mut self, key: &FlowKey, ts: i64, bytes: u64, verdict: Verdict, novel: bool) {

@@ -616,10 +616,9 @@ struct Cycle<'a> {
     /// Members of each VM label (`key=value`), by label text.
     label_members: HashMap<String, BTreeSet<EndpointId>>,
     scanning: HashSet<EndpointId>,
-    /// Keys of the outside as a whole that carried traffic (they are not
-    /// tracked themselves; the predictor built them from their addresses'
-    /// keys, which carried payload).
-    outside_seen: HashSet<FlowKey>,
+    /// Candidate keys whose traffic carried something (see
+    /// [`augur_flows::KeyActivity::carried_payload`]).
+    worked: HashSet<FlowKey>,
 }
 
 impl<'a> Cycle<'a> {
@@ -657,13 +656,10 @@ impl<'a> Cycle<'a> {
             at: system_time(now),
             label_members,
             scanning,
-            outside_seen: input
+            worked: input
                 .predictions
                 .iter()
-                .filter(|p| {
-                    (p.key.src == augur_flows::OUTSIDE || p.key.dst == augur_flows::OUTSIDE)
-                        && p.evidence.last_seen.is_some()
-                })
+                .filter(|p| p.evidence.carried_payload)
                 .map(|p| p.key)
                 .collect(),
         }
@@ -1179,15 +1175,9 @@ impl<'a> Cycle<'a> {
     }
 
     /// Whether a key ever carried allowed traffic with a payload: probes
-    /// and denied attempts are no evidence that something works. (A key
-    /// of the outside as a whole is not tracked itself: its addresses'
-    /// keys tell.)
+    /// and denied attempts are no evidence that something works.
     fn observed(&self, key: &FlowKey) -> bool {
-        let carried = |a: augur_flows::KeyActivity| a.last_allowed.is_some() && a.bytes > 0;
-        if key.src == augur_flows::OUTSIDE || key.dst == augur_flows::OUTSIDE {
-            return self.outside_seen.contains(key);
-        }
-        self.input.aggregator.activity_of(key).is_some_and(carried)
+        self.worked.contains(key)
     }
 
     fn labels_of_all(

@@ -106,6 +106,8 @@ impl World {
             hour_share: 0.0,
             source_age_s: 30 * DAY,
             source_scanning: false,
+            carried_payload: false,
+            addresses: 1,
         };
         tweak(&mut evidence);
         self.predictions.push(Prediction {
@@ -122,6 +124,13 @@ impl World {
             self.agg.ingest(std::slice::from_ref(record));
         }
         self.agg.close_window(NOW);
+        // What the predictor would say of each key's history.
+        for p in &mut self.predictions {
+            p.evidence.carried_payload = self
+                .agg
+                .activity_of(&p.key)
+                .is_some_and(|a| a.carried_payload(256));
+        }
         let coverage = Coverage::new(&self.policy, self.agg.endpoints());
         let input = RecommendInput {
             predictions: &self.predictions,
@@ -669,6 +678,8 @@ fn a_large_cycle_completes() {
                 hour_share: 0.0,
                 source_age_s: DAY,
                 source_scanning: false,
+                carried_payload: true,
+                addresses: 1,
             },
         });
     }
