@@ -534,3 +534,198 @@ async fn changes_and_rollbacks_touch_exactly_their_flows_and_survive_a_restart()
     daemon.shutdown().await;
     drop(monitors);
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// augur's flows on the bridge (normalized), for comparing across restarts.
+fn augur_flows(bridge: &TestBridge) -> BTreeSet<String> {
+    let (cookie, mask) = Cookie::augur_filter();
+    bridge
+        .dump_flows(&["--no-stats", &format!("cookie={cookie:#x}/{mask:#x}")])
+        .lines()
+        .filter_map(normalize)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_survives_sigkill_and_the_restarted_daemon_changes_nothing() {
+    if let Err(why) = ovs_usable() {
+        skip_without_ovs(&why);
+        return;
+    }
+    let Some(server) = common::Server::start() else {
+        return;
+    };
+    ovs_vsctl(&server, "init");
+    let port = free_port();
+    let s1 = TestBridge::new(port).unwrap();
+    let s2 = TestBridge::new(port).unwrap();
+    s1.ofctl("add-flow", &[FOREIGN]);
+    let config = config(&server.sock);
+    let inventory = inventory(&s1, &s2);
+    write_atomically(&config.inventory, &toml::to_string(&inventory).unwrap());
+    let text = config.text.replace(
+        "tcp = \"127.0.0.1:0\"",
+        &format!("tcp = \"127.0.0.1:{port}\""),
+    );
+    let config_file = config._dir.path().join("augur.toml");
+    write_atomically(&config_file, &text);
+
+    // Two changes made by an earlier run: the history on disk is all the
+    // new daemon knows of them.
+    let loaded = daemon::config::load_text(&text, None, Vec::new()).unwrap();
+    let policy_path = loaded.config.policy.clone().unwrap();
+    let (policy, _) = daemon::sources::read_policy(&policy_path).unwrap();
+    let file_version = daemon::plan::policy_version(
+        &policy.policy,
+        &loaded.config.compile.settings(loaded.config.mode, 0),
+    );
+    let mut store = augur::store::versions::VersionStore::open(&config.store).unwrap();
+    let mut history = Vec::new();
+    for change in [
+        PolicyChange::AddPair {
+            rule: opening("web", "db", 3306, None),
+        },
+        PolicyChange::RemoveRule {
+            rule: 3,
+            label: "rule #3".into(),
+        },
+    ] {
+        let current =
+            augur::orchestrate::versions::effective(&policy.policy, file_version, &history);
+        let version = augur::orchestrate::versions::record_change(
+            &current,
+            &history,
+            &change,
+            meta("earlier run"),
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        store.append(&version).unwrap();
+        history.push(version);
+    }
+    drop(store);
+    let want = daemon::compiler::compile_versions(
+        &policy,
+        &history,
+        &inventory,
+        &loaded.config.compile,
+        loaded.config.mode,
+        1,
+    )
+    .unwrap();
+    let want_s1 = want.compiled.bridge(s1.name()).unwrap().flows.len();
+
+    let spawn = |log: &str| {
+        Command::new(env!("CARGO_BIN_EXE_augur"))
+            .args(["run", "--config"])
+            .arg(&config_file)
+            .env_remove("AUGUR_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(config._dir.path().join(log)).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn("augur-1.log");
+    eventually(
+        "the daemon installs the file plus the history",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let have = augur_flows(&s1).len();
+            if have == want_s1 {
+                Ok(())
+            } else {
+                Err(format!("{have} of {want_s1} flows"))
+            }
+        },
+    )
+    .await;
+    let with_a = augur_flows(&s1);
+    let a_number = history[0].number;
+    let is_a = |flow: &String| {
+        let cookie = Cookie(cookie_of(flow));
+        matches!(cookie.origin(), Some(Origin::Rule(_))) && cookie.version() == a_number
+    };
+    assert!(with_a.iter().any(is_a), "change 1's rule is installed");
+    assert!(
+        !with_a
+            .iter()
+            .any(|f| Cookie(cookie_of(f)).origin() == Some(Origin::Rule(3))),
+        "change 2 removed rule 3"
+    );
+
+    // `augur rollback --change 1`, then SIGKILL as soon as it answers.
+    let out = Command::new(env!("CARGO_BIN_EXE_augur"))
+        .args([
+            "rollback", "--change", "1", "--reason", "test", "--wait", "60", "--db",
+        ])
+        .arg(format!("unix:{}", server.sock.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "augur rollback: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("version 3: rolled back change 1: test"),
+        "{said}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let rolled_back = augur_flows(&s1);
+    let gone: BTreeSet<String> = with_a.difference(&rolled_back).cloned().collect();
+    assert!(!gone.is_empty() && gone.iter().all(is_a), "{gone:#?}");
+    assert!(rolled_back.is_subset(&with_a));
+
+    // The restarted daemon reads the rollback from disk and changes nothing.
+    let monitor = FlowMonitor::start(&s1, config._dir.path().join("monitor"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut second = spawn("augur-2.log");
+    let log2 = config._dir.path().join("augur-2.log");
+    eventually(
+        "the second daemon looks at the switch",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let log = std::fs::read_to_string(&log2).unwrap_or_default();
+            if log.contains("switch identified") {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+    )
+    .await;
+    // Past the first update and an audit.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ours: Vec<String> = monitor
+        .events()
+        .into_iter()
+        .filter(|e| e.contains("cookie=0x6175"))
+        .collect();
+    assert!(
+        ours.is_empty(),
+        "augur's flows changed across the restart: {ours:#?}"
+    );
+    assert_eq!(augur_flows(&s1), rolled_back);
+    assert!(table(&s1).iter().any(|f| cookie_of(f) == 0x1234));
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let stored = augur::store::versions::VersionStore::open_existing(&config.store)
+        .unwrap()
+        .unwrap()
+        .list()
+        .unwrap();
+    assert_eq!(stored.len(), 3);
+    assert!(matches!(stored[0].status, Status::RolledBack { by: 3, .. }));
+}
