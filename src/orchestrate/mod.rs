@@ -330,3 +330,189 @@ impl VersionControl {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::Metrics;
+    use crate::daemon::compiler::Compiler;
+    use crate::inventory::Inventory;
+    use crate::policy::{Policy, PortRange, Proto};
+    use crate::recommend::{Opening, Peer};
+    use tokio_util::sync::CancellationToken;
+    use versions::{Decider, Status};
+
+    const POLICY: &str = include_str!("../../examples/policy/three-tier.toml");
+    const INVENTORY: &str = include_str!("../../examples/policy/three-tier-inventory.toml");
+
+    /// A daemon without sockets: the real compiler, and two fake switches
+    /// that take every generation except those holding history entry
+    /// `refused_seq`, which the second one refuses.
+    async fn harness(
+        refused_seq: Seq,
+        store: Option<VersionStore>,
+    ) -> (
+        VersionControl,
+        watch::Receiver<Option<Arc<Desired>>>,
+        CancellationToken,
+    ) {
+        let shutdown = CancellationToken::new();
+        let inventory: Inventory = toml::from_str(INVENTORY).unwrap();
+        let policy = LoadedPolicy {
+            policy: Policy::parse(POLICY, "three-tier.toml", SystemTime::now()).unwrap(),
+            path: "three-tier.toml".into(),
+        };
+        let (_policy_tx, policy_rx) = watch::channel(Arc::new(policy));
+        let (_inventory_tx, inventory_rx) = watch::channel(inventory.clone());
+        let (history_tx, history_rx) = watch::channel(Arc::new(Vec::new()));
+        let (desired_tx, desired_rx) = watch::channel(None);
+        let (synced_tx, synced_rx) = watch::channel(BTreeMap::new());
+        let mut compiler = Compiler {
+            policy: policy_rx.clone(),
+            inventory: inventory_rx,
+            history: history_rx,
+            desired: desired_tx,
+            config: CompileConfig::default(),
+            mode: Mode::Enforce,
+            metrics: Arc::new(Metrics::new()),
+            shutdown: shutdown.clone(),
+        };
+        let mut warnings = Vec::new();
+        let next = compiler.step(&mut warnings);
+        tokio::spawn(async move {
+            // The senders live as long as the compiler runs.
+            let _keep = (_policy_tx, _inventory_tx);
+            compiler.run(next, warnings).await;
+        });
+        let mut switches_rx = desired_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let desired = switches_rx.borrow_and_update().clone();
+                if let Some(desired) = desired {
+                    synced_tx.send_modify(|synced| {
+                        for (n, bridge) in desired.compiled.bridges.iter().enumerate() {
+                            let refuse = n == 1 && desired.history_seq == refused_seq;
+                            synced.insert(
+                                bridge.datapath_id,
+                                Synced {
+                                    bridge: bridge.bridge.clone(),
+                                    generation: desired.generation,
+                                    error: refuse.then(|| "OFPBFC_MSG_FAILED".to_owned()),
+                                },
+                            );
+                        }
+                    });
+                }
+                if switches_rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        let control = VersionControl::new(Wiring {
+            store,
+            history: history_tx,
+            policy: policy_rx,
+            desired: desired_rx.clone(),
+            synced: synced_rx,
+            config: CompileConfig::default(),
+            mode: Mode::Enforce,
+            settle: Duration::from_secs(10),
+        });
+        (control, desired_rx, shutdown)
+    }
+
+    fn add_pair(port: u16) -> PolicyChange {
+        PolicyChange::AddPair {
+            rule: Opening {
+                name: None,
+                from: vec![Peer::Name("web".into())],
+                to: vec![Peer::Name("db".into())],
+                proto: Proto::Tcp,
+                ports: Some(PortRange::single(port)),
+                rate: None,
+                expires: None,
+            },
+        }
+    }
+
+    fn meta() -> ChangeMeta {
+        ChangeMeta {
+            decider: Decider::Automatic,
+            recommendation: None,
+            explanation: "test".into(),
+            risk_factors: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_version_one_bridge_refuses_is_undone_everywhere_and_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = VersionStore::open(dir.path()).unwrap();
+        let (control, desired, shutdown) = harness(1, Some(store)).await;
+        let error = control
+            .apply_change(&add_pair(3306), meta())
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, ChangeError::NotApplied { previous: 0, .. }),
+            "{text}"
+        );
+        assert!(
+            text.contains("refused version 1: OFPBFC_MSG_FAILED"),
+            "{text}"
+        );
+        assert!(control.history().is_empty());
+        // Both bridges were sent back to the policy file alone.
+        let now = desired.borrow().clone().unwrap();
+        assert_eq!(now.history_seq, 0);
+        assert!(
+            VersionStore::open(dir.path())
+                .unwrap()
+                .list()
+                .unwrap()
+                .is_empty()
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn versions_apply_roll_back_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = VersionStore::open(dir.path()).unwrap();
+        let (control, desired, shutdown) = harness(u64::MAX, Some(store)).await;
+        let a = control.apply_change(&add_pair(3306), meta()).await.unwrap();
+        let b = control.apply_change(&add_pair(3307), meta()).await.unwrap();
+        assert_eq!((a.seq, b.seq, b.parent), (1, 2, 1));
+        assert_eq!(desired.borrow().as_ref().unwrap().history_seq, 2);
+        let undo = control
+            .rollback(
+                RollbackTarget::Change(1),
+                RollbackBy::Automatic("drops rose".into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            undo.decider,
+            Decider::AutoRollback {
+                of: 1,
+                reason: "drops rose".into()
+            }
+        );
+        let refused = control
+            .rollback(
+                RollbackTarget::Change(1),
+                RollbackBy::Operator(String::new()),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            refused,
+            ChangeError::Version(VersionError::AlreadyRolledBack(1))
+        ));
+        let stored = VersionStore::open(dir.path()).unwrap().list().unwrap();
+        assert_eq!(stored.as_slice(), control.history().as_slice());
+        assert!(matches!(stored[0].status, Status::RolledBack { by: 3, .. }));
+        shutdown.cancel();
+    }
+}
