@@ -208,6 +208,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn history_reads_as_one_block_per_version() {
+        use augur::orchestrate::versions::{Place, RuleData, RuleRecord};
+        let rule = RuleData {
+            name: None,
+            from: vec!["web".into()],
+            to: vec!["db".into()],
+            proto: "tcp".into(),
+            ports: Some((22, 22)),
+            rate: None,
+            expires_at: None,
+        };
+        let version = PolicyVersion {
+            seq: 1,
+            number: 1,
+            parent: 0,
+            created_ms: 1_700_000_000_000,
+            decider: Decider::Operator("alice".into()),
+            recommendation: Some("00ff".into()),
+            change: None,
+            explanation: "seen 40 times".into(),
+            risk_factors: vec!["new_pair: 0.30".into()],
+            added: vec![RuleRecord {
+                place: Place::Overlay(0),
+                version: 1,
+                toml: rule.to_toml(),
+                rule,
+            }],
+            removed: vec![],
+            groups: vec![],
+            endpoints: vec![],
+            status: Status::RolledBack {
+                at_ms: 0,
+                by: 2,
+                why: "broke backups".into(),
+            },
+        };
+        assert_eq!(
+            render(&[version]),
+            "version 1 (cookie v0x0001) 2023-11-14 22:13:20 UTC — approved by alice — \
+             rolled back by 2: broke backups — parent 0\n  recommendation 00ff\n  seen 40 times\n  \
+             risk: new_pair: 0.30\n  + (v0x0001) [[allow]]\n    from = [\"web\"]\n    to = [\"db\"]\n    \
+             proto = \"tcp\"\n    port = 22\n"
+        );
+    }
+
+    #[test]
     fn dates_are_utc() {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");

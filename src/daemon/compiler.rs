@@ -103,7 +103,11 @@ pub fn compile_versions(
         settings,
         compiled_at,
         generation,
-        targets: Arc::new(RuleTargets::new(&in_force, inventory, version)),
+        // The observer attributes counters of rule flows of one version
+        // only: the file's, which holds most rules. Flows of rules added by
+        // changes are counted as of another version until it tells rules'
+        // versions apart.
+        targets: Arc::new(RuleTargets::new(&in_force, inventory, file_version)),
         inventory: Arc::new(inventory.clone()),
     })
 }

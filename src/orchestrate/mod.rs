@@ -145,6 +145,19 @@ impl VersionControl {
         self.history.borrow().clone()
     }
 
+    /// The policy in force (the file plus the changes in force), with each
+    /// rule's place and version: what recommendations are computed against
+    /// (`None` until the first compilation).
+    pub fn in_force(&self) -> Option<versions::Effective> {
+        let desired = self.desired.borrow().clone()?;
+        let policy = self.policy.borrow().clone();
+        Some(effective(
+            &policy.policy,
+            desired.file_version,
+            &self.history(),
+        ))
+    }
+
     /// Applies `change` on top of the policy in force, on every bridge, and
     /// records it; returns the new version.
     pub async fn apply_change(
@@ -485,6 +498,9 @@ mod tests {
         let b = control.apply_change(&add_pair(3307), meta()).await.unwrap();
         assert_eq!((a.seq, b.seq, b.parent), (1, 2, 1));
         assert_eq!(desired.borrow().as_ref().unwrap().history_seq, 2);
+        let in_force = control.in_force().unwrap();
+        assert_eq!(in_force.versions.last(), Some(&b.number));
+        assert_eq!(in_force.policy.rules.len(), 8);
         let undo = control
             .rollback(
                 RollbackTarget::Change(1),
