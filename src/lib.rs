@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod import;
 pub mod inventory;
 pub mod observer;
+pub mod orchestrate;
 pub mod pending;
 pub mod policy;
 pub mod predict;

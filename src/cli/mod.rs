@@ -7,6 +7,7 @@ mod pending;
 mod replay;
 mod run;
 mod scenario;
+mod versions;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -64,6 +65,11 @@ pub enum Command {
     Approve(pending::ApproveArgs),
     /// Reject a pending change (as `ovs-vsctl set ... augur-decision-ID=reject`).
     Reject(pending::RejectArgs),
+    /// List the policy versions augur made (from the store directory).
+    History(versions::HistoryArgs),
+    /// Undo one change (--change ID) or return to a version (--to VERSION),
+    /// through the running daemon.
+    Rollback(versions::RollbackArgs),
 }
 
 impl Command {
@@ -150,6 +156,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pending(args) => pending::run_list(&args),
         Command::Approve(args) => pending::run_approve(&args),
         Command::Reject(args) => pending::run_reject(&args),
+        Command::History(args) => versions::run_history(&args),
+        Command::Rollback(args) => versions::run_rollback(&args),
     }
 }
 

@@ -13,7 +13,7 @@
 //! A failure of one switch (a bad message, a dead peer, a refused update)
 //! ends or delays that switch's task only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,6 +94,21 @@ pub struct Context {
     pub poll_interval: Duration,
     /// Idle timeout of counting flows, in seconds.
     pub connection_idle: u16,
+    /// How the last update of each connected switch ended, by datapath id:
+    /// a policy version is in force once every connected bridge has taken
+    /// its generation ([`crate::orchestrate::VersionControl`] waits on it).
+    pub synced: watch::Sender<BTreeMap<u64, Synced>>,
+}
+
+/// How a switch's last update ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// The bridge's name.
+    pub bridge: String,
+    /// The generation of the desired state it was brought to, or failed to.
+    pub generation: u64,
+    /// Why it failed (`None`: the switch holds that generation).
+    pub error: Option<String>,
 }
 
 /// The task serving each datapath id: a switch that connects again while
@@ -143,6 +158,11 @@ struct Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         self.ctx.registry.release(self.datapath_id, self.id);
+        // A switch that is gone holds nothing augur waits for; if another
+        // connection of the same bridge took over, it reports again.
+        self.ctx.synced.send_modify(|synced| {
+            synced.remove(&self.datapath_id);
+        });
     }
 }
 
@@ -207,6 +227,7 @@ where
         openings: OpeningsLedger::new(),
         clock: std::time::Instant::now(),
         polled: false,
+        generation: None,
         ctx: ctx.clone(),
     };
     let why = switch.run(async_rx, task, superseded).await;
@@ -277,6 +298,8 @@ struct Switch {
     clock: std::time::Instant,
     /// Whether the counters' baseline was taken.
     polled: bool,
+    /// The generation of the desired state the running update works on.
+    generation: Option<u64>,
 }
 
 impl Switch {
@@ -373,7 +396,24 @@ impl Switch {
         let started = Instant::now();
         let audit = self.ctx.openflow.audit_interval.get();
         let audit_at = (!audit.is_zero()).then(|| started + audit);
-        match self.sync().await {
+        self.generation = None;
+        let result = self.sync().await;
+        let generation = self.generation;
+        if let (Some(generation), Some(bridge)) = (generation, self.bridge.clone()) {
+            let error = result.as_ref().err().map(ToString::to_string);
+            let datapath_id = self.datapath_id;
+            self.ctx.synced.send_modify(|synced| {
+                synced.insert(
+                    datapath_id,
+                    Synced {
+                        bridge,
+                        generation,
+                        error,
+                    },
+                );
+            });
+        }
+        match result {
             Ok(refresh) => {
                 self.backoff = None;
                 let refresh_at = refresh.map(|secs| started + Duration::from_secs(u64::from(secs)));
@@ -421,6 +461,7 @@ impl Switch {
             tracing::debug!(bridge = %self.name(), "no policy compiled yet: the switch is left as it is");
             return Ok(None);
         };
+        self.generation = Some(desired.generation);
         let Some(bridge) = desired.compiled.by_datapath(self.datapath_id) else {
             if self.warned_unknown != Some(desired.generation) {
                 tracing::warn!(

@@ -1,6 +1,8 @@
-//! Keeps the desired state current: compiles the policy against the
-//! inventory whenever either changes, and again when a rule expires, and
-//! publishes the result to every switch task.
+//! Keeps the desired state current: compiles the policy in force (the policy
+//! file plus the changes of the version history, see
+//! [`crate::orchestrate::versions`]) against the inventory whenever either
+//! changes, and again when a rule expires, and publishes the result to every
+//! switch task.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,14 +16,24 @@ use super::plan;
 use super::sources::LoadedPolicy;
 use crate::inventory::Inventory;
 use crate::observer::RuleTargets;
-use crate::policy::compile::Mode;
-use crate::policy::{CompileError, CompileSettings, CompiledPolicy, compile};
+use crate::orchestrate::versions::{self, PolicyVersion, Seq};
+use crate::policy::compile::{Mode, VersionTags, compile_tagged};
+use crate::policy::{CompileError, CompileSettings, CompiledPolicy};
+
+/// The version history as the compiler sees it, in sequence order.
+pub type History = Arc<Vec<PolicyVersion>>;
 
 /// What every switch is to be brought to.
 #[derive(Debug)]
 pub struct Desired {
-    /// The policy version (in every cookie).
+    /// The version in force: the latest change's number, or the policy
+    /// file's version when no change is in the history. Counting flows
+    /// carry it.
     pub version: u16,
+    /// The policy file's version (its rules' cookies carry it).
+    pub file_version: u16,
+    /// The last history entry compiled in (0: none).
+    pub history_seq: Seq,
     /// The compiled tables, one per bridge of the inventory.
     pub compiled: CompiledPolicy,
     /// The settings it was compiled with.
@@ -40,7 +52,8 @@ pub struct Desired {
 /// has removed its flows by then (OVS expires flows about once a second).
 const EXPIRY_GRACE: Duration = Duration::from_secs(2);
 
-/// Compiles `policy` against `inventory` now.
+/// Compiles the policy file `policy` alone against `inventory` now (what a
+/// daemon with an empty version history installs).
 pub fn compile_now(
     policy: &LoadedPolicy,
     inventory: &Inventory,
@@ -48,17 +61,53 @@ pub fn compile_now(
     mode: Mode,
     generation: u64,
 ) -> Result<Desired, CompileError> {
-    let version = plan::policy_version(&policy.policy, &config.settings(mode, 0));
+    compile_versions(policy, &[], inventory, config, mode, generation)
+}
+
+/// Compiles the policy in force, `policy` plus the changes of `history`,
+/// against `inventory` now. Cookies are tagged per change
+/// ([`VersionTags::per_change`]), so that what a change did not touch
+/// compiles to the same flows, and a restarted daemon with the same file and
+/// history to the flows the switches hold.
+pub fn compile_versions(
+    policy: &LoadedPolicy,
+    history: &[PolicyVersion],
+    inventory: &Inventory,
+    config: &CompileConfig,
+    mode: Mode,
+    generation: u64,
+) -> Result<Desired, CompileError> {
+    let file_version = plan::policy_version(&policy.policy, &config.settings(mode, 0));
+    let effective = versions::effective(&policy.policy, file_version, history);
+    let version = history
+        .iter()
+        .filter(|v| v.seq == effective.latest)
+        .map(|v| v.number)
+        .next()
+        .unwrap_or(file_version);
+    let (in_force, rule_versions) = effective.to_compile();
     let settings = config.settings(mode, version);
     let compiled_at = SystemTime::now();
-    let compiled = compile(&policy.policy, inventory, &settings, compiled_at)?;
+    let compiled = compile_tagged(
+        &in_force,
+        inventory,
+        &settings,
+        &VersionTags::per_change(rule_versions),
+        compiled_at,
+    )?;
     Ok(Desired {
         version,
+        file_version,
+        history_seq: effective.latest,
         compiled,
         settings,
         compiled_at,
         generation,
-        targets: Arc::new(RuleTargets::new(&policy.policy, inventory, version)),
+        // The observer attributes counters of rule flows of one version
+        // only: the file's, which holds most rules. Flows of rules added by
+        // changes are counted as of another version until it tells rules'
+        // versions apart.
+        targets: Arc::new(RuleTargets::new(&in_force, inventory, file_version)),
         inventory: Arc::new(inventory.clone()),
     })
 }
@@ -69,6 +118,8 @@ pub struct Compiler {
     pub policy: watch::Receiver<Arc<LoadedPolicy>>,
     /// The inventory as last loaded.
     pub inventory: watch::Receiver<Inventory>,
+    /// The version history as last changed.
+    pub history: watch::Receiver<History>,
     /// Where results go.
     pub desired: watch::Sender<Option<Arc<Desired>>>,
     /// Compile settings.
@@ -87,11 +138,19 @@ impl Compiler {
     pub fn step(&mut self, warnings: &mut Vec<String>) -> Option<SystemTime> {
         let policy = self.policy.borrow_and_update().clone();
         let inventory = self.inventory.borrow_and_update().clone();
+        let history = self.history.borrow_and_update().clone();
         let previous = self.desired.borrow().clone();
         let generation = previous
             .as_ref()
             .map_or(1, |d| d.generation.wrapping_add(1));
-        let desired = match compile_now(&policy, &inventory, &self.config, self.mode, generation) {
+        let desired = match compile_versions(
+            &policy,
+            &history,
+            &inventory,
+            &self.config,
+            self.mode,
+            generation,
+        ) {
             Ok(desired) => desired,
             Err(e) => {
                 self.metrics.load("compile", false);
@@ -115,9 +174,10 @@ impl Compiler {
             warnings.clone_from(&desired.compiled.warnings);
         }
         let next = desired.compiled.next_refresh.map(|at| at + EXPIRY_GRACE);
-        let unchanged = previous
-            .as_ref()
-            .is_some_and(|p| plan::same_tables(&p.compiled, &desired.compiled));
+        let unchanged = previous.as_ref().is_some_and(|p| {
+            p.history_seq == desired.history_seq
+                && plan::same_tables(&p.compiled, &desired.compiled)
+        });
         if unchanged {
             tracing::debug!("recompiled: nothing changes");
             return next;
@@ -162,6 +222,7 @@ impl Compiler {
             };
             tokio::select! {
                 changed = self.policy.changed() => if changed.is_err() { return },
+                changed = self.history.changed() => if changed.is_err() { return },
                 changed = inventory_changed => if changed.is_err() {
                     tracing::error!("the inventory source stopped; the last inventory stays in force");
                     inventory_alive = false;

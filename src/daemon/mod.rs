@@ -23,11 +23,16 @@
 //!
 //! ## Policy versions
 //!
-//! Every flow's cookie carries the policy version ([`crate::policy::cookie`]).
-//! The version is derived from the policy's content and the compile settings
-//! ([`plan::policy_version`]), not counted, so a restarted daemon gives an
-//! unchanged policy the same version and finds the switches already holding
-//! its flows: nothing is removed or re-added.
+//! The policy in force is the policy file plus the changes of the version
+//! history ([`crate::orchestrate`]), kept in the store directory. The file's
+//! version is derived from its content and the compile settings
+//! ([`plan::policy_version`]), not counted; a change's version is its number
+//! in the history. Cookies carry the version of the change that introduced
+//! each rule, and a content tag for everything else
+//! ([`crate::policy::cookie`]), so a change replaces only its own flows, and
+//! a restarted daemon (SIGKILL included) rebuilds the same policy from the
+//! file and the history and finds the switches already holding its flows:
+//! nothing is removed or re-added.
 //!
 //! ## Failing closed
 //!
@@ -80,6 +85,10 @@ pub enum StartError {
     History(String),
 }
 
+/// How long every connected bridge has to take a new policy version before
+/// it is undone everywhere: a dump and a bundle on a busy switch.
+const VERSION_SETTLE: Duration = Duration::from_secs(15);
+
 /// How long shutdown waits for tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -97,6 +106,7 @@ pub struct Daemon {
     /// The history writer, which ends (closing its window) once the switch
     /// tasks holding its sink have stopped.
     history: Option<std::thread::JoinHandle<()>>,
+    versions: Arc<crate::orchestrate::VersionControl>,
 }
 
 impl Daemon {
@@ -167,10 +177,48 @@ impl Daemon {
 
         // The first compilation before any switch is accepted, so that the
         // first switches need not wait for it.
+        let (version_store, history) = match &config.observer.store {
+            Some(dir) => {
+                let store = crate::store::versions::VersionStore::open(dir)
+                    .map_err(|e| StartError::History(format!("{e:#}")))?;
+                let history = store
+                    .list()
+                    .map_err(|e| StartError::History(format!("{e:#}")))?;
+                tracing::info!(
+                    versions = history.len(),
+                    in_force = history.iter().filter(|v| v.in_force()).count(),
+                    "policy version history loaded from {}",
+                    store.path().display()
+                );
+                (Some(store), history)
+            }
+            None => {
+                tracing::warn!(
+                    "observer.store is not set: policy versions are kept in memory only, and a \
+                     restart returns the switches to the policy file"
+                );
+                (None, Vec::new())
+            }
+        };
+        let (history_tx, history_rx) = watch::channel(Arc::new(history));
         let (policy_tx, policy_rx) = watch::channel(Arc::new(policy));
         let (desired_tx, desired_rx) = watch::channel(None);
+        let (synced_tx, synced_rx) = watch::channel(std::collections::BTreeMap::new());
+        let versions = Arc::new(crate::orchestrate::VersionControl::new(
+            crate::orchestrate::Wiring {
+                store: version_store,
+                history: history_tx,
+                policy: policy_rx.clone(),
+                desired: desired_rx.clone(),
+                synced: synced_rx,
+                config: config.compile.clone(),
+                mode: config.mode,
+                settle: VERSION_SETTLE,
+            },
+        ));
         let mut compiler = compiler::Compiler {
             policy: policy_rx,
+            history: history_rx,
             inventory: inventory.inventory.clone(),
             desired: desired_tx,
             config: config.compile.clone(),
@@ -228,7 +276,19 @@ impl Daemon {
             metrics: metrics.clone(),
             registry: bridge::Registry::default(),
             shutdown: shutdown.clone(),
+            synced: synced_tx,
         });
+        if config.ovsdb.target.is_empty() {
+            tracing::warn!(
+                "ovsdb.target is not set: rollback requests (augur rollback) cannot reach augur"
+            );
+        } else {
+            tasks.spawn(crate::orchestrate::requests::serve(
+                config.ovsdb.target.clone(),
+                versions.clone(),
+                shutdown.clone(),
+            ));
+        }
         for bound in tcp_listeners {
             tasks.spawn(listener::serve_tcp(bound, ctx.clone(), tasks.clone()));
         }
@@ -263,6 +323,7 @@ impl Daemon {
             shutdown,
             tasks,
             history: history_thread,
+            versions,
         })
     }
 
@@ -284,6 +345,11 @@ impl Daemon {
     /// The desired state as the switches see it.
     pub fn desired(&self) -> watch::Receiver<Option<Arc<Desired>>> {
         self.desired.clone()
+    }
+
+    /// Makes and undoes policy versions on every switch.
+    pub fn versions(&self) -> Arc<crate::orchestrate::VersionControl> {
+        self.versions.clone()
     }
 
     /// The metrics.

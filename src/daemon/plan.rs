@@ -20,10 +20,12 @@ use crate::policy::{BridgeFlows, CompileSettings, CompiledPolicy, Cookie, FlowCh
 /// and a bundle on a busy switch.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
-/// The version of a policy: 16 bits of a hash of what it says (its groups,
-/// endpoints and rules, not its comments or layout) and of the compile
-/// settings, so that a restarted daemon assigns the same version to the same
-/// policy and recognises the flows it installed before.
+/// The version of a policy file: 16 bits of a hash of what it says (its
+/// groups, endpoints and rules, not its comments or layout) and of the
+/// compile settings, so that a restarted daemon assigns the same version to
+/// the same file and recognises the flows it installed before. The file's
+/// rules carry it in their cookies; rules added by changes carry their
+/// change's number ([`crate::orchestrate::versions`]).
 ///
 /// Two different policies may share a version (1 in 65,536); nothing breaks
 /// then, as reconciliation compares flows whole, not only their cookies.

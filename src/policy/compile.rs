@@ -500,16 +500,72 @@ pub enum CompileError {
     },
 }
 
-/// Compiles `policy` against `inventory` as of `now`.
+/// Which version the cookie of each flow carries (see [`super::cookie`]).
+///
+/// The default tags every flow with [`CompileSettings::version`] and numbers
+/// rule meters in rule order: a new version then replaces every flow. The
+/// daemon compiles [`VersionTags::per_change`] instead, so that a change
+/// replaces only the flows whose content or origin changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VersionTags {
+    /// The version of the change that introduced each rule, by rule index
+    /// (rules not listed carry [`CompileSettings::version`]).
+    pub rules: BTreeMap<u32, u16>,
+    /// Tag pipeline, deny and learn flows with a hash of their own content
+    /// ([`Cookie::content_tag`]) and give each rate-limited rule the meter
+    /// `first_rule_meter_id + index`, so that neither depends on which
+    /// other rules exist.
+    pub per_change: bool,
+}
+
+impl VersionTags {
+    /// Per-change tags with these rule versions.
+    pub fn per_change(rules: BTreeMap<u32, u16>) -> VersionTags {
+        VersionTags {
+            rules,
+            per_change: true,
+        }
+    }
+}
+
+/// Compiles `policy` against `inventory` as of `now`, every flow tagged with
+/// [`CompileSettings::version`].
 pub fn compile(
     policy: &Policy,
     inventory: &Inventory,
     settings: &CompileSettings,
     now: SystemTime,
 ) -> Result<CompiledPolicy, CompileError> {
+    compile_tagged(policy, inventory, settings, &VersionTags::default(), now)
+}
+
+/// Compiles `policy` against `inventory` as of `now`, tagging cookies as
+/// `tags` says. Rule indexes need not be contiguous (a rule removed by a
+/// change leaves its index free, so that the others keep their priorities
+/// and cookies); each must stay below [`priority::MAX_RULES`].
+pub fn compile_tagged(
+    policy: &Policy,
+    inventory: &Inventory,
+    settings: &CompileSettings,
+    tags: &VersionTags,
+    now: SystemTime,
+) -> Result<CompiledPolicy, CompileError> {
     if policy.rules.len() > priority::MAX_RULES as usize {
         return Err(CompileError::TooManyRules {
             count: policy.rules.len(),
+            limit: priority::MAX_RULES,
+        });
+    }
+    if let Some(beyond) = policy
+        .rules
+        .iter()
+        .map(|r| r.index)
+        .find(|i| *i >= priority::MAX_RULES)
+    {
+        return Err(CompileError::TooManyRules {
+            count: usize::try_from(beyond)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
             limit: priority::MAX_RULES,
         });
     }
@@ -527,7 +583,7 @@ pub fn compile(
         }
     }
     let live = live_rules(policy, now, &mut warnings);
-    let meters = rule_meters(&live, settings)?;
+    let meters = rule_meters(&live, settings, tags.per_change)?;
     let mut bridges = Vec::with_capacity(inventory.bridges.len());
     let mut next_refresh: Option<SystemTime> = None;
     for bridge in &inventory.bridges {
@@ -535,13 +591,23 @@ pub fn compile(
             policy,
             inventory,
             settings,
+            tags,
             members: &members,
             bridge: &bridge.name,
             flows: Vec::new(),
             warnings: &mut warnings,
         };
         compiler.compile(&live, &meters)?;
-        let flows = compiler.flows;
+        let mut flows = compiler.flows;
+        if tags.per_change {
+            for flow in &mut flows {
+                if let Some(origin @ (Origin::Pipeline(_) | Origin::Deny(_) | Origin::Learn)) =
+                    flow.cookie.origin()
+                {
+                    flow.cookie = Cookie::new(content_tag(flow), origin);
+                }
+            }
+        }
         for flow in &flows {
             if flow.hard_timeout != 0 {
                 let at = now + Duration::from_secs(u64::from(flow.hard_timeout));
@@ -608,15 +674,42 @@ fn live_rules<'a>(
     live
 }
 
-/// One meter per rate-limited rule, ids in rule order.
+/// The content tag of a flow: 16 bits of an FNV-1a hash of its table,
+/// priority, match and instructions as encoded on the wire, so that it is
+/// the same in every build and every run.
+fn content_tag(flow: &FlowEntry) -> u16 {
+    let mut bytes = bytes::BytesMut::new();
+    bytes.extend_from_slice(&[flow.table_id]);
+    bytes.extend_from_slice(&flow.priority.to_be_bytes());
+    if flow.match_.encode(&mut bytes).is_err()
+        || Instruction::encode_list(&flow.instructions, &mut bytes).is_err()
+    {
+        // Compiled flows encode; should one not, its description still
+        // changes with its content.
+        bytes.extend_from_slice(format!("{flow}").as_bytes());
+    }
+    Cookie::content_tag(&bytes)
+}
+
+/// One meter per rate-limited rule: ids in rule order, or, per change,
+/// `first_rule_meter_id + index` so that a rule keeps its meter (and the
+/// `ct_mark` of the connections it admitted) whatever other rules come and go.
 fn rule_meters(
     live: &[LiveRule<'_>],
     settings: &CompileSettings,
+    by_index: bool,
 ) -> Result<BTreeMap<u32, MeterSpec>, CompileError> {
     let mut meters = BTreeMap::new();
     let mut next = settings.first_rule_meter_id;
     for LiveRule { rule, .. } in live {
         let Some(rate) = rule.rate else { continue };
+        if by_index {
+            next = settings.first_rule_meter_id.checked_add(rule.index).ok_or(
+                CompileError::TooManyMeters {
+                    first: settings.first_rule_meter_id,
+                },
+            )?;
+        }
         if next == 0 || next > augur_openflow::METER_MAX || next == settings.deny_meter_id {
             return Err(CompileError::TooManyMeters {
                 first: settings.first_rule_meter_id,
@@ -825,6 +918,7 @@ struct BridgeCompiler<'a> {
     policy: &'a Policy,
     inventory: &'a Inventory,
     settings: &'a CompileSettings,
+    tags: &'a VersionTags,
     members: &'a HashMap<String, BTreeSet<usize>>,
     bridge: &'a str,
     flows: Vec<FlowEntry>,
@@ -853,7 +947,11 @@ const ADDR_BITS: usize = 32 * regs::SRC_ADDR.len();
 
 impl<'a> BridgeCompiler<'a> {
     fn cookie(&self, origin: Origin) -> Cookie {
-        Cookie::new(self.settings.version, origin)
+        let version = match origin {
+            Origin::Rule(index) => self.tags.rules.get(&index).copied(),
+            _ => None,
+        };
+        Cookie::new(version.unwrap_or(self.settings.version), origin)
     }
 
     fn push(&mut self, stage: Stage, priority: u16, m: Match, instructions: Vec<Instruction>) {

@@ -1,21 +1,37 @@
-//! Flow cookies: which flows are augur's, which policy version installed them
-//! and what they came from.
+//! Flow cookies: which flows are augur's, which change installed them and
+//! what they came from.
 //!
 //! # Layout
 //!
 //! ```text
 //!  63            48 47            32 31      24 23                      0
 //! +----------------+----------------+----------+-------------------------+
-//! | prefix 0x6175  | policy version |   kind   |         detail          |
+//! | prefix 0x6175  |    version     |   kind   |         detail          |
 //! +----------------+----------------+----------+-------------------------+
 //! ```
 //!
 //! - **prefix** (`0x6175`, ASCII `au`): marks the flow as augur's. augur
 //!   dumps, modifies and deletes only flows whose cookie carries it
 //!   ([`Cookie::AUGUR_MASK`]); anything else on the switch is left alone.
-//! - **policy version**: the 16-bit version the daemon assigned to the policy
-//!   the flow was compiled from (wrapping), so `cookie=0x61750007.../0xffffffff00000000`
-//!   selects one version's flows.
+//! - **version**, 16 bits, wrapping. Its meaning depends on the kind, so that
+//!   a change to the policy replaces only the flows it concerns (the daemon
+//!   compiles with [`VersionTags::per_change`](super::compile::VersionTags)):
+//!   - rule flows (kind `0x00`) carry the version of the change that
+//!     *introduced the rule*: the policy file's version for the file's rules
+//!     (the file is versioned as a whole), the change's number for a rule a
+//!     recommendation added (see [`crate::orchestrate::versions`]). Applying a
+//!     change adds exactly its rules' flows, and rolling it back deletes
+//!     exactly those; `cookie=0x6175000700000000/0xffffffffff000000` selects
+//!     the rule flows change 7 installed.
+//!   - pipeline, deny and learn flows (kinds `0x01`–`0x03`) carry a content
+//!     tag ([`Cookie::content_tag`] of their table, priority, match and
+//!     instructions): it changes exactly when the flow does, so a change
+//!     that only adds a rule leaves them all in place.
+//!   - counting flows (kind `0x04`) carry the version in force when the
+//!     connection was sampled.
+//!
+//!   Compiled with the default tags ([`super::compile::compile`]), every flow
+//!   carries the one policy version given, as before per-change versions.
 //! - **kind** and **detail**, the flow's [`Origin`]: `0x00` an allow rule of
 //!   the policy file (detail: its index in the file, from 0); `0x01` the fixed
 //!   pipeline (detail: the [`Stage`] number); `0x02` a deny flow (detail: the
@@ -112,7 +128,29 @@ impl Cookie {
         Cookie::is_augur(raw).then_some(Cookie(raw))
     }
 
-    /// The policy version.
+    /// A content tag: 16 bits of a hash of `bytes` (FNV-1a, folded), the same
+    /// in every build so that a restarted daemon computes the tags the
+    /// switch already holds.
+    pub fn content_tag(bytes: &[u8]) -> u16 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+    }
+
+    /// The cookie and mask that select the rule flows of rules introduced
+    /// by change `version`.
+    pub fn rule_version_filter(version: u16) -> (u64, u64) {
+        (
+            u64::from(Cookie::PREFIX) << 48 | u64::from(version) << 32 | KIND_RULE << 24,
+            0xffff_ffff_ff00_0000,
+        )
+    }
+
+    /// The version field: for rule flows, the change that introduced the
+    /// rule; for pipeline, deny and learn flows, their content tag.
     pub fn version(self) -> u16 {
         (self.0 >> 32) as u16
     }
@@ -176,5 +214,16 @@ mod tests {
         assert_eq!(l.0, 0x6175_0002_0300_0000);
         assert_eq!(l.origin(), Some(Origin::Learn));
         assert_eq!(l.to_string(), "0x6175000203000000 (v2 learn)");
+        let (cookie, mask) = Cookie::rule_version_filter(3);
+        assert_eq!(c.0 & mask, cookie);
+        assert_ne!(p.0 & mask, Cookie::rule_version_filter(1).0);
+    }
+
+    #[test]
+    fn content_tags_are_stable_across_builds() {
+        // FNV-1a of "" and of "a", folded to 16 bits: fixed values, so
+        // that a toolchain upgrade does not re-add every pipeline flow.
+        assert_eq!(Cookie::content_tag(b""), 0x2325 ^ 0x8422 ^ 0x9ce4 ^ 0xcbf2);
+        assert_ne!(Cookie::content_tag(b"a"), Cookie::content_tag(b"b"));
     }
 }

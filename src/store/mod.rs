@@ -48,6 +48,7 @@
 
 pub mod learn;
 mod live;
+pub mod versions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

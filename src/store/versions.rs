@@ -1,0 +1,246 @@
+//! The policy version history on disk: one SQLite database
+//! (`versions.sqlite3`) beside the communication history in the store
+//! directory, in WAL mode with `synchronous = FULL`, so that a version
+//! reported applied survives a SIGKILL or a power cut, and `augur history`
+//! reads it while the daemon writes.
+//!
+//! A separate file rather than tables in the communication history: that
+//! database is written by the observer's thread with its own durability
+//! setting, and a policy version must not wait behind a window of flow rows.
+//!
+//! Each version is one row: its sequence number, its status for queries by
+//! hand (`sqlite3 versions.sqlite3 'select seq, status from versions'`),
+//! and the whole [`PolicyVersion`] as JSON.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::orchestrate::versions::{PlannedRollback, PolicyVersion, Seq, Status};
+
+/// The file name of the version history in the store directory.
+pub const VERSIONS_FILE: &str = "versions.sqlite3";
+
+/// The version history.
+#[derive(Debug)]
+pub struct VersionStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl VersionStore {
+    /// Opens (creating if needed) the history in store directory `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<VersionStore> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create store directory {}", dir.display()))?;
+        let path = dir.join(VERSIONS_FILE);
+        let conn =
+            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("{} cannot use WAL mode (got {mode})", path.display());
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS versions (
+                 seq INTEGER PRIMARY KEY,
+                 created_ms INTEGER NOT NULL,
+                 status TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );",
+        )
+        .with_context(|| format!("cannot create the versions table in {}", path.display()))?;
+        Ok(VersionStore { conn, path })
+    }
+
+    /// Opens an existing history to read it (`augur history`); `None` if
+    /// the directory has none.
+    pub fn open_existing(dir: &Path) -> anyhow::Result<Option<VersionStore>> {
+        if !dir.join(VERSIONS_FILE).exists() {
+            return Ok(None);
+        }
+        VersionStore::open(dir).map(Some)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a new version; refuses a sequence number already used.
+    pub fn append(&mut self, version: &PolicyVersion) -> anyhow::Result<()> {
+        let record = serde_json::to_string(version)?;
+        self.conn
+            .execute(
+                "INSERT INTO versions (seq, created_ms, status, record) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    seq_sql(version.seq)?,
+                    i64::try_from(version.created_ms).unwrap_or(i64::MAX),
+                    status_name(&version.status),
+                    record
+                ],
+            )
+            .with_context(|| format!("cannot append version {}", version.seq))?;
+        Ok(())
+    }
+
+    /// Records a rollback in one transaction: its version, and the versions
+    /// it undid marked rolled back.
+    pub fn record_rollback(&mut self, rollback: &PlannedRollback) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut undone = Vec::with_capacity(rollback.undone.len());
+        for seq in &rollback.undone {
+            let Some(mut version) = get_in(&tx, *seq)? else {
+                bail!("version {seq} is not in the history");
+            };
+            version.status = Status::RolledBack {
+                at_ms: rollback.version.created_ms,
+                by: rollback.version.seq,
+                why: rollback.version.explanation.clone(),
+            };
+            undone.push(version);
+        }
+        for version in &undone {
+            tx.execute(
+                "UPDATE versions SET status = ?2, record = ?3 WHERE seq = ?1",
+                params![
+                    seq_sql(version.seq)?,
+                    status_name(&version.status),
+                    serde_json::to_string(version)?
+                ],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO versions (seq, created_ms, status, record) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                seq_sql(rollback.version.seq)?,
+                i64::try_from(rollback.version.created_ms).unwrap_or(i64::MAX),
+                status_name(&rollback.version.status),
+                serde_json::to_string(&rollback.version)?
+            ],
+        )
+        .with_context(|| format!("cannot append version {}", rollback.version.seq))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every version, in order. A row that does not decode (written by a
+    /// newer augur, or damaged) is an error rather than skipped: the policy
+    /// in force could not be rebuilt without it.
+    pub fn list(&self) -> anyhow::Result<Vec<PolicyVersion>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT seq, record FROM versions ORDER BY seq")?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, record) = row?;
+            out.push(decode(seq, &record)?);
+        }
+        Ok(out)
+    }
+
+    /// One version.
+    pub fn get(&self, seq: Seq) -> anyhow::Result<Option<PolicyVersion>> {
+        get_in(&self.conn, seq)
+    }
+}
+
+fn get_in(conn: &Connection, seq: Seq) -> anyhow::Result<Option<PolicyVersion>> {
+    let record: Option<String> = conn
+        .query_row(
+            "SELECT record FROM versions WHERE seq = ?1",
+            params![seq_sql(seq)?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    record
+        .map(|r| decode(i64::try_from(seq).unwrap_or(i64::MAX), &r))
+        .transpose()
+}
+
+fn decode(seq: i64, record: &str) -> anyhow::Result<PolicyVersion> {
+    let version: PolicyVersion = serde_json::from_str(record)
+        .with_context(|| format!("version {seq} of the history does not decode"))?;
+    if i64::try_from(version.seq).ok() != Some(seq) {
+        bail!("version {seq} of the history says it is {}", version.seq);
+    }
+    Ok(version)
+}
+
+fn seq_sql(seq: Seq) -> anyhow::Result<i64> {
+    i64::try_from(seq).with_context(|| format!("sequence number {seq} is too large"))
+}
+
+fn status_name(status: &Status) -> &'static str {
+    match status {
+        Status::Applied => "applied",
+        Status::RolledBack { .. } => "rolled_back",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrate::versions::{Decider, RollbackBy, RollbackTarget, plan_rollback};
+    use crate::policy::Policy;
+    use std::time::UNIX_EPOCH;
+
+    fn version(seq: Seq) -> PolicyVersion {
+        PolicyVersion {
+            seq,
+            number: seq as u16,
+            parent: seq - 1,
+            created_ms: 1000 * seq,
+            decider: Decider::Operator("alice".into()),
+            recommendation: Some(format!("rec{seq}")),
+            change: None,
+            explanation: "because".into(),
+            risk_factors: vec!["new_pair: 0.2".into()],
+            added: vec![],
+            removed: vec![],
+            groups: vec![],
+            endpoints: vec![],
+            status: Status::Applied,
+        }
+    }
+
+    #[test]
+    fn append_rollback_list_get_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(VersionStore::open_existing(dir.path()).unwrap().is_none());
+        let mut store = VersionStore::open(dir.path()).unwrap();
+        store.append(&version(1)).unwrap();
+        store.append(&version(2)).unwrap();
+        assert!(
+            store.append(&version(2)).is_err(),
+            "sequence numbers are unique"
+        );
+        let history = store.list().unwrap();
+        let planned = plan_rollback(
+            &Policy::default(),
+            0,
+            &history,
+            RollbackTarget::Change(1),
+            RollbackBy::Operator("test".into()),
+            UNIX_EPOCH,
+        )
+        .unwrap();
+        store.record_rollback(&planned).unwrap();
+        drop(store);
+        let store = VersionStore::open_existing(dir.path()).unwrap().unwrap();
+        let history = store.list().unwrap();
+        assert_eq!(history.len(), 3);
+        assert!(matches!(
+            history[0].status,
+            Status::RolledBack { by: 3, .. }
+        ));
+        assert_eq!(history[1].status, Status::Applied);
+        assert_eq!(history[2].decider, Decider::Rollback { of: vec![1] });
+        assert_eq!(store.get(2).unwrap().unwrap(), version(2));
+        assert!(store.get(9).unwrap().is_none());
+    }
+}
