@@ -242,6 +242,12 @@ impl Predictor {
         &self.model
     }
 
+    /// The model, to train it from rows labelled elsewhere (a model carried
+    /// over from another predictor, a benchmark).
+    pub fn model_mut(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
     /// Quality of the predictions scored so far.
     pub fn quality(&self) -> QualityReport {
         self.quality.report()

@@ -188,6 +188,13 @@ pub fn replay(
         + settings.cycle_s.max(1);
     let mut enforcing = false;
     let mut missed: HashMap<FlowKey, u64> = HashMap::new();
+    // Without a learning period, enforcement starts before the first record.
+    if settings.learning_s <= 0 {
+        enforcing = true;
+        for (strategy, tally) in strategies.iter_mut().zip(&mut tallies) {
+            strategy.end_learning(&observer, &learned, start, &mut tally.openings);
+        }
+    }
     let mut next_boot = 0usize;
 
     for event in events {
