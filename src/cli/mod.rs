@@ -4,6 +4,7 @@ mod history;
 mod inventory;
 mod ofp_decode;
 mod pending;
+mod recommend;
 mod replay;
 mod run;
 mod scenario;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Run augur's observer, predictor, risk engine and policy decisions in
     /// simulated time over a recorded trace, against three baselines.
     Replay(replay::ReplayArgs),
+    /// List the current recommendations of a controller: probability, risk,
+    /// factors and the evidence, learned from its history store.
+    Recommend(recommend::RecommendArgs),
     /// List the changes waiting for an operator in the switch's OVSDB.
     Pending(pending::PendingArgs),
     /// Approve a pending change (as `ovs-vsctl set ... augur-decision-ID=approve`).
@@ -153,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Top(args) => history::run_top(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Recommend(args) => recommend::run(&args),
         Command::Pending(args) => pending::run_list(&args),
         Command::Approve(args) => pending::run_approve(&args),
         Command::Reject(args) => pending::run_reject(&args),

@@ -1157,9 +1157,12 @@ impl<'a> Cycle<'a> {
                     dst_labels: self.shared_labels(members),
                 };
                 let short = label.split_once('=').map_or(label.as_str(), |(_, v)| v);
+                let who = rule
+                    .from
+                    .first()
+                    .map_or_else(String::new, ToString::to_string);
                 let explanation = format!(
-                    "{} uses {}:{} on {n} of {n} {short} VMs; p={probability:.2}",
-                    self.name(src),
+                    "{who} uses {}:{} on {n} of {n} {short} VMs; p={probability:.2}",
                     rule.proto.name(),
                     port,
                     n = members.len(),
