@@ -26,10 +26,11 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "never_used",
     "carried_payload",
     "addresses",
+    "external",
 ];
 
 /// Number of features.
-pub const FEATURES: usize = 14;
+pub const FEATURES: usize = 15;
 
 /// One candidate's feature row.
 pub type FeatureRow = [f64; FEATURES];
@@ -118,6 +119,12 @@ pub fn encode(
     let connections = activity.map_or(0, |a| u64::from(a.connections));
     let denied = activity.map_or(0, |a| a.denied);
     let source_age_s = now.saturating_sub(candidate.source_first_seen);
+    let external = [key.src, key.dst].iter().any(|&id| {
+        matches!(
+            agg.endpoints().endpoint(id),
+            Some(augur_flows::Endpoint::External(_))
+        )
+    });
     let carried = activity.is_some_and(|a| a.carried_payload(scans.params().empty_bytes));
     let port = key.service_port;
     // Protocols without ports count with the well-known services.
@@ -143,6 +150,7 @@ pub fn encode(
         if last_allowed.is_some() { 0.0 } else { 1.0 },
         if carried { 1.0 } else { 0.0 },
         log_count(u64::from(candidate.members)),
+        if external { 1.0 } else { 0.0 },
     ];
     let evidence = Evidence {
         source: candidate.source,

@@ -95,7 +95,7 @@ pub use candidates::Candidate;
 pub use features::{FEATURE_NAMES, FEATURES, FeatureRow};
 pub use model::Model;
 pub use quality::{QualityReport, QualityTally};
-pub use scan::{ScanDetector, ScanFlag, ScanParams};
+pub use scan::{OutsideSide, ScanDetector, ScanFlag, ScanParams};
 
 /// The predictor's settings, as written (see [`PredictorParams::check`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,22 +371,19 @@ impl Predictor {
                 rows.push(row);
             }
         }
-        let raw = match Array2::from_shape_vec((found.len(), FEATURES), flat) {
-            Ok(x) => self.model.raw_scores(x.view()),
-            Err(_) => vec![0.5; found.len()],
+        let scored = match Array2::from_shape_vec((found.len(), FEATURES), flat) {
+            Ok(x) => self.model.score(x.view()),
+            Err(_) => vec![(0.5, 0.5); found.len()],
         };
         let trained = self.model.is_trained();
+        let raw: Vec<f64> = scored.iter().map(|s| s.0).collect();
         let predictions: Vec<Prediction> = found
             .iter()
             .zip(evidence)
-            .zip(&raw)
-            .map(|((candidate, evidence), &r)| Prediction {
+            .zip(&scored)
+            .map(|((candidate, evidence), &(_, p))| Prediction {
                 key: candidate.key,
-                probability: if trained {
-                    self.model.calibrated(r)
-                } else {
-                    0.5
-                },
+                probability: if trained { p } else { 0.5 },
                 evidence,
             })
             .collect();

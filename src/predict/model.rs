@@ -19,9 +19,125 @@ use super::features::{FEATURES, FeatureRow};
 const UNUSED: usize = 0;
 const USED: usize = 1;
 
-/// The learned model and its calibration.
+/// Kinds of keys that behave differently enough to deserve models of their
+/// own: between VMs; with one external address; with the outside as a
+/// whole (many addresses). The kind is a parent of every feature: a
+/// Bayesian network one level richer than naive Bayes, which measurably
+/// helps where the kinds mix (a denied attempt means "stale" for a single
+/// address and "needed" for the outside as a whole).
+const KINDS: usize = 3;
+
+/// The kind of key a feature row describes.
+fn kind_of(row: &[f64]) -> usize {
+    let addresses = row.get(FEATURES - 2).copied().unwrap_or(1.0);
+    let external = row.get(FEATURES - 1).copied().unwrap_or(0.0);
+    if addresses > 1.0 + 1e-9 {
+        2
+    } else if external > 0.5 {
+        1
+    } else {
+        0
+    }
+}
+
+/// The learned model: one naive Bayes per kind of key, and one over all
+/// kinds that stands in for a kind not yet learned.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
+    all: KindModel,
+    kinds: [KindModel; KINDS],
+}
+
+impl Model {
+    /// An untrained model that keeps `calibration_cap` pairs for calibration
+    /// (per kind).
+    pub fn new(calibration_cap: usize) -> Model {
+        Model {
+            all: KindModel::new(calibration_cap),
+            kinds: std::array::from_fn(|_| KindModel::new(calibration_cap)),
+        }
+    }
+
+    /// Whether the model has seen both outcomes, so its scores mean
+    /// something.
+    pub fn is_trained(&self) -> bool {
+        self.all.is_trained()
+    }
+
+    /// Examples learned from, and how many of them were used.
+    pub fn examples(&self) -> (u64, u64) {
+        (self.all.examples, self.all.positives)
+    }
+
+    fn for_row(&self, row: &[f64]) -> &KindModel {
+        match self.kinds.get(kind_of(row)) {
+            Some(kind) if kind.is_trained() => kind,
+            _ => &self.all,
+        }
+    }
+
+    /// For each row: the raw posterior P(used | features) of the model that
+    /// answers for it, and its calibrated probability.
+    pub fn score(&self, rows: ArrayView2<'_, f64>) -> Vec<(f64, f64)> {
+        let raw_all = self.all.raw_scores(rows);
+        let raw_kinds: Vec<Option<Vec<f64>>> = self
+            .kinds
+            .iter()
+            .map(|k| k.is_trained().then(|| k.raw_scores(rows)))
+            .collect();
+        rows.rows()
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let row = row.to_slice().unwrap_or(&[]);
+                let kind = kind_of(row);
+                match raw_kinds
+                    .get(kind)
+                    .and_then(Option::as_ref)
+                    .and_then(|r| r.get(i))
+                {
+                    Some(&raw) => (raw, self.for_row(row).calibrated(raw)),
+                    None => match self.kinds.get(kind).and_then(KindModel::one_outcome_rate) {
+                        // A kind that has only ever had one outcome: its
+                        // features cannot say more than its rate.
+                        Some(rate) => (rate, rate),
+                        None => {
+                            let raw = raw_all.get(i).copied().unwrap_or(0.5);
+                            (raw, self.all.calibrated(raw))
+                        }
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Learns from labelled rows. `raw_before` holds the score each row got
+    /// when it was predicted (before this model learned from it), which is
+    /// what calibration must be fitted on.
+    pub fn learn(&mut self, rows: &[FeatureRow], outcomes: &[bool], raw_before: &[f64]) {
+        if rows.len() != outcomes.len() || rows.len() != raw_before.len() {
+            return;
+        }
+        for (kind, model) in self.kinds.iter_mut().enumerate() {
+            let mut r = Vec::new();
+            let mut o = Vec::new();
+            let mut b = Vec::new();
+            for ((row, &outcome), &raw) in rows.iter().zip(outcomes).zip(raw_before) {
+                if kind_of(row) == kind {
+                    r.push(*row);
+                    o.push(outcome);
+                    b.push(raw);
+                }
+            }
+            model.learn(&r, &o, &b);
+        }
+        self.all.learn(rows, outcomes, raw_before);
+    }
+}
+
+/// One naive Bayes and its calibration.
+#[derive(Debug, Clone, Default)]
+struct KindModel {
     nb: Option<GaussianNb<f64, usize>>,
     calibration: Isotonic,
     /// Out-of-sample (raw score, outcome) pairs, a ring of the latest.
@@ -32,28 +148,28 @@ pub struct Model {
     positives: u64,
 }
 
-impl Model {
-    /// An untrained model that keeps `calibration_cap` pairs for calibration.
-    pub fn new(calibration_cap: usize) -> Model {
-        Model {
+impl KindModel {
+    fn new(calibration_cap: usize) -> KindModel {
+        KindModel {
             calibration_cap: calibration_cap.max(1),
-            ..Model::default()
+            ..KindModel::default()
         }
     }
 
-    /// Whether the model has seen both outcomes, so its scores mean
-    /// something.
-    pub fn is_trained(&self) -> bool {
+    fn is_trained(&self) -> bool {
         self.nb.is_some() && self.positives > 0 && self.positives < self.examples
     }
 
-    /// Examples learned from, and how many of them were used.
-    pub fn examples(&self) -> (u64, u64) {
-        (self.examples, self.positives)
+    /// For a kind seen enough but with one outcome only: the posterior mean
+    /// of its rate under a uniform prior, `(used + 1) / (examples + 2)`.
+    fn one_outcome_rate(&self) -> Option<f64> {
+        const ENOUGH: u64 = 20;
+        (self.examples >= ENOUGH && (self.positives == 0 || self.positives == self.examples))
+            .then(|| (self.positives as f64 + 1.0) / (self.examples as f64 + 2.0))
     }
 
     /// Raw posterior P(used | features) for each row.
-    pub fn raw_scores(&self, rows: ArrayView2<'_, f64>) -> Vec<f64> {
+    fn raw_scores(&self, rows: ArrayView2<'_, f64>) -> Vec<f64> {
         let Some(nb) = self.nb.as_ref().filter(|_| self.is_trained()) else {
             return vec![0.5; rows.nrows()];
         };
@@ -69,7 +185,7 @@ impl Model {
     }
 
     /// The calibrated probability of a raw score.
-    pub fn calibrated(&self, raw: f64) -> f64 {
+    fn calibrated(&self, raw: f64) -> f64 {
         if self.calibration.is_fitted() {
             self.calibration.apply(raw)
         } else {
@@ -77,10 +193,7 @@ impl Model {
         }
     }
 
-    /// Learns from labelled rows. `raw_before` holds the score each row got
-    /// when it was predicted (before this model learned from it), which is
-    /// what calibration must be fitted on.
-    pub fn learn(&mut self, rows: &[FeatureRow], outcomes: &[bool], raw_before: &[f64]) {
+    fn learn(&mut self, rows: &[FeatureRow], outcomes: &[bool], raw_before: &[f64]) {
         if rows.is_empty() || rows.len() != outcomes.len() {
             return;
         }

@@ -9,13 +9,19 @@
 //! service) within [`ScanParams::window_s`] is flagged, and stays flagged
 //! for [`ScanParams::memory_s`] after its last probe.
 //!
+//! A VM whose traffic to (or from) the outside is blocked also meets new
+//! addresses all the time: a browser reaching new sites on 443, new clients
+//! of a public service. Once a service of the outside has carried payload
+//! (the VM, protocol and port, and which side the outside is on), attempts on
+//! it to or from new addresses are not probes: they are its normal traffic.
+//!
 //! A flagged source is not learned from (the predictor leaves its keys out
 //! of training and of label-peer support) and every change that involves it
 //! is high risk.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use augur_flows::{EndpointId, FlowKey, Verdict};
+use augur_flows::{EndpointId, FlowKey, Protocol, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// When a source counts as scanning.
@@ -67,12 +73,24 @@ struct SourceWindow {
     probes: Vec<(i64, EndpointId, u16)>,
 }
 
+/// Which side of an observation is outside the inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutsideSide {
+    /// The source (a client of a VM's service).
+    Source,
+    /// The destination (a service a VM reaches).
+    Destination,
+}
+
 /// The scan detector: fed every observation with whether its key was new.
 #[derive(Debug, Default)]
 pub struct ScanDetector {
     params: ScanParams,
     windows: HashMap<EndpointId, SourceWindow>,
     flagged: HashMap<EndpointId, ScanFlag>,
+    /// Services of the outside that carried payload: the VM, protocol,
+    /// port, and where the outside is.
+    known: HashSet<(EndpointId, Protocol, u16, OutsideSide)>,
 }
 
 impl ScanDetector {
@@ -92,7 +110,34 @@ impl ScanDetector {
     /// Notes one observation of `key` at `ts`. `novel` says whether the key
     /// had never been seen before this observation.
     pub fn observe(&mut self, key: &FlowKey, ts: i64, bytes: u64, verdict: Verdict, novel: bool) {
+        self.observe_with(key, ts, bytes, verdict, novel, None);
+    }
+
+    /// [`ScanDetector::observe`] for an observation with one side outside
+    /// the inventory (`outside`), so that new addresses on a service of the
+    /// outside that already carried payload are not taken for probes.
+    pub fn observe_with(
+        &mut self,
+        key: &FlowKey,
+        ts: i64,
+        bytes: u64,
+        verdict: Verdict,
+        novel: bool,
+        outside: Option<OutsideSide>,
+    ) {
         let empty = verdict == Verdict::Denied || bytes <= self.params.empty_bytes;
+        if let Some(side) = outside {
+            let vm = match side {
+                OutsideSide::Source => key.dst,
+                OutsideSide::Destination => key.src,
+            };
+            let service = (vm, key.protocol, key.service_port, side);
+            if !empty {
+                self.known.insert(service);
+            } else if self.known.contains(&service) {
+                return;
+            }
+        }
         if !(novel && empty) {
             return;
         }
@@ -211,6 +256,45 @@ mod tests {
             }
         }
         assert!(!scans.is_scanning(EndpointId(1), 600));
+    }
+
+    #[test]
+    fn new_addresses_of_a_known_outside_service_are_no_probes() {
+        let mut scans = ScanDetector::new(ScanParams::default());
+        let web = 1;
+        // The VM browses: 443 carried payload to one site.
+        scans.observe_with(
+            &key(web, 100, 443),
+            0,
+            5_000,
+            Verdict::Allowed,
+            true,
+            Some(OutsideSide::Destination),
+        );
+        // Then its new sites are blocked: empty, novel, many.
+        for site in 101..140 {
+            scans.observe_with(
+                &key(web, site, 443),
+                10,
+                0,
+                Verdict::Denied,
+                true,
+                Some(OutsideSide::Destination),
+            );
+        }
+        assert!(!scans.is_scanning(EndpointId(web), 10));
+        // The same sweep on a port it never used is a scan.
+        for site in 101..140 {
+            scans.observe_with(
+                &key(web, site, 3389),
+                20,
+                0,
+                Verdict::Denied,
+                true,
+                Some(OutsideSide::Destination),
+            );
+        }
+        assert!(scans.is_scanning(EndpointId(web), 20));
     }
 
     #[test]

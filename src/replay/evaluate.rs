@@ -18,7 +18,7 @@ use super::strategy::{
 };
 use super::trace::{Trace, Truth};
 use crate::policy::Policy;
-use crate::predict::{Predictor, PredictorParams, ScanDetector, ScanParams};
+use crate::predict::{OutsideSide, Predictor, PredictorParams, ScanDetector, ScanParams};
 use crate::recommend::RecommendSettings;
 use crate::risk::RiskSettings;
 
@@ -110,6 +110,16 @@ struct Tally {
     waiting: HashMap<FlowKey, Vec<(usize, i64)>>,
     attack_flows_auto: u64,
     attack_keys_auto: HashSet<FlowKey>,
+}
+
+/// Which side of `key` is outside the inventory, if exactly one is.
+pub fn outside_side(endpoints: &augur_flows::Endpoints, key: &FlowKey) -> Option<OutsideSide> {
+    let external = |id| matches!(endpoints.endpoint(id), Some(Endpoint::External(_)));
+    match (external(key.src), external(key.dst)) {
+        (true, false) => Some(OutsideSide::Source),
+        (false, true) => Some(OutsideSide::Destination),
+        _ => None,
+    }
 }
 
 /// Replays `trace` with `policy` as the operator's static policy (empty if
@@ -306,9 +316,10 @@ pub fn replay(
             }
         };
         let novel = observer.aggregator.activity_of(&key).is_none();
+        let outside = outside_side(observer.aggregator.endpoints(), &key);
         observer
             .scans
-            .observe(&key, ts, observed.bytes, observed.verdict, novel);
+            .observe_with(&key, ts, observed.bytes, observed.verdict, novel, outside);
         observer.aggregator.add(
             key,
             &augur_flows::Observation {
