@@ -25,6 +25,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState as FastState;
+
 use augur_flows::{
     Aggregator, Endpoint, EndpointId, Endpoints, FlowKey, KeyActivity, LabelId, OUTSIDE, Protocol,
 };
@@ -149,13 +151,14 @@ pub fn search(
 ) -> Vec<Candidate> {
     let endpoints = agg.endpoints();
     let horizon = now.saturating_sub(limits.forget_after_s);
-    let mut first_seen: HashMap<EndpointId, i64> = HashMap::new();
+    let mut first_seen: HashMap<EndpointId, i64, FastState> = HashMap::default();
     let mut out: Vec<Candidate> = Vec::with_capacity(agg.tracked_keys());
-    let mut tracked: HashMap<FlowKey, usize> = HashMap::with_capacity(agg.tracked_keys());
+    let mut tracked: HashMap<FlowKey, usize, FastState> =
+        HashMap::with_capacity_and_hasher(agg.tracked_keys(), FastState::default());
     // Services used per VM as source and as destination, for peer support.
-    let mut as_source: HashMap<EndpointId, Vec<Service>> = HashMap::new();
-    let mut as_dest: HashMap<EndpointId, Vec<Service>> = HashMap::new();
-    let mut outside: HashMap<FlowKey, OutsideGroup> = HashMap::new();
+    let mut as_source: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
+    let mut as_dest: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
+    let mut outside: HashMap<FlowKey, OutsideGroup, FastState> = HashMap::default();
     for activity in agg.key_activity() {
         let key = activity.key;
         let src_first = first_seen.entry(key.src).or_insert(activity.first_seen);
@@ -316,13 +319,13 @@ fn is_vm(endpoint: Option<&Endpoint>) -> bool {
 fn expand(
     agg: &Aggregator,
     members: &[EndpointId],
-    used: &HashMap<EndpointId, Vec<Service>>,
+    used: &HashMap<EndpointId, Vec<Service>, FastState>,
     limits: &SearchLimits,
     key_of: impl Fn(EndpointId, Service) -> FlowKey,
-    tracked: &mut HashMap<FlowKey, usize>,
+    tracked: &mut HashMap<FlowKey, usize, FastState>,
     out: &mut Vec<Candidate>,
 ) {
-    let mut support: HashMap<Service, u32> = HashMap::new();
+    let mut support: HashMap<Service, u32, FastState> = HashMap::default();
     for member in members {
         let Some(services) = used.get(member) else {
             continue;

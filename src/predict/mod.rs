@@ -88,7 +88,6 @@ use std::collections::VecDeque;
 use augur_flows::Aggregator;
 
 use crate::risk::Unit;
-use ndarray::Array2;
 use serde::Deserialize;
 
 pub use candidates::Candidate;
@@ -359,58 +358,59 @@ impl Predictor {
         };
         let found = candidates::search(agg, scans, &limits, now);
         let window_s = i64::from(agg.config().length_s);
-        let mut flat = Vec::with_capacity(found.len() * FEATURES);
-        let mut evidence = Vec::with_capacity(found.len());
-        let mut rows = Vec::with_capacity(if snapshot.is_some() { found.len() } else { 0 });
-        for candidate in &found {
-            let (row, ev) =
-                features::encode(candidate, agg, scans, window_s, self.params.horizon_s, now);
-            flat.extend_from_slice(&row);
-            evidence.push(ev);
-            if snapshot.is_some() {
-                rows.push(row);
+        let trained = self.model.is_trained();
+        let mut predictions = Vec::with_capacity(found.len());
+        // A uniform sample for the snapshot that needs no random source: a
+        // hash of the key and the instant below the sampling rate.
+        let rate = self.params.snapshot_sample as f64 / found.len().max(1) as f64;
+        let mut taken = snapshot.is_some().then(|| Snapshot {
+            at: now,
+            keys: Vec::new(),
+            rows: Vec::new(),
+            raw: Vec::new(),
+            probability: Vec::new(),
+        });
+        // In chunks, so that the feature matrix stays small (a million
+        // candidates would otherwise need 120 MB of it at once).
+        const CHUNK: usize = 32_768;
+        let mut flat = Vec::with_capacity(CHUNK.min(found.len()) * FEATURES);
+        let mut evidence = Vec::with_capacity(CHUNK.min(found.len()));
+        for chunk in found.chunks(CHUNK) {
+            flat.clear();
+            evidence.clear();
+            for candidate in chunk {
+                let (row, ev) =
+                    features::encode(candidate, agg, scans, window_s, self.params.horizon_s, now);
+                flat.extend_from_slice(&row);
+                evidence.push(ev);
+            }
+            let scored = match ndarray::ArrayView2::from_shape((chunk.len(), FEATURES), &flat) {
+                Ok(x) => self.model.score(x),
+                Err(_) => vec![(0.5, 0.5); chunk.len()],
+            };
+            for (i, ((candidate, ev), &(raw, p))) in
+                chunk.iter().zip(&evidence).zip(&scored).enumerate()
+            {
+                let prediction = Prediction {
+                    key: candidate.key,
+                    probability: if trained { p } else { 0.5 },
+                    evidence: *ev,
+                };
+                if let Some(taken) = taken.as_mut()
+                    && (rate >= 1.0 || sample_hash(&prediction.key, now) < rate)
+                {
+                    let row = flat.get(i * FEATURES..(i + 1) * FEATURES);
+                    if let Some(row) = row.and_then(|r| <FeatureRow>::try_from(r).ok()) {
+                        taken.keys.push(prediction.key);
+                        taken.rows.push(row);
+                        taken.raw.push(raw);
+                        taken.probability.push(prediction.probability);
+                    }
+                }
+                predictions.push(prediction);
             }
         }
-        let scored = match Array2::from_shape_vec((found.len(), FEATURES), flat) {
-            Ok(x) => self.model.score(x.view()),
-            Err(_) => vec![(0.5, 0.5); found.len()],
-        };
-        let trained = self.model.is_trained();
-        let raw: Vec<f64> = scored.iter().map(|s| s.0).collect();
-        let predictions: Vec<Prediction> = found
-            .iter()
-            .zip(evidence)
-            .zip(&scored)
-            .map(|((candidate, evidence), &(_, p))| Prediction {
-                key: candidate.key,
-                probability: if trained { p } else { 0.5 },
-                evidence,
-            })
-            .collect();
-        if let Some(out) = snapshot {
-            let keep = self.params.snapshot_sample;
-            let mut taken = Snapshot {
-                at: now,
-                keys: Vec::new(),
-                rows: Vec::new(),
-                raw: Vec::new(),
-                probability: Vec::new(),
-            };
-            // A uniform sample that needs no random source: a hash of the
-            // key and the instant below the sampling rate.
-            let rate = keep as f64 / found.len().max(1) as f64;
-            for (i, prediction) in predictions.iter().enumerate() {
-                if rate < 1.0 && sample_hash(&prediction.key, now) >= rate {
-                    continue;
-                }
-                let (Some(row), Some(&r)) = (rows.get(i), raw.get(i)) else {
-                    continue;
-                };
-                taken.keys.push(prediction.key);
-                taken.rows.push(*row);
-                taken.raw.push(r);
-                taken.probability.push(prediction.probability);
-            }
+        if let (Some(out), Some(taken)) = (snapshot, taken) {
             *out = Some(taken);
         }
         PredictionSet {

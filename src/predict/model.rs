@@ -10,7 +10,7 @@
 use linfa::DatasetView;
 use linfa::traits::FitWith;
 use linfa_bayes::{GaussianNb, NaiveBayes};
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::calibrate::Isotonic;
 use super::features::{FEATURES, FeatureRow};
@@ -69,46 +69,51 @@ impl Model {
         (self.all.examples, self.all.positives)
     }
 
-    fn for_row(&self, row: &[f64]) -> &KindModel {
-        match self.kinds.get(kind_of(row)) {
-            Some(kind) if kind.is_trained() => kind,
-            _ => &self.all,
-        }
-    }
-
     /// For each row: the raw posterior P(used | features) of the model that
     /// answers for it, and its calibrated probability.
     pub fn score(&self, rows: ArrayView2<'_, f64>) -> Vec<(f64, f64)> {
-        let raw_all = self.all.raw_scores(rows);
-        let raw_kinds: Vec<Option<Vec<f64>>> = self
-            .kinds
-            .iter()
-            .map(|k| k.is_trained().then(|| k.raw_scores(rows)))
-            .collect();
-        rows.rows()
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let row = row.to_slice().unwrap_or(&[]);
-                let kind = kind_of(row);
-                match raw_kinds
-                    .get(kind)
-                    .and_then(Option::as_ref)
-                    .and_then(|r| r.get(i))
-                {
-                    Some(&raw) => (raw, self.for_row(row).calibrated(raw)),
-                    None => match self.kinds.get(kind).and_then(KindModel::one_outcome_rate) {
-                        // A kind that has only ever had one outcome: its
-                        // features cannot say more than its rate.
-                        Some(rate) => (rate, rate),
-                        None => {
-                            let raw = raw_all.get(i).copied().unwrap_or(0.5);
-                            (raw, self.all.calibrated(raw))
-                        }
-                    },
+        let mut out = vec![(0.5, 0.5); rows.nrows()];
+        // Rows by the model that answers for them: their kind's, a kind's
+        // one-outcome rate, or the model over all kinds.
+        let mut by_kind: [Vec<usize>; KINDS] = Default::default();
+        let mut by_all = Vec::new();
+        for (i, row) in rows.rows().into_iter().enumerate() {
+            let kind = kind_of(row.to_slice().unwrap_or(&[]));
+            match self.kinds.get(kind) {
+                Some(model) if model.is_trained() => {
+                    if let Some(list) = by_kind.get_mut(kind) {
+                        list.push(i);
+                    }
                 }
-            })
-            .collect()
+                Some(model) => match model.one_outcome_rate() {
+                    // A kind that has only ever had one outcome: its
+                    // features cannot say more than its rate.
+                    Some(rate) => {
+                        if let Some(slot) = out.get_mut(i) {
+                            *slot = (rate, rate);
+                        }
+                    }
+                    None => by_all.push(i),
+                },
+                None => by_all.push(i),
+            }
+        }
+        let mut answer = |model: &KindModel, indices: &[usize]| {
+            if indices.is_empty() {
+                return;
+            }
+            let subset = rows.select(Axis(0), indices);
+            for (&i, raw) in indices.iter().zip(model.raw_scores(subset.view())) {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = (raw, model.calibrated(raw));
+                }
+            }
+        };
+        for (model, indices) in self.kinds.iter().zip(&by_kind) {
+            answer(model, indices);
+        }
+        answer(&self.all, &by_all);
+        out
     }
 
     /// Learns from labelled rows. `raw_before` holds the score each row got
