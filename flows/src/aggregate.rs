@@ -676,6 +676,20 @@ impl Aggregator {
         self.key_periodicity(index)
     }
 
+    /// Where a tracked key stands in [`Aggregator::key_activity`]'s order.
+    pub fn position_of(&self, key: &FlowKey) -> Option<usize> {
+        self.index.get(key).map(|&i| i as usize)
+    }
+
+    /// The activity profile of the pair of the key at `position` (in
+    /// [`Aggregator::key_activity`]'s order): [`Aggregator::pair_profile`]
+    /// without a hash lookup, for callers that walk the keys.
+    pub fn pair_profile_at(&self, position: usize) -> Option<([u32; 24], [u32; 7])> {
+        let state = self.keys.get(position)?;
+        let (_, sig) = self.pairs.get(state.pair as usize)?;
+        Some((sig.hours, sig.weekdays))
+    }
+
     /// The hour-of-day and day-of-week activity profile of a pair (active
     /// windows per UTC hour, per weekday from Monday).
     pub fn pair_profile(&self, src: EndpointId, dst: EndpointId) -> Option<([u32; 24], [u32; 7])> {

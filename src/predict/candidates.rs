@@ -52,6 +52,8 @@ pub struct Candidate {
     /// External addresses the key stands for (1 unless it is a key of the
     /// outside as a whole).
     pub members: u32,
+    /// The key's position in the aggregator, if it is tracked.
+    pub position: Option<usize>,
 }
 
 /// Limits of the search.
@@ -153,13 +155,15 @@ pub fn search(
     let horizon = now.saturating_sub(limits.forget_after_s);
     let mut first_seen: HashMap<EndpointId, i64, FastState> = HashMap::default();
     let mut out: Vec<Candidate> = Vec::with_capacity(agg.tracked_keys());
-    let mut tracked: HashMap<FlowKey, usize, FastState> =
-        HashMap::with_capacity_and_hasher(agg.tracked_keys(), FastState::default());
+    // Candidates by the aggregator's position of their key (a flat table:
+    // a million keys need no hashing), and by key for the rest.
+    let mut by_position: Vec<u32> = vec![u32::MAX; agg.tracked_keys()];
+    let mut tracked: HashMap<FlowKey, usize, FastState> = HashMap::default();
     // Services used per VM as source and as destination, for peer support.
     let mut as_source: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
     let mut as_dest: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
     let mut outside: HashMap<FlowKey, OutsideGroup, FastState> = HashMap::default();
-    for activity in agg.key_activity() {
+    for (position, activity) in agg.key_activity().enumerate() {
         let key = activity.key;
         let src_first = first_seen.entry(key.src).or_insert(activity.first_seen);
         *src_first = (*src_first).min(activity.first_seen);
@@ -185,6 +189,7 @@ pub fn search(
             peers: 0,
             source_first_seen: 0,
             members: 1,
+            position: Some(position),
         };
         // Probes (no payload) and denied attempts alone do not make a
         // service of the outside (see `OutsideGroup::add`).
@@ -213,7 +218,9 @@ pub fn search(
                     .push((key.src, key.protocol, key.service_port));
             }
         }
-        tracked.insert(key, out.len());
+        if let Some(slot) = by_position.get_mut(position) {
+            *slot = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        }
         out.push(candidate);
     }
     // Broad services of the outside become one key; narrow ones stay keys
@@ -233,6 +240,7 @@ pub fn search(
                 peers: 0,
                 source_first_seen: 0,
                 members: group.carrying,
+                position: None,
             }],
             _ => group.members,
         };
@@ -258,7 +266,12 @@ pub fn search(
                     ));
                 }
             }
-            tracked.insert(key, out.len());
+            match candidate.position.and_then(|p| by_position.get_mut(p)) {
+                Some(slot) => *slot = u32::try_from(out.len()).unwrap_or(u32::MAX),
+                None => {
+                    tracked.insert(key, out.len());
+                }
+            }
             out.push(candidate);
         }
     }
@@ -282,7 +295,10 @@ pub fn search(
                 protocol,
                 service_port: port,
             },
-            &mut tracked,
+            &mut Index {
+                by_position: &mut by_position,
+                by_key: &mut tracked,
+            },
             &mut out,
         );
         expand(
@@ -296,7 +312,10 @@ pub fn search(
                 protocol,
                 service_port: port,
             },
-            &mut tracked,
+            &mut Index {
+                by_position: &mut by_position,
+                by_key: &mut tracked,
+            },
             &mut out,
         );
     }
@@ -315,6 +334,37 @@ fn is_vm(endpoint: Option<&Endpoint>) -> bool {
     matches!(endpoint, Some(Endpoint::Vm(_)))
 }
 
+/// Where candidates stand in the output, by key.
+struct Index<'a> {
+    by_position: &'a mut Vec<u32>,
+    by_key: &'a mut HashMap<FlowKey, usize, FastState>,
+}
+
+impl Index<'_> {
+    fn get(&self, agg: &Aggregator, key: &FlowKey) -> Option<usize> {
+        match agg.position_of(key) {
+            Some(p) => self
+                .by_position
+                .get(p)
+                .filter(|&&i| i != u32::MAX)
+                .map(|&i| i as usize),
+            None => self.by_key.get(key).copied(),
+        }
+    }
+
+    fn insert(&mut self, agg: &Aggregator, key: FlowKey, at: usize) {
+        match agg
+            .position_of(&key)
+            .and_then(|p| self.by_position.get_mut(p))
+        {
+            Some(slot) => *slot = u32::try_from(at).unwrap_or(u32::MAX),
+            None => {
+                self.by_key.insert(key, at);
+            }
+        }
+    }
+}
+
 /// Proposes to each member the services its peers use, with their support.
 fn expand(
     agg: &Aggregator,
@@ -322,7 +372,7 @@ fn expand(
     used: &HashMap<EndpointId, Vec<Service>, FastState>,
     limits: &SearchLimits,
     key_of: impl Fn(EndpointId, Service) -> FlowKey,
-    tracked: &mut HashMap<FlowKey, usize, FastState>,
+    index: &mut Index<'_>,
     out: &mut Vec<Candidate>,
 ) {
     let mut support: HashMap<Service, u32, FastState> = HashMap::default();
@@ -361,15 +411,15 @@ fn expand(
                 0.0
             };
             let key = key_of(member, service);
-            match tracked.get(&key) {
-                Some(&i) => {
+            match index.get(agg, &key) {
+                Some(i) => {
                     if let Some(c) = out.get_mut(i) {
                         c.peer_support = c.peer_support.max(share);
                         c.peers = c.peers.max(peers);
                     }
                 }
                 None if others > 0 => {
-                    tracked.insert(key, out.len());
+                    index.insert(agg, key, out.len());
                     out.push(Candidate {
                         key,
                         source: CandidateSource::LabelPeers,
@@ -379,6 +429,7 @@ fn expand(
                         peers,
                         source_first_seen: 0,
                         members: 1,
+                        position: agg.position_of(&key),
                     });
                 }
                 None => {}
