@@ -26,6 +26,7 @@
 //! history on disk and brings the switches back to the last recorded
 //! version.
 
+pub mod engine;
 pub mod requests;
 pub mod versions;
 
