@@ -429,17 +429,15 @@ impl Engine {
             match candidate.recommendation.risk.level {
                 RiskLevel::Low => actions.push(self.apply(candidate, Decider::Automatic)),
                 RiskLevel::High => {
-                    if !self.reviews.contains_key(&id) {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = self.reviews.entry(id)
+                    {
                         actions.push(Action::Publish {
                             recommendation: Box::new(candidate.recommendation.clone()),
                         });
-                        self.reviews.insert(
-                            id,
-                            Review {
-                                candidate,
-                                since: now,
-                            },
-                        );
+                        slot.insert(Review {
+                            candidate,
+                            since: now,
+                        });
                     }
                 }
                 RiskLevel::Forbidden => {
