@@ -86,6 +86,8 @@ pub struct Config {
     pub predictor: crate::predict::PredictorParams,
     /// When a source counts as scanning.
     pub scan: crate::predict::ScanParams,
+    /// The decision loop: automatic changes, reviews, automatic rollback.
+    pub orchestrate: OrchestrateConfig,
 }
 
 impl Default for Config {
@@ -106,6 +108,37 @@ impl Default for Config {
             recommend: crate::recommend::RecommendSettings::default(),
             predictor: crate::predict::PredictorParams::default(),
             scan: crate::predict::ScanParams::default(),
+            orchestrate: OrchestrateConfig::default(),
+        }
+    }
+}
+
+/// The `[orchestrate]` table: the decision loop
+/// ([`crate::orchestrate::service`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrchestrateConfig {
+    /// Whether augur changes the policy by itself (needs `observer.store`
+    /// for the history it learns from, and `ovsdb.target` for reviews).
+    pub enabled: bool,
+    /// How often recommendations are computed and acted on.
+    pub cycle: Interval,
+    /// How long an applied change is watched for harm (0s: not watched).
+    pub watch_for: Interval,
+    /// When a watched change counts as harmful.
+    pub harm: crate::orchestrate::engine::HarmSettings,
+    /// How long reviews wait and their outcomes stay.
+    pub pending: crate::pending::PendingSettings,
+}
+
+impl Default for OrchestrateConfig {
+    fn default() -> OrchestrateConfig {
+        OrchestrateConfig {
+            enabled: false,
+            cycle: Interval(Duration::from_secs(30)),
+            watch_for: Interval(Duration::from_secs(600)),
+            harm: crate::orchestrate::engine::HarmSettings::default(),
+            pending: crate::pending::PendingSettings::default(),
         }
     }
 }
@@ -1024,6 +1057,18 @@ fn validate(loaded: &Loaded) -> Result<(), ConfigError> {
     }
     if let Err((setting, reason)) = c.risk.validate() {
         return err(&setting, &reason);
+    }
+    if let Err((setting, reason)) = c.orchestrate.harm.validate() {
+        return err(&format!("orchestrate.harm.{setting}"), &reason);
+    }
+    if c.orchestrate.enabled && c.observer.store.is_none() {
+        return err(
+            "orchestrate.enabled",
+            "the decision loop learns from the history: set observer.store",
+        );
+    }
+    if c.orchestrate.enabled && c.orchestrate.cycle.get() < Duration::from_secs(1) {
+        return err("orchestrate.cycle", "must be at least 1s");
     }
     if let Err((setting, reason)) = c.recommend.validate() {
         return err(&setting, &reason);

@@ -58,21 +58,21 @@ use serde::{Deserialize, Serialize};
 
 use super::versions::{Decider, Seq};
 use crate::recommend::{PolicyChange, Recommendation};
-use crate::risk::RiskLevel;
+use crate::risk::{RiskLevel, Unit};
 
 /// When a change is harm, and how long it is watched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HarmSettings {
     /// Fewest extra denied attempts (over the baseline) that count as a
     /// rise: a handful of retries is noise.
     pub denied_rise_min: u64,
     /// Denied attempts after the change over the baseline's, for the same
-    /// length of time, that count as a rise.
-    pub denied_rise_factor: f64,
+    /// length of time, that count as a rise (a whole factor, at least 1).
+    pub denied_rise_factor: u32,
     /// A pair carrying less than this share of its p95 window volume is
     /// starved (0–1).
-    pub starved_share: f64,
+    pub starved_share: Unit,
     /// The p95 window volume, bytes, from which a pair counts as one that
     /// used to carry traffic.
     pub starved_min_p95_bytes: u64,
@@ -84,8 +84,8 @@ impl Default for HarmSettings {
             // Ten connection attempts with their retransmissions: one
             // client failing for a minute, more than scattered probes.
             denied_rise_min: 20,
-            denied_rise_factor: 3.0,
-            starved_share: 0.2,
+            denied_rise_factor: 3,
+            starved_share: Unit::new(0.2).unwrap_or_default(),
             starved_min_p95_bytes: 10_000,
         }
     }
@@ -94,21 +94,15 @@ impl Default for HarmSettings {
 impl HarmSettings {
     /// Checks the values; `(setting, reason)` on error.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if !(self.denied_rise_factor.is_finite() && self.denied_rise_factor >= 1.0) {
-            return Err((
-                "denied_rise_factor".into(),
-                "must be a number of at least 1".into(),
-            ));
-        }
-        if !(self.starved_share.is_finite() && (0.0..=1.0).contains(&self.starved_share)) {
-            return Err(("starved_share".into(), "must be between 0 and 1".into()));
+        if self.denied_rise_factor < 1 {
+            return Err(("denied_rise_factor".into(), "must be at least 1".into()));
         }
         Ok(())
     }
 }
 
 /// The engine's settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineSettings {
     /// Seconds a change is watched after it is applied (0: not watched).
     pub watch_for_s: i64,
@@ -342,9 +336,10 @@ pub struct Engine {
     /// restarted since publishing): acted on when the next cycle
     /// recommends the same id, dropped as stale otherwise.
     approved_unknown: BTreeMap<String, Option<String>>,
-    /// Applied changes by recommendation id, with what they concern, until
-    /// [`Engine::applied`] says which version they became.
-    applying: BTreeMap<String, Candidate>,
+    /// Applied changes by recommendation id, with what they concern and
+    /// the review they came from, until [`Engine::applied`] says which
+    /// version they became.
+    applying: BTreeMap<String, (Candidate, Option<i64>)>,
     decided: BTreeSet<String>,
     watches: Vec<Watch>,
     /// Past observations, for the baseline of a new watch: at most
@@ -389,7 +384,7 @@ impl Engine {
             .chain(
                 self.applying
                     .values()
-                    .flat_map(|c| c.concerns.pairs.iter().cloned()),
+                    .flat_map(|(c, _)| c.concerns.pairs.iter().cloned()),
             )
             .collect()
     }
@@ -417,7 +412,7 @@ impl Engine {
                 continue;
             }
             if let Some(by) = self.approved_unknown.remove(&id) {
-                actions.push(self.apply(candidate, Decider::Operator(approver(by))));
+                actions.push(self.apply(candidate, Decider::Operator(approver(by)), Some(now)));
                 continue;
             }
             // A time-bound opening is proposed ahead; it opens at its time.
@@ -427,7 +422,7 @@ impl Engine {
                 continue;
             }
             match candidate.recommendation.risk.level {
-                RiskLevel::Low => actions.push(self.apply(candidate, Decider::Automatic)),
+                RiskLevel::Low => actions.push(self.apply(candidate, Decider::Automatic, None)),
                 RiskLevel::High => {
                     if let std::collections::btree_map::Entry::Vacant(slot) = self.reviews.entry(id)
                     {
@@ -473,7 +468,11 @@ impl Engine {
         }
         match verdict {
             Verdict::Approve { by } => match self.reviews.remove(id) {
-                Some(review) => vec![self.apply(review.candidate, Decider::Operator(approver(by)))],
+                Some(review) => vec![self.apply(
+                    review.candidate,
+                    Decider::Operator(approver(by)),
+                    Some(review.since),
+                )],
                 None => {
                     // Held until the next cycle shows whether it still holds.
                     self.approved_unknown.insert(id.to_owned(), by);
@@ -506,7 +505,7 @@ impl Engine {
     /// The change of recommendation `id` is in force as version `seq` since
     /// `now`: watch it.
     pub fn applied(&mut self, id: &str, seq: Seq, now: i64) {
-        let Some(candidate) = self.applying.remove(id) else {
+        let Some((candidate, _)) = self.applying.remove(id) else {
             return;
         };
         if self.settings.watch_for_s <= 0 {
@@ -539,10 +538,16 @@ impl Engine {
         });
     }
 
-    /// The change of recommendation `id` could not be applied: it stays
-    /// decided (so it is not tried every cycle), and is not watched.
+    /// The change of recommendation `id` could not be applied. One augur
+    /// decided stays decided (so it is not tried again every cycle); an
+    /// approved one waits for review again, so that the operator can
+    /// approve it once more after fixing what stopped it.
     pub fn apply_failed(&mut self, id: &str) {
-        self.applying.remove(id);
+        if let Some((candidate, Some(since))) = self.applying.remove(id) {
+            self.decided.remove(id);
+            self.reviews
+                .insert(id.to_owned(), Review { candidate, since });
+        }
     }
 
     /// Version `seq` was rolled back (by augur or an operator): no longer
@@ -551,12 +556,13 @@ impl Engine {
         self.watches.retain(|w| w.seq != seq);
     }
 
-    fn apply(&mut self, candidate: Candidate, decider: Decider) -> Action {
+    /// Decides to apply; `review` is when its review began, if it had one.
+    fn apply(&mut self, candidate: Candidate, decider: Decider, review: Option<i64>) -> Action {
         let id = candidate.recommendation.id.clone();
         self.decided.insert(id.clone());
         self.reviews.remove(&id);
         let recommendation = Box::new(candidate.recommendation.clone());
-        self.applying.insert(id, candidate);
+        self.applying.insert(id, (candidate, review));
         Action::Apply {
             recommendation,
             decider,
@@ -624,7 +630,7 @@ impl Engine {
         let expected = watch.denied_rate_before * elapsed as f64;
         let rise = denied_after as f64 - expected;
         if rise >= harm.denied_rise_min as f64
-            && denied_after as f64 > expected * harm.denied_rise_factor
+            && denied_after as f64 > expected * f64::from(harm.denied_rise_factor)
         {
             let names: Vec<String> = vms.iter().map(ToString::to_string).collect();
             return Some(format!(
@@ -651,7 +657,8 @@ impl Engine {
             }
             let per_window = after.bytes.saturating_sub(before.bytes) as f64 / windows;
             let denied_rose = after.denied > before.denied;
-            if per_window < harm.starved_share * p95 && (watch.limits || denied_rose) {
+            let share = harm.starved_share.get();
+            if per_window < share * p95 && (watch.limits || denied_rose) {
                 let cause = if watch.limits {
                     "the change limits its rate"
                 } else {
@@ -662,7 +669,7 @@ impl Engine {
                      {:.0}% of its p95 of {p95:.0}, and {cause}",
                     pair.0,
                     pair.1,
-                    harm.starved_share * 100.0
+                    share * 100.0
                 ));
             }
         }
@@ -808,6 +815,27 @@ mod tests {
         );
         assert_eq!(kinds(&rejected), ["drop"]);
         assert!(e.cycle(vec![other], Observation::default(), 90).is_empty());
+    }
+
+    #[test]
+    fn an_approved_change_that_fails_waits_for_review_again() {
+        let mut e = engine(0);
+        let low = candidate(1, RiskLevel::Low);
+        let high = candidate(2, RiskLevel::High);
+        let high_id = high.recommendation.id.clone();
+        e.cycle(vec![low.clone(), high.clone()], Observation::default(), 0);
+        e.apply_failed(&low.recommendation.id);
+        let approved = e.decision(&high_id, Verdict::Approve { by: None });
+        assert_eq!(kinds(&approved), ["apply-operator"]);
+        e.apply_failed(&high_id);
+        // Not retried by itself, neither the automatic one nor the review.
+        assert!(
+            e.cycle(vec![low, high], Observation::default(), 30)
+                .is_empty()
+        );
+        assert_eq!(e.reviews().len(), 1);
+        let again = e.decision(&high_id, Verdict::Approve { by: None });
+        assert_eq!(kinds(&again), ["apply-operator"]);
     }
 
     #[test]

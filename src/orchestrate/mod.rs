@@ -28,6 +28,7 @@
 
 pub mod engine;
 pub mod requests;
+pub mod service;
 pub mod versions;
 
 use std::collections::BTreeMap;
@@ -219,6 +220,17 @@ impl VersionControl {
             planned.version.explanation
         );
         Ok(planned.version)
+    }
+
+    /// Bridges whose last update failed, with the switch's error: a
+    /// bridge refusing the version in force (the decision loop's first
+    /// harm rule).
+    pub fn refusals(&self) -> Vec<(String, String)> {
+        self.synced
+            .borrow()
+            .values()
+            .filter_map(|s| Some((s.bridge.clone(), s.error.clone()?)))
+            .collect()
     }
 
     fn inputs(&self) -> Result<(Arc<LoadedPolicy>, u16), ChangeError> {
