@@ -268,8 +268,7 @@ impl Daemon {
                     scan: config.scan,
                     recommend: config.recommend.clone(),
                     risk: config.risk.clone(),
-                    learn_cycle_s: i64::try_from(config.orchestrate.cycle.get().as_secs())
-                        .unwrap_or(i64::MAX),
+                    learn_cycle_s: observe::LEARN_CYCLE_S,
                 })
             })
             .transpose()?;

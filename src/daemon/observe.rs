@@ -27,6 +27,12 @@ use crate::risk::RiskSettings;
 use crate::store::learn::learn_history;
 use crate::store::{SignatureStore, StoreSettings};
 
+/// Seconds between the prediction cycles the stored history is learned
+/// with at start: those of `augur recommend`, so that both recommend the
+/// same from the same history. (The predictor learns at its snapshots,
+/// every `snapshot_every_s`; cycles in between only age the scan flags.)
+pub const LEARN_CYCLE_S: i64 = 300;
+
 /// What the writer thread is sent.
 #[derive(Debug)]
 enum Message {
