@@ -28,10 +28,13 @@
 //! the numbers as the reason, when one of these holds:
 //!
 //! 1. **Refused by a switch**: a bridge's last update failed while the
-//!    change is in force (a bridge that reconnects and refuses the
-//!    version). The newest watched change is the one undone: it is the one
-//!    that made the version the bridge refused. (A change the bridges
-//!    refuse while it is applied is never in force: [`super::VersionControl`]
+//!    change is in force, and it did not fail already when the change was
+//!    applied (a bridge that reconnects and refuses the version). The
+//!    newest watched change is the one undone: it is the one that made the
+//!    version the bridge refused. One refusal undoes one change: while the
+//!    same bridge keeps refusing, older changes are not undone one after
+//!    the other (the cause is then elsewhere). (A change the bridges refuse
+//!    while it is applied is never in force: [`super::VersionControl`]
 //!    undoes it everywhere and records nothing.)
 //! 2. **Denied attempts rise**: the denied attempts from or to the
 //!    concerned VMs since the change exceed, by at least
@@ -345,6 +348,9 @@ pub struct Engine {
     /// Past observations, for the baseline of a new watch: at most
     /// `watch_for` back.
     past: VecDeque<Observation>,
+    /// Bridges whose refusal already undid a change, until they stop
+    /// refusing.
+    refusals_acted_on: BTreeSet<String>,
 }
 
 impl Engine {
@@ -358,6 +364,7 @@ impl Engine {
             decided: BTreeSet::new(),
             watches: Vec::new(),
             past: VecDeque::new(),
+            refusals_acted_on: BTreeSet::new(),
         }
     }
 
@@ -585,9 +592,14 @@ impl Engine {
         let mut actions = Vec::new();
         let mut ended = BTreeSet::new();
         // Rule 1: the newest change in force is the one a refusal is about.
-        if let (Some((bridge, error)), Some(newest)) =
-            (now_seen.refusals.first(), self.watches.last())
-        {
+        self.refusals_acted_on
+            .retain(|bridge| now_seen.refusals.iter().any(|(b, _)| b == bridge));
+        let newest = self.watches.last();
+        let refusal = now_seen.refusals.iter().find(|(bridge, _)| {
+            !self.refusals_acted_on.contains(bridge)
+                && newest.is_some_and(|w| !w.at_start.refusals.iter().any(|(b, _)| b == bridge))
+        });
+        if let (Some((bridge, error)), Some(newest)) = (refusal, newest) {
             actions.push(Action::Rollback {
                 seq: newest.seq,
                 reason: format!(
@@ -596,6 +608,7 @@ impl Engine {
                 ),
             });
             ended.insert(newest.seq);
+            self.refusals_acted_on.insert(bridge.clone());
         }
         for watch in &self.watches {
             if ended.contains(&watch.seq) {
@@ -955,6 +968,47 @@ mod tests {
     }
 
     #[test]
+    fn a_lasting_refusal_undoes_one_change_and_an_old_one_none() {
+        let refusing = |at| {
+            let mut o = seen(at, 0, 1_000_000, 0);
+            o.refusals = vec![("br1".into(), "OFPMMFC_OUT_OF_METERS".into())];
+            o
+        };
+        let mut e = engine(60);
+        e.cycle(Vec::new(), seen(0, 0, 0, 0), 0);
+        for (port, at, seq) in [(1, 10, 1), (2, 20, 2)] {
+            let c = candidate(port, RiskLevel::Low);
+            let id = c.recommendation.id.clone();
+            e.cycle(vec![c], seen(at, 0, 0, 0), at);
+            e.applied(&id, seq, at);
+        }
+        let first = e.cycle(Vec::new(), refusing(30), 30);
+        assert!(matches!(
+            first.as_slice(),
+            [Action::Rollback { seq: 2, .. }]
+        ));
+        // Still refusing after the rollback: change 1 is not blamed too.
+        assert!(e.cycle(Vec::new(), refusing(40), 40).is_empty());
+        assert_eq!(e.watching(), [1]);
+        // A change applied while the bridge already refuses is not blamed.
+        let c = candidate(3, RiskLevel::Low);
+        let id = c.recommendation.id.clone();
+        e.cycle(vec![c], refusing(45), 45);
+        e.applied(&id, 3, 45);
+        assert!(e.cycle(Vec::new(), seen(50, 0, 0, 0), 50).is_empty());
+        assert!(e.cycle(Vec::new(), refusing(55), 55).is_empty());
+        // Another bridge refusing is.
+        let mut other = refusing(60);
+        other
+            .refusals
+            .push(("br2".into(), "OFPBFC_MSG_FAILED".into()));
+        assert!(matches!(
+            e.cycle(Vec::new(), other, 60).as_slice(),
+            [Action::Rollback { seq: 3, .. }]
+        ));
+    }
+
+    #[test]
     fn a_starved_pair_rolls_back_only_with_a_limit_or_denials() {
         // Quiet with no denials and no limit: not harm.
         let mut e = watched(0);
@@ -986,5 +1040,46 @@ mod tests {
         e.cycle(vec![c], seen(0, 0, 0, 0), 0);
         e.applied(&id, 3, 0);
         assert!(e.cycle(Vec::new(), seen(60, 0, 600_000, 0), 60).is_empty());
+    }
+
+    #[test]
+    fn measures_denials_per_vm_and_the_volume_of_the_asked_pairs() {
+        use augur_flows::{FlowRecord, Protocol, Timestamp, Verdict, WindowConfig};
+        let record = |ts: i64, src: &str, dst: &str, bytes: u64, verdict| FlowRecord {
+            ts: Timestamp::from_secs(ts),
+            src: Endpoint::vm(src),
+            dst: Endpoint::vm(dst),
+            src_port: 40_000,
+            dst_port: 6000,
+            protocol: Protocol::TCP,
+            bytes,
+            packets: 10,
+            connections: 1,
+            verdict,
+            bridge: None,
+        };
+        let mut aggregator = Aggregator::new(WindowConfig::with_length(10).unwrap());
+        aggregator.ingest(&[
+            record(1_000, "web", "db", 5_000, Verdict::Allowed),
+            record(1_001, "web", "db", 0, Verdict::Denied),
+            record(1_002, "web", "app", 0, Verdict::Denied),
+            record(1_003, "app", "db", 7_000, Verdict::Allowed),
+        ]);
+        aggregator.close_window(1_010);
+        let pairs = [
+            (Endpoint::vm("web"), Endpoint::vm("db")),
+            (Endpoint::vm("nobody"), Endpoint::vm("db")),
+        ]
+        .into();
+        let o = Observation::measure(&aggregator, &pairs, 1_010);
+        assert_eq!(o.window_s, 10);
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("web")), Some(&2));
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("db")), Some(&1));
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("app")), Some(&1));
+        // Only the pairs asked for that exist.
+        assert_eq!(o.pairs.len(), 1);
+        let volume = o.pairs[&(Endpoint::vm("web"), Endpoint::vm("db"))];
+        assert_eq!((volume.bytes, volume.denied), (5_000, 1));
+        assert!(volume.p95_bytes > 0.0);
     }
 }

@@ -76,7 +76,10 @@ impl Service {
                     () = self.shutdown.cancelled() => return,
                 };
                 match opened {
-                    Ok(table) => Some(table),
+                    Ok(table) => {
+                        delay = RECONNECT.0;
+                        Some(table)
+                    }
                     Err(e) => {
                         tracing::warn!(
                             "decision loop: {e}; reviews wait until OVSDB answers (again in {} s)",
