@@ -257,11 +257,23 @@ pub fn start(
     let mut store = SignatureStore::open(dir, settings, now().secs())?;
     let tick = Duration::from_secs(u64::from(store.aggregator().config().length_s));
     let with_brain = brain.is_some();
-    let mut brain = brain.map(|b| Brain::learn(&store, b)).transpose()?;
     let (tx, rx) = mpsc::sync_channel::<Message>(QUEUE_BATCHES);
     let thread = std::thread::Builder::new()
         .name("augur-history".into())
         .spawn(move || {
+            // Learned here rather than before the thread starts, so that
+            // switches are enforced while it runs; records and cycle
+            // requests wait in the queue meanwhile.
+            let mut brain = brain.and_then(|settings| match Brain::learn(&store, settings) {
+                Ok(brain) => Some(brain),
+                Err(e) => {
+                    tracing::error!(
+                        "the stored history could not be learned: {e:#}; augur makes no \
+                         changes by itself until restarted"
+                    );
+                    None
+                }
+            });
             let mut next_close = std::time::Instant::now() + tick;
             loop {
                 let wait = next_close.saturating_duration_since(std::time::Instant::now());

@@ -401,16 +401,33 @@ impl Engine {
         self.watches.iter().map(|w| w.seq).collect()
     }
 
-    /// One cycle at `now`: harm checks on what `observation` shows, then
-    /// the cycle's recommendations.
+    /// One cycle at `now`: harm checks on what `observation` shows
+    /// ([`Engine::observe`]), then the cycle's recommendations
+    /// ([`Engine::recommended`]).
     pub fn cycle(
         &mut self,
         candidates: Vec<Candidate>,
         observation: Observation,
         now: i64,
     ) -> Vec<Action> {
-        let mut actions = self.check_watches(&observation, now);
+        let mut actions = self.observe(observation, now);
+        actions.extend(self.recommended(candidates, now));
+        actions
+    }
+
+    /// The harm checks of a cycle, alone: for a cycle without
+    /// recommendations to act on (the model is not trained yet), which
+    /// must not make held approvals stale.
+    pub fn observe(&mut self, observation: Observation, now: i64) -> Vec<Action> {
+        let actions = self.check_watches(&observation, now);
         self.remember(observation, now);
+        actions
+    }
+
+    /// Acts on a cycle's recommendations (all of them: an approval held
+    /// for an id that is not among them is dropped as stale).
+    pub fn recommended(&mut self, candidates: Vec<Candidate>, now: i64) -> Vec<Action> {
+        let mut actions = Vec::new();
         let mut recommended = BTreeSet::new();
         for candidate in candidates {
             let id = candidate.recommendation.id.clone();

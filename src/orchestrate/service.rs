@@ -157,7 +157,10 @@ impl Service {
         }
         let reply = match tokio::time::timeout(CYCLE_ANSWER, answer).await {
             Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => return Vec::new(),
+            Ok(Err(_)) => {
+                tracing::debug!("decision loop: no prediction yet (the history is being learned)");
+                return Vec::new();
+            }
             Err(_) => {
                 tracing::warn!("decision loop: the history writer did not answer; cycle skipped");
                 return Vec::new();
@@ -171,7 +174,11 @@ impl Service {
             watching = ?engine.watching(),
             "decision cycle"
         );
-        engine.cycle(reply.candidates, observation, now)
+        let mut actions = engine.observe(observation, now);
+        if reply.trained {
+            actions.extend(engine.recommended(reply.candidates, now));
+        }
+        actions
     }
 
     /// Carries out `actions` in order; a table error ends the connection
