@@ -574,6 +574,12 @@ impl Engine {
         }
     }
 
+    /// Publishing `id` for review failed: it is published again when a
+    /// cycle next recommends it.
+    pub fn unpublished(&mut self, id: &str) {
+        self.reviews.remove(id);
+    }
+
     /// Version `seq` was rolled back (by augur or an operator): no longer
     /// watched.
     pub fn rolled_back(&mut self, seq: Seq) {
@@ -809,6 +815,12 @@ mod tests {
         // The same recommendations next cycle: nothing new.
         assert!(e.cycle(cands(), Observation::default(), 130).is_empty());
         assert_eq!(e.reviews().len(), 1);
+        // A publication that did not reach the table is made again.
+        e.unpublished(&candidate(2, RiskLevel::High).recommendation.id);
+        assert_eq!(
+            kinds(&e.cycle(cands(), Observation::default(), 160)),
+            ["publish"]
+        );
     }
 
     #[test]

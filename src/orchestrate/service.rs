@@ -14,6 +14,7 @@
 //! Changes are made one at a time (the loop awaits each), so an approval
 //! that arrives while a cycle applies something is acted on right after it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -60,7 +61,10 @@ impl Service {
     /// engine's state (what was decided, what is watched) lives across
     /// reconnections.
     pub async fn run(self) {
-        let mut engine = Engine::new(self.engine.clone());
+        let mut state = LoopState {
+            engine: Engine::new(self.engine.clone()),
+            outcomes: BTreeMap::new(),
+        };
         let mut delay = RECONNECT.0;
         tracing::info!(
             cycle_s = self.cycle.as_secs(),
@@ -90,7 +94,7 @@ impl Service {
                 }
             };
             let connected = table.is_some() || self.target.is_empty();
-            let result = self.drive(&mut engine, table, connected).await;
+            let result = self.drive(&mut state, table, connected).await;
             match result {
                 Ok(()) => return,
                 Err(e) => tracing::warn!(
@@ -111,7 +115,7 @@ impl Service {
     /// unreachable one is tried again after a backoff.
     async fn drive(
         &self,
-        engine: &mut Engine,
+        state: &mut LoopState,
         mut table: Option<PendingTable>,
         connected: bool,
     ) -> Result<(), PendingError> {
@@ -122,12 +126,21 @@ impl Service {
             tokio::select! {
                 () = self.shutdown.cancelled() => return Ok(()),
                 _ = ticker.tick() => {
-                    let actions = self.cycle(engine).await;
-                    self.carry_out(engine, table.as_mut(), actions).await?;
+                    let actions = self.cycle(&mut state.engine).await;
+                    self.carry_out(state, table.as_mut(), actions).await?;
                 }
                 event = next_event(table.as_mut()) => {
-                    let actions = on_event(engine, event?);
-                    self.carry_out(engine, table.as_mut(), actions).await?;
+                    let event = event?;
+                    if let Some((id, outcome)) = state.answered(&event) {
+                        // Decided before (the decision was handed over
+                        // again after a reconnection): the same answer.
+                        if let Some(table) = table.as_mut() {
+                            report_outcome(table, &id, outcome).await?;
+                        }
+                        continue;
+                    }
+                    let actions = on_event(&mut state.engine, event);
+                    self.carry_out(state, table.as_mut(), actions).await?;
                 }
                 () = tokio::time::sleep_until(reconnect_at), if !connected => {
                     return Err(PendingError::Closed { target: self.target.clone() });
@@ -181,59 +194,73 @@ impl Service {
         actions
     }
 
-    /// Carries out `actions` in order; a table error ends the connection
-    /// (the caller reconnects), other failures are logged and reported.
+    /// Carries out `actions` in order. Every change and rollback is made
+    /// whatever happens to the table; a table error skips the table's
+    /// later writes (a publication is then undone in the engine, to be
+    /// made again) and is returned at the end, so that the caller
+    /// reconnects.
     async fn carry_out(
         &self,
-        engine: &mut Engine,
+        state: &mut LoopState,
         mut table: Option<&mut PendingTable>,
         actions: Vec<Action>,
     ) -> Result<(), PendingError> {
+        let mut failed: Option<PendingError> = None;
         for action in actions {
-            match action {
+            let report = match action {
                 Action::Apply {
                     recommendation,
                     decider,
                 } => {
-                    let outcome = self.apply(engine, &recommendation, decider.clone()).await;
-                    if let (Decider::Operator(by), Some(table), Some(id)) =
-                        (&decider, table.as_deref_mut(), entry_id(&recommendation.id))
-                    {
-                        let by = (by != "operator").then(|| by.clone());
-                        let outcome = match outcome {
-                            Ok(change) => Outcome::Applied { change, by },
-                            Err(why) => Outcome::Error { why },
-                        };
-                        table
-                            .report(&id, &Status::new(Timestamp::now(), outcome))
-                            .await?;
+                    let outcome = self
+                        .apply(&mut state.engine, &recommendation, decider.clone())
+                        .await;
+                    match &decider {
+                        Decider::Operator(by) => {
+                            let by = (by != "operator").then(|| by.clone());
+                            let outcome = match outcome {
+                                Ok(change) => Outcome::Applied { change, by },
+                                Err(why) => Outcome::Error { why },
+                            };
+                            Some((recommendation.id.clone(), outcome))
+                        }
+                        _ => None,
                     }
                 }
-                Action::Publish { recommendation } => match table.as_deref_mut() {
-                    Some(table) => self.publish(table, &recommendation).await?,
-                    None => tracing::warn!(
-                        id = %recommendation.id,
-                        "high-risk recommendation not queued for review (no OVSDB): {}",
-                        recommendation.one_line()
-                    ),
-                },
+                Action::Publish { recommendation } => {
+                    match (table.as_deref_mut(), failed.is_some()) {
+                        (Some(table), false) => {
+                            if let Err(e) = self.publish(table, &recommendation).await {
+                                state.engine.unpublished(&recommendation.id);
+                                failed = Some(e);
+                            }
+                        }
+                        (Some(_), true) => state.engine.unpublished(&recommendation.id),
+                        (None, _) => tracing::warn!(
+                            id = %recommendation.id,
+                            "high-risk recommendation not queued for review (no OVSDB): {}",
+                            recommendation.one_line()
+                        ),
+                    }
+                    None
+                }
                 Action::Drop { id, why } => {
                     tracing::info!(%id, why = ?why, "recommendation dropped");
-                    let outcome = match why {
-                        DropReason::Rejected { by, reason } => Outcome::Rejected { by, reason },
-                        DropReason::Stale => Outcome::Error {
-                            why: "approved, but augur no longer recommends it (the traffic \
-                                  or the policy changed); nothing was applied"
-                                .to_owned(),
-                        },
+                    match why {
+                        DropReason::Rejected { by, reason } => {
+                            Some((id, Outcome::Rejected { by, reason }))
+                        }
+                        DropReason::Stale => Some((
+                            id,
+                            Outcome::Error {
+                                why: "approved, but augur no longer recommends it (the traffic \
+                                      or the policy changed); nothing was applied"
+                                    .to_owned(),
+                            },
+                        )),
                         // The table wrote the expiry; a forbidden one was
                         // never published.
-                        DropReason::Expired | DropReason::Forbidden => continue,
-                    };
-                    if let (Some(table), Some(id)) = (table.as_deref_mut(), entry_id(&id)) {
-                        table
-                            .report(&id, &Status::new(Timestamp::now(), outcome))
-                            .await?;
+                        DropReason::Expired | DropReason::Forbidden => None,
                     }
                 }
                 Action::Rollback { seq, reason } => {
@@ -250,11 +277,25 @@ impl Service {
                         ),
                         Err(e) => tracing::warn!(change = seq, "automatic rollback not made: {e}"),
                     }
-                    engine.rolled_back(seq);
+                    state.engine.rolled_back(seq);
+                    None
+                }
+            };
+            let Some((id, outcome)) = report else {
+                continue;
+            };
+            if !matches!(outcome, Outcome::Error { .. }) {
+                // Kept to answer the same decision again after a
+                // reconnection, which hands it over anew.
+                state.outcomes.insert(id.clone(), outcome.clone());
+            }
+            if let (Some(table), None) = (table.as_deref_mut(), &failed) {
+                if let Err(e) = report_outcome(table, &id, outcome).await {
+                    failed = Some(e);
                 }
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Applies a recommendation's change; the version number, or why not.
@@ -336,6 +377,44 @@ impl Service {
             entry.id.decision_key()
         );
         Ok(())
+    }
+}
+
+/// The loop's state across reconnections.
+#[derive(Debug)]
+struct LoopState {
+    engine: Engine,
+    /// Final outcomes of operator decisions, by id.
+    outcomes: BTreeMap<String, Outcome>,
+}
+
+impl LoopState {
+    /// The outcome already given to a decision the table hands over again.
+    fn answered(&self, event: &PendingEvent) -> Option<(String, Outcome)> {
+        let PendingEvent::Decided { entry, .. } = event else {
+            return None;
+        };
+        let id = entry.id.as_str();
+        if !self.engine.is_decided(id) {
+            return None;
+        }
+        let outcome = self.outcomes.get(id)?.clone();
+        Some((id.to_owned(), outcome))
+    }
+}
+
+async fn report_outcome(
+    table: &mut PendingTable,
+    id: &str,
+    outcome: Outcome,
+) -> Result<(), PendingError> {
+    match entry_id(id) {
+        Some(id) => {
+            table
+                .report(&id, &Status::new(Timestamp::now(), outcome))
+                .await
+        }
+        None => Ok(()),
     }
 }
 
