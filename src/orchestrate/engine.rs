@@ -2,7 +2,7 @@
 //! itself, which wait for an operator, which it never makes, and when it
 //! undoes a change of its own because the change measurably hurts.
 //!
-//! The daemon ([`super::run`]) and replay's `Augur` strategy drive the same
+//! The daemon ([`super::service`]) and replay's `Augur` strategy drive the same
 //! [`Engine`], so a replay predicts what the daemon would do. Time is
 //! whatever the caller says (Unix seconds): tests and replay run it on a
 //! simulated clock.

@@ -3,7 +3,8 @@
 //! operator's rollback requests through OVSDB ([`requests`]).
 //!
 //! The decision loop (which recommendations to apply, which wait for an
-//! operator, when to roll back by itself) builds on these: it calls
+//! operator, when to roll back by itself) is [`engine`], pure and shared
+//! with replay, driven in the daemon by [`service`]. It calls
 //! [`VersionControl::apply_change`] with the change and why, and
 //! [`VersionControl::rollback`] with [`versions::RollbackBy::Automatic`] when
 //! it measures harm. Both return once every connected bridge holds the new
