@@ -1114,6 +1114,39 @@ mod tests {
     }
 
     #[test]
+    fn orchestrate_needs_a_store_and_sane_thresholds() {
+        let base = "policy = \"p.toml\"\n";
+        let error =
+            load_str(&format!("{base}[orchestrate]\nenabled = true\n"), no_env()).unwrap_err();
+        assert!(error.contains("orchestrate.enabled"), "{error}");
+        assert!(error.contains("observer.store"), "{error}");
+        let c = load_str(
+            &format!(
+                "{base}[observer]\nstore = \"/h\"\n[orchestrate]\nenabled = true\n\
+                 cycle = \"5s\"\nwatch_for = \"2m\"\n[orchestrate.harm]\n\
+                 denied_rise_min = 5\n[orchestrate.pending]\nexpire_after_secs = 60\n"
+            ),
+            no_env(),
+        )
+        .unwrap();
+        assert_eq!(c.orchestrate.cycle.get(), Duration::from_secs(5));
+        assert_eq!(c.orchestrate.watch_for.get(), Duration::from_secs(120));
+        assert_eq!(c.orchestrate.harm.denied_rise_min, 5);
+        assert_eq!(c.orchestrate.harm.denied_rise_factor, 3);
+        assert_eq!(c.orchestrate.pending.expire_after_secs, 60);
+        for bad in [
+            "[orchestrate.harm]\ndenied_rise_factor = 0\n",
+            "[orchestrate.harm]\nstarved_share = 1.5\n",
+        ] {
+            let error = load_str(&format!("{base}{bad}"), no_env()).unwrap_err();
+            assert!(
+                error.contains("denied_rise_factor") || error.contains("between 0 and 1"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_need_only_a_policy() {
         let c = load_str("policy = \"p.toml\"\n", no_env()).unwrap();
         assert_eq!(c.policy, Some(PathBuf::from("p.toml")));
