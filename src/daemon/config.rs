@@ -86,6 +86,8 @@ pub struct Config {
     pub predictor: crate::predict::PredictorParams,
     /// When a source counts as scanning.
     pub scan: crate::predict::ScanParams,
+    /// The decision loop: automatic changes, reviews, automatic rollback.
+    pub orchestrate: OrchestrateConfig,
 }
 
 impl Default for Config {
@@ -106,6 +108,37 @@ impl Default for Config {
             recommend: crate::recommend::RecommendSettings::default(),
             predictor: crate::predict::PredictorParams::default(),
             scan: crate::predict::ScanParams::default(),
+            orchestrate: OrchestrateConfig::default(),
+        }
+    }
+}
+
+/// The `[orchestrate]` table: the decision loop
+/// ([`crate::orchestrate::service`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrchestrateConfig {
+    /// Whether augur changes the policy by itself (needs `observer.store`
+    /// for the history it learns from, and `ovsdb.target` for reviews).
+    pub enabled: bool,
+    /// How often recommendations are computed and acted on.
+    pub cycle: Interval,
+    /// How long an applied change is watched for harm (0s: not watched).
+    pub watch_for: Interval,
+    /// When a watched change counts as harmful.
+    pub harm: crate::orchestrate::engine::HarmSettings,
+    /// How long reviews wait and their outcomes stay.
+    pub pending: crate::pending::PendingSettings,
+}
+
+impl Default for OrchestrateConfig {
+    fn default() -> OrchestrateConfig {
+        OrchestrateConfig {
+            enabled: false,
+            cycle: Interval(Duration::from_secs(30)),
+            watch_for: Interval(Duration::from_secs(600)),
+            harm: crate::orchestrate::engine::HarmSettings::default(),
+            pending: crate::pending::PendingSettings::default(),
         }
     }
 }
@@ -1025,6 +1058,18 @@ fn validate(loaded: &Loaded) -> Result<(), ConfigError> {
     if let Err((setting, reason)) = c.risk.validate() {
         return err(&setting, &reason);
     }
+    if let Err((setting, reason)) = c.orchestrate.harm.validate() {
+        return err(&format!("orchestrate.harm.{setting}"), &reason);
+    }
+    if c.orchestrate.enabled && c.observer.store.is_none() {
+        return err(
+            "orchestrate.enabled",
+            "the decision loop learns from the history: set observer.store",
+        );
+    }
+    if c.orchestrate.enabled && c.orchestrate.cycle.get() < Duration::from_secs(1) {
+        return err("orchestrate.cycle", "must be at least 1s");
+    }
     if let Err((setting, reason)) = c.recommend.validate() {
         return err(&setting, &reason);
     }
@@ -1066,6 +1111,39 @@ mod tests {
         load_text(text, Some(Path::new("augur.toml")), env)
             .map(|l| l.config)
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn orchestrate_needs_a_store_and_sane_thresholds() {
+        let base = "policy = \"p.toml\"\n";
+        let error =
+            load_str(&format!("{base}[orchestrate]\nenabled = true\n"), no_env()).unwrap_err();
+        assert!(error.contains("orchestrate.enabled"), "{error}");
+        assert!(error.contains("observer.store"), "{error}");
+        let c = load_str(
+            &format!(
+                "{base}[observer]\nstore = \"/h\"\n[orchestrate]\nenabled = true\n\
+                 cycle = \"5s\"\nwatch_for = \"2m\"\n[orchestrate.harm]\n\
+                 denied_rise_min = 5\n[orchestrate.pending]\nexpire_after_secs = 60\n"
+            ),
+            no_env(),
+        )
+        .unwrap();
+        assert_eq!(c.orchestrate.cycle.get(), Duration::from_secs(5));
+        assert_eq!(c.orchestrate.watch_for.get(), Duration::from_secs(120));
+        assert_eq!(c.orchestrate.harm.denied_rise_min, 5);
+        assert_eq!(c.orchestrate.harm.denied_rise_factor, 3);
+        assert_eq!(c.orchestrate.pending.expire_after_secs, 60);
+        for bad in [
+            "[orchestrate.harm]\ndenied_rise_factor = 0\n",
+            "[orchestrate.harm]\nstarved_share = 1.5\n",
+        ] {
+            let error = load_str(&format!("{base}{bad}"), no_env()).unwrap_err();
+            assert!(
+                error.contains("denied_rise_factor") || error.contains("between 0 and 1"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

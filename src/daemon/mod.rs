@@ -256,11 +256,47 @@ impl Daemon {
             shutdown.clone(),
         ));
 
+        let brain = config
+            .orchestrate
+            .enabled
+            .then(|| -> Result<_, StartError> {
+                Ok(observe::BrainSettings {
+                    predictor: config
+                        .predictor
+                        .check()
+                        .map_err(|e| loaded.error(&format!("predictor.{}", e.name), e.reason))?,
+                    scan: config.scan,
+                    recommend: config.recommend.clone(),
+                    risk: config.risk.clone(),
+                    learn_cycle_s: observe::LEARN_CYCLE_S,
+                })
+            })
+            .transpose()?;
         let (history, history_thread) = match &config.observer.store {
             Some(dir) => {
-                let (sink, thread) = observe::start(dir, config.observer.window.get())
+                let writer = observe::start(dir, config.observer.window.get(), brain)
                     .map_err(|e| StartError::History(format!("{e:#}")))?;
-                (Some(sink), Some(thread))
+                if let Some(cycles) = writer.cycles {
+                    tasks.spawn(
+                        crate::orchestrate::service::Service {
+                            target: config.ovsdb.target.clone(),
+                            cycle: config.orchestrate.cycle.get(),
+                            engine: crate::orchestrate::engine::EngineSettings {
+                                watch_for_s: i64::try_from(
+                                    config.orchestrate.watch_for.get().as_secs(),
+                                )
+                                .unwrap_or(i64::MAX),
+                                harm: config.orchestrate.harm.clone(),
+                            },
+                            pending: config.orchestrate.pending.clone(),
+                            versions: versions.clone(),
+                            cycles,
+                            shutdown: shutdown.clone(),
+                        }
+                        .run(),
+                    );
+                }
+                (Some(writer.sink), Some(writer.thread))
             }
             None => (None, None),
         };

@@ -2,6 +2,11 @@
 //! by the switch tasks, closing windows on its own timer. SQLite calls block,
 //! so they stay off the async runtime; a full queue drops records (counted)
 //! rather than slowing the switch tasks.
+//!
+//! With `[orchestrate]` enabled the thread also keeps the predictor and the
+//! scan detector (they read the live aggregator, which only this thread
+//! holds) and answers the decision loop's [`CycleRequest`]s with the
+//! cycle's recommendations and the harm measurements.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,9 +14,178 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_flows::{FlowRecord, Timestamp, WindowConfig};
+use std::collections::{BTreeSet, HashSet};
 
+use augur_flows::{Endpoint, FlowKey, FlowRecord, Timestamp, WindowConfig};
+
+use crate::orchestrate::engine::{Candidate, Concerns, Observation};
+use crate::policy::Policy;
+use crate::policy::coverage::Coverage;
+use crate::predict::{CheckedPredictorParams, Predictor, ScanDetector, ScanParams};
+use crate::recommend::{RecommendInput, RecommendSettings, recommend};
+use crate::risk::RiskSettings;
+use crate::store::learn::learn_history;
 use crate::store::{SignatureStore, StoreSettings};
+
+/// Seconds between the prediction cycles the stored history is learned
+/// with at start: those of `augur recommend`, so that both recommend the
+/// same from the same history. (The predictor learns at its snapshots,
+/// every `snapshot_every_s`; cycles in between only age the scan flags.)
+pub const LEARN_CYCLE_S: i64 = 300;
+
+/// What the writer thread is sent.
+#[derive(Debug)]
+enum Message {
+    /// A switch task's records.
+    Records(Vec<FlowRecord>),
+    /// The decision loop asks for a cycle.
+    Cycle(CycleRequest),
+}
+
+/// The decision loop's request for one cycle.
+#[derive(Debug)]
+pub struct CycleRequest {
+    /// The policy in force (the file and the versions applied on top).
+    pub policy: Policy,
+    /// The pairs whose volume the harm rules need.
+    pub pairs: BTreeSet<(Endpoint, Endpoint)>,
+    /// Unix seconds.
+    pub now: i64,
+    /// Where the answer goes.
+    pub reply: tokio::sync::oneshot::Sender<CycleReply>,
+}
+
+/// The answer to a [`CycleRequest`].
+#[derive(Debug)]
+pub struct CycleReply {
+    /// The cycle's recommendations (none while the model is untrained).
+    pub candidates: Vec<Candidate>,
+    /// The harm measurements.
+    pub observation: Observation,
+    /// Whether the model is trained.
+    pub trained: bool,
+}
+
+/// Settings of the predictor the writer thread keeps for the decision
+/// loop.
+#[derive(Debug, Clone)]
+pub struct BrainSettings {
+    /// The predictor's parameters.
+    pub predictor: CheckedPredictorParams,
+    /// Scan detection.
+    pub scan: ScanParams,
+    /// Recommendation settings.
+    pub recommend: RecommendSettings,
+    /// Risk settings and operator overrides.
+    pub risk: RiskSettings,
+    /// Seconds between the prediction cycles the stored history is learned
+    /// with at start.
+    pub learn_cycle_s: i64,
+}
+
+/// The predictor and what it needs besides the aggregator.
+struct Brain {
+    predictor: Predictor,
+    scans: ScanDetector,
+    recommend: RecommendSettings,
+    risk: RiskSettings,
+}
+
+impl Brain {
+    /// Trains on the stored history, as `augur recommend` does.
+    fn learn(store: &SignatureStore, settings: BrainSettings) -> anyhow::Result<Brain> {
+        let learned = learn_history(
+            store.store(),
+            settings.predictor,
+            settings.scan,
+            settings.learn_cycle_s,
+        )?;
+        tracing::info!(
+            cycles = learned.cycles,
+            "predictor trained on the stored history"
+        );
+        Ok(Brain {
+            predictor: learned.predictor,
+            scans: learned.scans,
+            recommend: settings.recommend,
+            risk: settings.risk,
+        })
+    }
+
+    /// Feeds the scan detector the records about to be ingested; `novel`
+    /// is whether each key was unknown before them.
+    fn observe(&mut self, store: &SignatureStore, records: &[FlowRecord], novel: &[bool]) {
+        for (record, novel) in records.iter().zip(novel) {
+            if let Some(key) = key_if_known(store, record) {
+                self.scans
+                    .observe(&key, record.ts.secs(), record.bytes, record.verdict, *novel);
+            }
+        }
+    }
+
+    fn cycle(&mut self, store: &SignatureStore, request: CycleRequest) {
+        let aggregator = store.aggregator();
+        let at = aggregator.closed_until().min(request.now);
+        self.scans.expire(at);
+        let set = self.predictor.cycle(aggregator, &self.scans, at);
+        let mut candidates = Vec::new();
+        if set.trained {
+            let scanning: HashSet<_> = self
+                .scans
+                .flagged()
+                .filter(|(id, _)| self.scans.is_scanning(*id, at))
+                .map(|(id, _)| id)
+                .collect();
+            let coverage = Coverage::new(&request.policy, aggregator.endpoints());
+            let input = RecommendInput {
+                predictions: &set.predictions,
+                aggregator,
+                policy: &request.policy,
+                coverage: &coverage,
+                scanning: &scanning,
+            };
+            candidates = recommend(&input, &self.recommend, &self.risk, request.now)
+                .into_iter()
+                .map(|recommendation| Candidate {
+                    concerns: Concerns::of_keys(aggregator, &recommendation.keys),
+                    recommendation,
+                })
+                .collect();
+        }
+        let observation = Observation::measure(aggregator, &request.pairs, request.now);
+        // The loop may have given up waiting; nothing to do then.
+        let _ = request.reply.send(CycleReply {
+            candidates,
+            observation,
+            trained: set.trained,
+        });
+    }
+}
+
+/// The key of a record whose endpoints the aggregator knows.
+fn key_if_known(store: &SignatureStore, record: &FlowRecord) -> Option<FlowKey> {
+    let endpoints = store.aggregator().endpoints();
+    Some(FlowKey {
+        src: endpoints.get(&record.src)?,
+        dst: endpoints.get(&record.dst)?,
+        protocol: record.protocol,
+        service_port: record.service_port(),
+    })
+}
+
+/// Where the decision loop sends its cycle requests.
+#[derive(Debug, Clone)]
+pub struct CycleSender {
+    tx: SyncSender<Message>,
+}
+
+impl CycleSender {
+    /// Queues `request`; `false` (and the request's reply dropped) if the
+    /// writer is behind or gone.
+    pub fn send(&self, request: CycleRequest) -> bool {
+        self.tx.try_send(Message::Cycle(request)).is_ok()
+    }
+}
 
 /// Batches the queue holds before records are dropped.
 const QUEUE_BATCHES: usize = 1024;
@@ -19,7 +193,7 @@ const QUEUE_BATCHES: usize = 1024;
 /// Where switch tasks send their records.
 #[derive(Debug, Clone)]
 pub struct HistorySink {
-    tx: SyncSender<Vec<FlowRecord>>,
+    tx: SyncSender<Message>,
     dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -30,7 +204,7 @@ impl HistorySink {
             return;
         }
         let n = records.len() as u64;
-        match self.tx.try_send(records) {
+        match self.tx.try_send(Message::Records(records)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 let total = self
@@ -54,9 +228,25 @@ pub fn now() -> Timestamp {
     Timestamp(micros)
 }
 
-/// Opens the store in `dir` and starts the writer thread. The thread ends,
-/// closing the open window, when every sink is dropped.
-pub fn start(dir: &Path, window: Duration) -> anyhow::Result<(HistorySink, JoinHandle<()>)> {
+/// What [`start`] starts.
+#[derive(Debug)]
+pub struct HistoryWriter {
+    /// For the switch tasks.
+    pub sink: HistorySink,
+    /// For the decision loop, when it runs.
+    pub cycles: Option<CycleSender>,
+    /// The thread.
+    pub thread: JoinHandle<()>,
+}
+
+/// Opens the store in `dir` and starts the writer thread; with `brain`,
+/// trains the predictor on the stored history first. The thread ends,
+/// closing the open window, when every sink and cycle sender is dropped.
+pub fn start(
+    dir: &Path,
+    window: Duration,
+    brain: Option<BrainSettings>,
+) -> anyhow::Result<HistoryWriter> {
     let length_s = u16::try_from(window.as_secs()).unwrap_or(u16::MAX);
     let window = WindowConfig::with_length(length_s)
         .ok_or_else(|| anyhow::anyhow!("observer.window must be at least 1s"))?;
@@ -66,19 +256,51 @@ pub fn start(dir: &Path, window: Duration) -> anyhow::Result<(HistorySink, JoinH
     };
     let mut store = SignatureStore::open(dir, settings, now().secs())?;
     let tick = Duration::from_secs(u64::from(store.aggregator().config().length_s));
-    let (tx, rx) = mpsc::sync_channel::<Vec<FlowRecord>>(QUEUE_BATCHES);
+    let with_brain = brain.is_some();
+    let (tx, rx) = mpsc::sync_channel::<Message>(QUEUE_BATCHES);
     let thread = std::thread::Builder::new()
         .name("augur-history".into())
         .spawn(move || {
+            // Learned here rather than before the thread starts, so that
+            // switches are enforced while it runs; records and cycle
+            // requests wait in the queue meanwhile.
+            let mut brain = brain.and_then(|settings| match Brain::learn(&store, settings) {
+                Ok(brain) => Some(brain),
+                Err(e) => {
+                    tracing::error!(
+                        "the stored history could not be learned: {e:#}; augur makes no \
+                         changes by itself until restarted"
+                    );
+                    None
+                }
+            });
             let mut next_close = std::time::Instant::now() + tick;
             loop {
                 let wait = next_close.saturating_duration_since(std::time::Instant::now());
                 match rx.recv_timeout(wait) {
-                    Ok(records) => {
+                    Ok(Message::Records(records)) => {
+                        let novel: Vec<bool> = match brain {
+                            Some(_) => records
+                                .iter()
+                                .map(|r| {
+                                    key_if_known(&store, r).is_none_or(|k| {
+                                        store.aggregator().activity_of(&k).is_none()
+                                    })
+                                })
+                                .collect(),
+                            None => Vec::new(),
+                        };
                         if let Err(e) = store.ingest(&records) {
                             tracing::warn!("history: records not stored: {e:#}");
                         }
+                        if let Some(brain) = brain.as_mut() {
+                            brain.observe(&store, &records, &novel);
+                        }
                     }
+                    Ok(Message::Cycle(request)) => match brain.as_mut() {
+                        Some(brain) => brain.cycle(&store, request),
+                        None => drop(request),
+                    },
                     Err(RecvTimeoutError::Timeout) => {
                         next_close += tick;
                         match store.close_window(now().secs()) {
@@ -95,11 +317,13 @@ pub fn start(dir: &Path, window: Duration) -> anyhow::Result<(HistorySink, JoinH
                 }
             }
         })?;
-    Ok((
-        HistorySink {
+    let cycles = with_brain.then(|| CycleSender { tx: tx.clone() });
+    Ok(HistoryWriter {
+        sink: HistorySink {
             tx,
             dropped: Arc::default(),
         },
+        cycles,
         thread,
-    ))
+    })
 }

@@ -3,7 +3,8 @@
 //! operator's rollback requests through OVSDB ([`requests`]).
 //!
 //! The decision loop (which recommendations to apply, which wait for an
-//! operator, when to roll back by itself) builds on these: it calls
+//! operator, when to roll back by itself) is [`engine`], pure and shared
+//! with replay, driven in the daemon by [`service`]. It calls
 //! [`VersionControl::apply_change`] with the change and why, and
 //! [`VersionControl::rollback`] with [`versions::RollbackBy::Automatic`] when
 //! it measures harm. Both return once every connected bridge holds the new
@@ -26,7 +27,9 @@
 //! history on disk and brings the switches back to the last recorded
 //! version.
 
+pub mod engine;
 pub mod requests;
+pub mod service;
 pub mod versions;
 
 use std::collections::BTreeMap;
@@ -218,6 +221,17 @@ impl VersionControl {
             planned.version.explanation
         );
         Ok(planned.version)
+    }
+
+    /// Bridges whose last update failed, with the switch's error: a
+    /// bridge refusing the version in force (the decision loop's first
+    /// harm rule).
+    pub fn refusals(&self) -> Vec<(String, String)> {
+        self.synced
+            .borrow()
+            .values()
+            .filter_map(|s| Some((s.bridge.clone(), s.error.clone()?)))
+            .collect()
     }
 
     fn inputs(&self) -> Result<(Arc<LoadedPolicy>, u16), ChangeError> {

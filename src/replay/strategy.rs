@@ -11,13 +11,17 @@ use std::time::SystemTime;
 use augur_flows::{Aggregator, Endpoint, FlowKey};
 
 use super::score::{Decider, OpeningId, Openings};
+use crate::orchestrate::engine::{
+    Action, Candidate, Concerns, Engine, EngineSettings, HarmSettings, Observation, Verdict,
+};
+use crate::orchestrate::versions::Decider as EngineDecider;
 use crate::policy::Policy;
 use crate::policy::coverage::Coverage;
 use crate::predict::{Predictor, QualityReport, ScanDetector};
 use crate::recommend::{
     PolicyChange, RecommendInput, RecommendSettings, Recommendation, recommend,
 };
-use crate::risk::{RiskLevel, RiskSettings};
+use crate::risk::RiskSettings;
 
 /// What augur has observed: its own view of the traffic, with the verdicts
 /// its policy gave. Replay feeds it; strategies read it.
@@ -184,13 +188,6 @@ impl Strategy for AllowOnFirstAttempt {
     }
 }
 
-/// A high-risk recommendation waiting for the (simulated) operator.
-#[derive(Debug, Clone)]
-struct Pending {
-    recommendation: Recommendation,
-    since: i64,
-}
-
 /// How the simulated operator treats reviews. A real operator judges the
 /// evidence; replay stands in with the trace's truth, which only decides
 /// reviews and never reaches the predictor: approve after a delay what
@@ -214,8 +211,9 @@ pub struct Augur {
     coverage: Option<Coverage>,
     /// Per rule of `policy`: its opening.
     rule_openings: Vec<OpeningId>,
-    pending: HashMap<String, Pending>,
-    decided: HashSet<String>,
+    /// The daemon's decision loop; replay measures no harm, so it watches
+    /// nothing.
+    engine: Engine,
     reviewed_keys: HashSet<FlowKey>,
     reviewed: usize,
     operator: Operator,
@@ -238,8 +236,10 @@ impl Augur {
             policy,
             coverage: None,
             rule_openings: Vec::new(),
-            pending: HashMap::new(),
-            decided: HashSet::new(),
+            engine: Engine::new(EngineSettings {
+                watch_for_s: 0,
+                harm: HarmSettings::default(),
+            }),
             reviewed_keys: HashSet::new(),
             reviewed: 0,
             operator,
@@ -287,84 +287,89 @@ impl Augur {
             coverage,
             scanning: &scanning,
         };
-        let recommendations = recommend(&input, &self.recommend, &self.risk, now);
-        for recommendation in recommendations {
-            if self.decided.contains(&recommendation.id) {
-                continue;
-            }
-            // A time-bound opening is proposed ahead; it opens at its time.
-            if let PolicyChange::TimeBound { open_at, .. } = recommendation.change
-                && now < open_at
-            {
-                continue;
-            }
-            match recommendation.risk.level {
-                RiskLevel::Low => {
-                    self.apply(
-                        observer,
-                        &recommendation.change,
-                        now,
-                        Decider::Automatic,
-                        openings,
-                    );
+        let candidates = recommend(&input, &self.recommend, &self.risk, now)
+            .into_iter()
+            .map(|recommendation| Candidate {
+                recommendation,
+                concerns: Concerns::default(),
+            })
+            .collect();
+        let actions = self.engine.cycle(candidates, Observation::default(), now);
+        self.carry_out(observer, actions, now, openings);
+    }
+
+    /// Does what the engine decided.
+    fn carry_out(
+        &mut self,
+        observer: &Observer,
+        actions: Vec<Action>,
+        now: i64,
+        openings: &mut Openings,
+    ) {
+        for action in actions {
+            match action {
+                Action::Apply {
+                    recommendation,
+                    decider,
+                } => {
+                    let decider = match decider {
+                        EngineDecider::Automatic => Decider::Automatic,
+                        _ => Decider::Human,
+                    };
+                    self.apply(observer, &recommendation.change, now, decider, openings);
                 }
-                RiskLevel::High => {
-                    if !self.pending.contains_key(&recommendation.id) {
-                        self.reviewed += 1;
-                        self.reviewed_keys
-                            .extend(recommendation.keys.iter().copied());
-                        self.pending.insert(
-                            recommendation.id.clone(),
-                            Pending {
-                                recommendation,
-                                since: now,
-                            },
-                        );
-                    }
+                Action::Publish { recommendation } => {
+                    self.reviewed += 1;
+                    self.reviewed_keys
+                        .extend(recommendation.keys.iter().copied());
                 }
-                RiskLevel::Forbidden => {
-                    self.decided.insert(recommendation.id);
-                }
+                Action::Drop { .. } | Action::Rollback { .. } => {}
             }
         }
     }
 
     fn decide_reviews(&mut self, observer: &Observer, now: i64, openings: &mut Openings) {
-        let due: Vec<String> = self
-            .pending
+        let due: Vec<(String, bool)> = self
+            .engine
+            .reviews()
             .iter()
-            .filter(|(_, p)| now.saturating_sub(p.since) >= self.operator.delay_s)
-            .map(|(id, _)| id.clone())
+            .filter(|(_, r)| now.saturating_sub(r.since) >= self.operator.delay_s)
+            .map(|(id, review)| {
+                (
+                    id.clone(),
+                    self.is_attack(observer, &review.candidate.recommendation),
+                )
+            })
             .collect();
-        for id in due {
-            let Some(pending) = self.pending.remove(&id) else {
-                continue;
-            };
-            self.decided.insert(id);
-            let endpoints = observer.aggregator.endpoints();
-            let attack = pending.recommendation.keys.iter().any(|key| {
-                match (endpoints.endpoint(key.src), endpoints.endpoint(key.dst)) {
-                    (Some(src), Some(dst)) => self.operator.attack_keys.contains(&(
-                        src.clone(),
-                        dst.clone(),
-                        key.protocol.0,
-                        key.service_port,
-                    )),
-                    _ => false,
-                }
-            });
+        for (id, attack) in due {
             // A stale review (its run has passed, its keys are covered by
             // now) is applied all the same: the operator said yes.
-            if !attack {
-                self.apply(
-                    observer,
-                    &pending.recommendation.change,
-                    now,
-                    Decider::Human,
-                    openings,
-                );
-            }
+            let verdict = if attack {
+                Verdict::Reject {
+                    by: None,
+                    reason: None,
+                }
+            } else {
+                Verdict::Approve { by: None }
+            };
+            let actions = self.engine.decision(&id, verdict);
+            self.carry_out(observer, actions, now, openings);
         }
+    }
+
+    fn is_attack(&self, observer: &Observer, recommendation: &Recommendation) -> bool {
+        let endpoints = observer.aggregator.endpoints();
+        recommendation.keys.iter().any(|key| {
+            match (endpoints.endpoint(key.src), endpoints.endpoint(key.dst)) {
+                (Some(src), Some(dst)) => self.operator.attack_keys.contains(&(
+                    src.clone(),
+                    dst.clone(),
+                    key.protocol.0,
+                    key.service_port,
+                )),
+                _ => false,
+            }
+        })
     }
 
     fn apply(

@@ -1,0 +1,1114 @@
+//! The decision loop, without I/O: which recommendations augur applies by
+//! itself, which wait for an operator, which it never makes, and when it
+//! undoes a change of its own because the change measurably hurts.
+//!
+//! The daemon ([`super::service`]) and replay's `Augur` strategy drive the same
+//! [`Engine`], so a replay predicts what the daemon would do. Time is
+//! whatever the caller says (Unix seconds): tests and replay run it on a
+//! simulated clock.
+//!
+//! # What is decided
+//!
+//! | recommendation | action |
+//! |---|---|
+//! | low risk | [`Action::Apply`], decided by augur |
+//! | high risk | [`Action::Publish`] once; then the operator's decision: [`Action::Apply`] with their name, or [`Action::Drop`] |
+//! | forbidden (operator override) | [`Action::Drop`], never applied or queued |
+//! | time-bound opening before its `open_at` | nothing yet: it is decided when its time comes |
+//!
+//! An id is decided once: a recommendation that was applied, rejected,
+//! expired or forbidden is not acted on again when a later cycle repeats
+//! it, and one waiting for review is not published twice.
+//!
+//! # Harm rules (automatic rollback)
+//!
+//! Every change augur applies (by itself or approved) is watched for
+//! [`EngineSettings::watch_for_s`]. The VMs and pairs it concerns are those
+//! of the recommendation's flow keys. It is rolled back, with the rule and
+//! the numbers as the reason, when one of these holds:
+//!
+//! 1. **Refused by a switch**: a bridge's last update failed while the
+//!    change is in force, and it did not fail already when the change was
+//!    applied (a bridge that reconnects and refuses the version). The
+//!    newest watched change is the one undone: it is the one that made the
+//!    version the bridge refused. One refusal undoes one change: while the
+//!    same bridge keeps refusing, older changes are not undone one after
+//!    the other (the cause is then elsewhere). (A change the bridges refuse
+//!    while it is applied is never in force: [`super::VersionControl`]
+//!    undoes it everywhere and records nothing.)
+//! 2. **Denied attempts rise**: the denied attempts from or to the
+//!    concerned VMs since the change exceed, by at least
+//!    [`HarmSettings::denied_rise_min`] and by a factor of
+//!    [`HarmSettings::denied_rise_factor`], what the same VMs had in a
+//!    period of the same length before it (scaled from whatever history
+//!    there is, at most `watch_for` back). Checked every cycle: a change
+//!    that cuts off a working service is undone at the first cycle the rise
+//!    is clear, not at the end of the watch.
+//! 3. **A pair is starved**: at the end of the watch, a concerned pair that
+//!    used to carry traffic (its 95th percentile window volume at least
+//!    [`HarmSettings::starved_min_p95_bytes`]) carried on average per
+//!    window less than [`HarmSettings::starved_share`] of that p95, and
+//!    either the change set a rate limit on it or its denied attempts rose.
+//!    A pair that merely went quiet, with no limit and no denials, is not
+//!    harm.
+//!
+//! A watch that ends with none of these keeps the change.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use augur_flows::{Aggregator, Endpoint, FlowKey};
+use serde::{Deserialize, Serialize};
+
+use super::versions::{Decider, Seq};
+use crate::recommend::{PolicyChange, Recommendation};
+use crate::risk::{RiskLevel, Unit};
+
+/// When a change is harm, and how long it is watched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HarmSettings {
+    /// Fewest extra denied attempts (over the baseline) that count as a
+    /// rise: a handful of retries is noise.
+    pub denied_rise_min: u64,
+    /// Denied attempts after the change over the baseline's, for the same
+    /// length of time, that count as a rise (a whole factor, at least 1).
+    pub denied_rise_factor: u32,
+    /// A pair carrying less than this share of its p95 window volume is
+    /// starved (0–1).
+    pub starved_share: Unit,
+    /// The p95 window volume, bytes, from which a pair counts as one that
+    /// used to carry traffic.
+    pub starved_min_p95_bytes: u64,
+}
+
+impl Default for HarmSettings {
+    fn default() -> Self {
+        Self {
+            // Ten connection attempts with their retransmissions: one
+            // client failing for a minute, more than scattered probes.
+            denied_rise_min: 20,
+            denied_rise_factor: 3,
+            starved_share: Unit::new(0.2).unwrap_or_default(),
+            starved_min_p95_bytes: 10_000,
+        }
+    }
+}
+
+impl HarmSettings {
+    /// Checks the values; `(setting, reason)` on error.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.denied_rise_factor < 1 {
+            return Err(("denied_rise_factor".into(), "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Seconds a change is watched after it is applied (0: not watched).
+    pub watch_for_s: i64,
+    /// The harm rules' thresholds.
+    pub harm: HarmSettings,
+}
+
+/// The VMs and pairs a change is about, by name (the aggregator's ids are
+/// not kept across restarts; names are).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Concerns {
+    /// Source and destination of each flow key.
+    pub pairs: BTreeSet<(Endpoint, Endpoint)>,
+}
+
+impl Concerns {
+    /// The pairs of `keys`, named through `aggregator`.
+    pub fn of_keys(aggregator: &Aggregator, keys: &[FlowKey]) -> Concerns {
+        let endpoints = aggregator.endpoints();
+        let pairs = keys
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    endpoints.endpoint(k.src)?.clone(),
+                    endpoints.endpoint(k.dst)?.clone(),
+                ))
+            })
+            .collect();
+        Concerns { pairs }
+    }
+
+    /// Every endpoint of every pair that is a VM.
+    pub fn vms(&self) -> BTreeSet<Endpoint> {
+        self.pairs
+            .iter()
+            .flat_map(|(a, b)| [a, b])
+            .filter(|e| matches!(e, Endpoint::Vm(_)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A recommendation with what it concerns.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The recommendation.
+    pub recommendation: Recommendation,
+    /// Its VMs and pairs.
+    pub concerns: Concerns,
+}
+
+/// A pair's traffic so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PairVolume {
+    /// Allowed bytes, all time.
+    pub bytes: u64,
+    /// Denied attempts, all time.
+    pub denied: u64,
+    /// The 95th percentile of its active windows' volume, bytes.
+    pub p95_bytes: f64,
+}
+
+/// What the engine measures harm with, taken each cycle from the live
+/// state. Counters are totals since the aggregator started, so a watch
+/// subtracts two observations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Window length, seconds (to turn a volume into a volume per window).
+    pub window_s: u32,
+    /// Denied attempts from or to each VM.
+    pub denied_by_vm: BTreeMap<Endpoint, u64>,
+    /// The pairs the engine asked for ([`Engine::watched_pairs`]).
+    pub pairs: BTreeMap<(Endpoint, Endpoint), PairVolume>,
+    /// Bridges whose last update failed, with the switch's error.
+    pub refusals: Vec<(String, String)>,
+}
+
+impl Observation {
+    /// Measures `aggregator` at `now` for `pairs`.
+    pub fn measure(
+        aggregator: &Aggregator,
+        pairs: &BTreeSet<(Endpoint, Endpoint)>,
+        now: i64,
+    ) -> Observation {
+        let endpoints = aggregator.endpoints();
+        let mut denied_by_vm: BTreeMap<Endpoint, u64> = BTreeMap::new();
+        let mut wanted: BTreeMap<(augur_flows::EndpointId, augur_flows::EndpointId), PairVolume> =
+            BTreeMap::new();
+        let ids: BTreeMap<_, _> = pairs
+            .iter()
+            .filter_map(|(a, b)| Some(((endpoints.get(a)?, endpoints.get(b)?), (a, b))))
+            .collect();
+        for activity in aggregator.key_activity() {
+            if activity.denied > 0 {
+                for id in [activity.key.src, activity.key.dst] {
+                    if let Some(endpoint @ Endpoint::Vm(_)) = endpoints.endpoint(id) {
+                        let total = denied_by_vm.entry(endpoint.clone()).or_default();
+                        *total = total.saturating_add(u64::from(activity.denied));
+                    }
+                }
+            }
+            let pair = (activity.key.src, activity.key.dst);
+            if ids.contains_key(&pair) {
+                let volume = wanted.entry(pair).or_default();
+                volume.bytes = volume.bytes.saturating_add(activity.bytes);
+                volume.denied = volume.denied.saturating_add(u64::from(activity.denied));
+            }
+        }
+        let pairs = ids
+            .iter()
+            .map(|(&(a, b), &(name_a, name_b))| {
+                let mut volume = wanted.get(&(a, b)).copied().unwrap_or_default();
+                volume.p95_bytes = aggregator
+                    .pair_signature(a, b)
+                    .map_or(0.0, |s| s.volume.p95_bytes);
+                ((name_a.clone(), name_b.clone()), volume)
+            })
+            .collect();
+        Observation {
+            at: now,
+            window_s: u32::from(aggregator.config().length_s),
+            denied_by_vm,
+            pairs,
+            refusals: Vec::new(),
+        }
+    }
+
+    fn denied_of(&self, vms: &BTreeSet<Endpoint>) -> u64 {
+        vms.iter()
+            .filter_map(|vm| self.denied_by_vm.get(vm))
+            .fold(0u64, |sum, n| sum.saturating_add(*n))
+    }
+}
+
+/// What the daemon (or replay) is to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Apply the change as a new policy version.
+    Apply {
+        /// The recommendation.
+        recommendation: Box<Recommendation>,
+        /// Who decided: [`Decider::Automatic`] or [`Decider::Operator`].
+        decider: Decider,
+    },
+    /// Put the recommendation up for review.
+    Publish {
+        /// The recommendation.
+        recommendation: Box<Recommendation>,
+    },
+    /// Do not make it; the reason says why.
+    Drop {
+        /// The recommendation's id.
+        id: String,
+        /// Why.
+        why: DropReason,
+    },
+    /// Undo a version augur applied: it caused harm.
+    Rollback {
+        /// The version.
+        seq: Seq,
+        /// The harm rule and its numbers.
+        reason: String,
+    },
+}
+
+/// Why a recommendation is not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DropReason {
+    /// An operator override forbids it.
+    Forbidden,
+    /// The operator rejected it.
+    Rejected {
+        /// Who, if they said.
+        by: Option<String>,
+        /// Why, if they said.
+        reason: Option<String>,
+    },
+    /// Nobody decided in time.
+    Expired,
+    /// Approved, but the recommendation no longer holds (augur restarted,
+    /// or the traffic changed, before the approval arrived).
+    Stale,
+}
+
+/// An operator's decision, as the engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Apply it.
+    Approve {
+        /// Who, if they said.
+        by: Option<String>,
+    },
+    /// Do not.
+    Reject {
+        /// Who, if they said.
+        by: Option<String>,
+        /// Why, if they said.
+        reason: Option<String>,
+    },
+}
+
+/// A recommendation waiting for review.
+#[derive(Debug, Clone)]
+pub struct Review {
+    /// The recommendation.
+    pub candidate: Candidate,
+    /// When it was published, Unix seconds.
+    pub since: i64,
+}
+
+/// A change under watch.
+#[derive(Debug, Clone)]
+struct Watch {
+    seq: Seq,
+    concerns: Concerns,
+    limits: bool,
+    started: i64,
+    /// Denied attempts of the concerned VMs per second before the change.
+    denied_rate_before: f64,
+    at_start: Observation,
+}
+
+/// The decision loop's state.
+#[derive(Debug)]
+pub struct Engine {
+    settings: EngineSettings,
+    reviews: BTreeMap<String, Review>,
+    /// Approvals of recommendations this engine does not hold (augur
+    /// restarted since publishing): acted on when the next cycle
+    /// recommends the same id, dropped as stale otherwise.
+    approved_unknown: BTreeMap<String, Option<String>>,
+    /// Applied changes by recommendation id, with what they concern and
+    /// the review they came from, until [`Engine::applied`] says which
+    /// version they became.
+    applying: BTreeMap<String, (Candidate, Option<i64>)>,
+    decided: BTreeSet<String>,
+    watches: Vec<Watch>,
+    /// Past observations, for the baseline of a new watch: at most
+    /// `watch_for` back.
+    past: VecDeque<Observation>,
+    /// Bridges whose refusal already undid a change, until they stop
+    /// refusing.
+    refusals_acted_on: BTreeSet<String>,
+}
+
+impl Engine {
+    /// An engine with nothing decided yet.
+    pub fn new(settings: EngineSettings) -> Engine {
+        Engine {
+            settings,
+            reviews: BTreeMap::new(),
+            approved_unknown: BTreeMap::new(),
+            applying: BTreeMap::new(),
+            decided: BTreeSet::new(),
+            watches: Vec::new(),
+            past: VecDeque::new(),
+            refusals_acted_on: BTreeSet::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Recommendations waiting for review, by id.
+    pub fn reviews(&self) -> &BTreeMap<String, Review> {
+        &self.reviews
+    }
+
+    /// Whether `id` was decided (applied, rejected, expired, forbidden).
+    pub fn is_decided(&self, id: &str) -> bool {
+        self.decided.contains(id)
+    }
+
+    /// The pairs the next [`Observation`] must measure.
+    pub fn watched_pairs(&self) -> BTreeSet<(Endpoint, Endpoint)> {
+        self.watches
+            .iter()
+            .flat_map(|w| w.concerns.pairs.iter().cloned())
+            .chain(
+                self.applying
+                    .values()
+                    .flat_map(|(c, _)| c.concerns.pairs.iter().cloned()),
+            )
+            .collect()
+    }
+
+    /// Versions under watch.
+    pub fn watching(&self) -> Vec<Seq> {
+        self.watches.iter().map(|w| w.seq).collect()
+    }
+
+    /// One cycle at `now`: harm checks on what `observation` shows
+    /// ([`Engine::observe`]), then the cycle's recommendations
+    /// ([`Engine::recommended`]).
+    pub fn cycle(
+        &mut self,
+        candidates: Vec<Candidate>,
+        observation: Observation,
+        now: i64,
+    ) -> Vec<Action> {
+        let mut actions = self.observe(observation, now);
+        actions.extend(self.recommended(candidates, now));
+        actions
+    }
+
+    /// The harm checks of a cycle, alone: for a cycle without
+    /// recommendations to act on (the model is not trained yet), which
+    /// must not make held approvals stale.
+    pub fn observe(&mut self, observation: Observation, now: i64) -> Vec<Action> {
+        let actions = self.check_watches(&observation, now);
+        self.remember(observation, now);
+        actions
+    }
+
+    /// Acts on a cycle's recommendations (all of them: an approval held
+    /// for an id that is not among them is dropped as stale).
+    pub fn recommended(&mut self, candidates: Vec<Candidate>, now: i64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut recommended = BTreeSet::new();
+        for candidate in candidates {
+            let id = candidate.recommendation.id.clone();
+            recommended.insert(id.clone());
+            if self.decided.contains(&id) {
+                continue;
+            }
+            if let Some(by) = self.approved_unknown.remove(&id) {
+                actions.push(self.apply(candidate, Decider::Operator(approver(by)), Some(now)));
+                continue;
+            }
+            // A time-bound opening is proposed ahead; it opens at its time.
+            if let PolicyChange::TimeBound { open_at, .. } = candidate.recommendation.change
+                && now < open_at
+            {
+                continue;
+            }
+            match candidate.recommendation.risk.level {
+                RiskLevel::Low => actions.push(self.apply(candidate, Decider::Automatic, None)),
+                RiskLevel::High => {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = self.reviews.entry(id)
+                    {
+                        actions.push(Action::Publish {
+                            recommendation: Box::new(candidate.recommendation.clone()),
+                        });
+                        slot.insert(Review {
+                            candidate,
+                            since: now,
+                        });
+                    }
+                }
+                RiskLevel::Forbidden => {
+                    self.decided.insert(id.clone());
+                    actions.push(Action::Drop {
+                        id,
+                        why: DropReason::Forbidden,
+                    });
+                }
+            }
+        }
+        // Approvals of recommendations this cycle did not make are stale.
+        let stale: Vec<String> = self
+            .approved_unknown
+            .keys()
+            .filter(|id| !recommended.contains(*id))
+            .cloned()
+            .collect();
+        for id in stale {
+            self.approved_unknown.remove(&id);
+            actions.push(Action::Drop {
+                id,
+                why: DropReason::Stale,
+            });
+        }
+        actions
+    }
+
+    /// The operator decided on `id`.
+    pub fn decision(&mut self, id: &str, verdict: Verdict) -> Vec<Action> {
+        if self.decided.contains(id) {
+            return Vec::new();
+        }
+        match verdict {
+            Verdict::Approve { by } => match self.reviews.remove(id) {
+                Some(review) => vec![self.apply(
+                    review.candidate,
+                    Decider::Operator(approver(by)),
+                    Some(review.since),
+                )],
+                None => {
+                    // Held until the next cycle shows whether it still holds.
+                    self.approved_unknown.insert(id.to_owned(), by);
+                    Vec::new()
+                }
+            },
+            Verdict::Reject { by, reason } => {
+                self.reviews.remove(id);
+                self.decided.insert(id.to_owned());
+                vec![Action::Drop {
+                    id: id.to_owned(),
+                    why: DropReason::Rejected { by, reason },
+                }]
+            }
+        }
+    }
+
+    /// Nobody decided on `id` in time.
+    pub fn expired(&mut self, id: &str) -> Vec<Action> {
+        self.reviews.remove(id);
+        if !self.decided.insert(id.to_owned()) {
+            return Vec::new();
+        }
+        vec![Action::Drop {
+            id: id.to_owned(),
+            why: DropReason::Expired,
+        }]
+    }
+
+    /// The change of recommendation `id` is in force as version `seq` since
+    /// `now`: watch it.
+    pub fn applied(&mut self, id: &str, seq: Seq, now: i64) {
+        let Some((candidate, _)) = self.applying.remove(id) else {
+            return;
+        };
+        if self.settings.watch_for_s <= 0 {
+            return;
+        }
+        let vms = candidate.concerns.vms();
+        let at_start = self.past.back().cloned().unwrap_or_default();
+        // The baseline: from the oldest observation kept (at most
+        // `watch_for` back) to the newest.
+        let denied_rate_before = match self.past.front() {
+            Some(oldest) if at_start.at > oldest.at => {
+                let denied = at_start
+                    .denied_of(&vms)
+                    .saturating_sub(oldest.denied_of(&vms));
+                denied as f64 / (at_start.at - oldest.at) as f64
+            }
+            _ => 0.0,
+        };
+        self.watches.push(Watch {
+            seq,
+            limits: candidate
+                .recommendation
+                .change
+                .opening()
+                .is_some_and(|o| o.rate.is_some()),
+            concerns: candidate.concerns,
+            started: now,
+            denied_rate_before,
+            at_start,
+        });
+    }
+
+    /// The change of recommendation `id` could not be applied. One augur
+    /// decided stays decided (so it is not tried again every cycle); an
+    /// approved one waits for review again, so that the operator can
+    /// approve it once more after fixing what stopped it.
+    pub fn apply_failed(&mut self, id: &str) {
+        if let Some((candidate, Some(since))) = self.applying.remove(id) {
+            self.decided.remove(id);
+            self.reviews
+                .insert(id.to_owned(), Review { candidate, since });
+        }
+    }
+
+    /// Publishing `id` for review failed: it is published again when a
+    /// cycle next recommends it.
+    pub fn unpublished(&mut self, id: &str) {
+        self.reviews.remove(id);
+    }
+
+    /// Version `seq` was rolled back (by augur or an operator): no longer
+    /// watched.
+    pub fn rolled_back(&mut self, seq: Seq) {
+        self.watches.retain(|w| w.seq != seq);
+    }
+
+    /// Decides to apply; `review` is when its review began, if it had one.
+    fn apply(&mut self, candidate: Candidate, decider: Decider, review: Option<i64>) -> Action {
+        let id = candidate.recommendation.id.clone();
+        self.decided.insert(id.clone());
+        self.reviews.remove(&id);
+        let recommendation = Box::new(candidate.recommendation.clone());
+        self.applying.insert(id, (candidate, review));
+        Action::Apply {
+            recommendation,
+            decider,
+        }
+    }
+
+    fn remember(&mut self, observation: Observation, now: i64) {
+        let keep_from = now.saturating_sub(self.settings.watch_for_s.max(0));
+        // The newest observation before the window is kept as its start.
+        while self.past.len() >= 2 && self.past.get(1).is_some_and(|o| o.at <= keep_from) {
+            self.past.pop_front();
+        }
+        if self.settings.watch_for_s > 0 {
+            self.past.push_back(observation);
+        }
+    }
+
+    /// Applies the harm rules; ends the watches that ended or caused harm.
+    fn check_watches(&mut self, now_seen: &Observation, now: i64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut ended = BTreeSet::new();
+        // Rule 1: the newest change in force is the one a refusal is about.
+        self.refusals_acted_on
+            .retain(|bridge| now_seen.refusals.iter().any(|(b, _)| b == bridge));
+        let newest = self.watches.last();
+        let refusal = now_seen.refusals.iter().find(|(bridge, _)| {
+            !self.refusals_acted_on.contains(bridge)
+                && newest.is_some_and(|w| !w.at_start.refusals.iter().any(|(b, _)| b == bridge))
+        });
+        if let (Some((bridge, error)), Some(newest)) = (refusal, newest) {
+            actions.push(Action::Rollback {
+                seq: newest.seq,
+                reason: format!(
+                    "bridge {bridge} refused the version that holds change {}: {error}",
+                    newest.seq
+                ),
+            });
+            ended.insert(newest.seq);
+            self.refusals_acted_on.insert(bridge.clone());
+        }
+        for watch in &self.watches {
+            if ended.contains(&watch.seq) {
+                continue;
+            }
+            let elapsed = now.saturating_sub(watch.started);
+            if let Some(reason) = self.harm(watch, now_seen, elapsed) {
+                actions.push(Action::Rollback {
+                    seq: watch.seq,
+                    reason,
+                });
+                ended.insert(watch.seq);
+            } else if elapsed >= self.settings.watch_for_s {
+                ended.insert(watch.seq);
+            }
+        }
+        self.watches.retain(|w| !ended.contains(&w.seq));
+        actions
+    }
+
+    /// The first harm rule that `watch` breaks, in words.
+    fn harm(&self, watch: &Watch, now_seen: &Observation, elapsed: i64) -> Option<String> {
+        let harm = &self.settings.harm;
+        if elapsed <= 0 {
+            return None;
+        }
+        // Rule 2.
+        let vms = watch.concerns.vms();
+        let denied_after = now_seen
+            .denied_of(&vms)
+            .saturating_sub(watch.at_start.denied_of(&vms));
+        let expected = watch.denied_rate_before * elapsed as f64;
+        let rise = denied_after as f64 - expected;
+        if rise >= harm.denied_rise_min as f64
+            && denied_after as f64 > expected * f64::from(harm.denied_rise_factor)
+        {
+            let names: Vec<String> = vms.iter().map(ToString::to_string).collect();
+            return Some(format!(
+                "denied attempts of {} rose to {denied_after} in {elapsed} s after the change \
+                 (about {expected:.0} expected from before it)",
+                names.join(", ")
+            ));
+        }
+        // Rule 3, once the watch has run its course.
+        if elapsed < self.settings.watch_for_s {
+            return None;
+        }
+        let windows = (elapsed as f64 / f64::from(now_seen.window_s.max(1))).max(1.0);
+        for pair in &watch.concerns.pairs {
+            let (Some(after), before) = (
+                now_seen.pairs.get(pair),
+                watch.at_start.pairs.get(pair).copied().unwrap_or_default(),
+            ) else {
+                continue;
+            };
+            let p95 = after.p95_bytes.max(before.p95_bytes);
+            if p95 < harm.starved_min_p95_bytes as f64 {
+                continue;
+            }
+            let per_window = after.bytes.saturating_sub(before.bytes) as f64 / windows;
+            let denied_rose = after.denied > before.denied;
+            let share = harm.starved_share.get();
+            if per_window < share * p95 && (watch.limits || denied_rose) {
+                let cause = if watch.limits {
+                    "the change limits its rate"
+                } else {
+                    "its denied attempts rose"
+                };
+                return Some(format!(
+                    "{} -> {} carried {per_window:.0} bytes per window after the change, under \
+                     {:.0}% of its p95 of {p95:.0}, and {cause}",
+                    pair.0,
+                    pair.1,
+                    share * 100.0
+                ));
+            }
+        }
+        None
+    }
+}
+
+fn approver(by: Option<String>) -> String {
+    by.unwrap_or_else(|| "operator".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{PortRange, Proto};
+    use crate::recommend::{Opening, Peer, change_id};
+    use crate::risk::{RiskAssessment, RiskScore};
+
+    fn recommendation(port: u16, level: RiskLevel) -> Recommendation {
+        let change = PolicyChange::AddPair {
+            rule: Opening {
+                name: None,
+                from: vec![Peer::Name("web".into())],
+                to: vec![Peer::Name("db".into())],
+                proto: Proto::Tcp,
+                ports: Some(PortRange::single(port)),
+                rate: None,
+                expires: None,
+            },
+        };
+        Recommendation {
+            id: change_id(&change),
+            change,
+            probability: 0.9,
+            risk: RiskAssessment {
+                score: RiskScore::new(0.1),
+                level,
+                factors: Vec::new(),
+            },
+            explanation: "test".into(),
+            keys: Vec::new(),
+        }
+    }
+
+    fn candidate(port: u16, level: RiskLevel) -> Candidate {
+        Candidate {
+            recommendation: recommendation(port, level),
+            concerns: Concerns {
+                pairs: [(Endpoint::vm("web"), Endpoint::vm("db"))].into(),
+            },
+        }
+    }
+
+    fn engine(watch_for_s: i64) -> Engine {
+        Engine::new(EngineSettings {
+            watch_for_s,
+            harm: HarmSettings::default(),
+        })
+    }
+
+    fn seen(at: i64, denied_web: u64, bytes: u64, pair_denied: u64) -> Observation {
+        Observation {
+            at,
+            window_s: 10,
+            denied_by_vm: [(Endpoint::vm("web"), denied_web)].into(),
+            pairs: [(
+                (Endpoint::vm("web"), Endpoint::vm("db")),
+                PairVolume {
+                    bytes,
+                    denied: pair_denied,
+                    p95_bytes: 100_000.0,
+                },
+            )]
+            .into(),
+            refusals: Vec::new(),
+        }
+    }
+
+    fn kinds(actions: &[Action]) -> Vec<&'static str> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Apply {
+                    decider: Decider::Automatic,
+                    ..
+                } => "apply-auto",
+                Action::Apply { .. } => "apply-operator",
+                Action::Publish { .. } => "publish",
+                Action::Drop { .. } => "drop",
+                Action::Rollback { .. } => "rollback",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn low_is_applied_once_high_published_once_forbidden_never() {
+        let mut e = engine(0);
+        let cands = || {
+            vec![
+                candidate(1, RiskLevel::Low),
+                candidate(2, RiskLevel::High),
+                candidate(3, RiskLevel::Forbidden),
+            ]
+        };
+        let first = e.cycle(cands(), Observation::default(), 100);
+        assert_eq!(kinds(&first), ["apply-auto", "publish", "drop"]);
+        // The same recommendations next cycle: nothing new.
+        assert!(e.cycle(cands(), Observation::default(), 130).is_empty());
+        assert_eq!(e.reviews().len(), 1);
+        // A publication that did not reach the table is made again.
+        e.unpublished(&candidate(2, RiskLevel::High).recommendation.id);
+        assert_eq!(
+            kinds(&e.cycle(cands(), Observation::default(), 160)),
+            ["publish"]
+        );
+    }
+
+    #[test]
+    fn approval_applies_with_the_operator_and_rejection_drops_for_good() {
+        let mut e = engine(0);
+        let high = candidate(2, RiskLevel::High);
+        let id = high.recommendation.id.clone();
+        e.cycle(vec![high.clone()], Observation::default(), 0);
+        let approved = e.decision(
+            &id,
+            Verdict::Approve {
+                by: Some("alice".into()),
+            },
+        );
+        match approved.as_slice() {
+            [Action::Apply { decider, .. }] => {
+                assert_eq!(*decider, Decider::Operator("alice".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Decided: neither re-published nor re-applied.
+        assert!(e.cycle(vec![high], Observation::default(), 30).is_empty());
+        assert!(e.decision(&id, Verdict::Approve { by: None }).is_empty());
+
+        let other = candidate(4, RiskLevel::High);
+        let id = other.recommendation.id.clone();
+        e.cycle(vec![other.clone()], Observation::default(), 60);
+        let rejected = e.decision(
+            &id,
+            Verdict::Reject {
+                by: None,
+                reason: Some("no".into()),
+            },
+        );
+        assert_eq!(kinds(&rejected), ["drop"]);
+        assert!(e.cycle(vec![other], Observation::default(), 90).is_empty());
+    }
+
+    #[test]
+    fn an_approved_change_that_fails_waits_for_review_again() {
+        let mut e = engine(0);
+        let low = candidate(1, RiskLevel::Low);
+        let high = candidate(2, RiskLevel::High);
+        let high_id = high.recommendation.id.clone();
+        e.cycle(vec![low.clone(), high.clone()], Observation::default(), 0);
+        e.apply_failed(&low.recommendation.id);
+        let approved = e.decision(&high_id, Verdict::Approve { by: None });
+        assert_eq!(kinds(&approved), ["apply-operator"]);
+        e.apply_failed(&high_id);
+        // Not retried by itself, neither the automatic one nor the review.
+        assert!(
+            e.cycle(vec![low, high], Observation::default(), 30)
+                .is_empty()
+        );
+        assert_eq!(e.reviews().len(), 1);
+        let again = e.decision(&high_id, Verdict::Approve { by: None });
+        assert_eq!(kinds(&again), ["apply-operator"]);
+    }
+
+    #[test]
+    fn expiry_drops_and_a_later_cycle_does_not_republish() {
+        let mut e = engine(0);
+        let high = candidate(2, RiskLevel::High);
+        let id = high.recommendation.id.clone();
+        e.cycle(vec![high.clone()], Observation::default(), 0);
+        assert_eq!(kinds(&e.expired(&id)), ["drop"]);
+        assert!(e.expired(&id).is_empty());
+        assert!(e.cycle(vec![high], Observation::default(), 30).is_empty());
+    }
+
+    #[test]
+    fn an_approval_after_restart_waits_for_the_recommendation() {
+        let mut e = engine(0);
+        let high = candidate(2, RiskLevel::High);
+        let id = high.recommendation.id.clone();
+        assert!(e.decision(&id, Verdict::Approve { by: None }).is_empty());
+        let actions = e.cycle(vec![high], Observation::default(), 0);
+        assert_eq!(kinds(&actions), ["apply-operator"]);
+        // One no cycle recommends any more is stale.
+        assert!(e.decision("0123", Verdict::Approve { by: None }).is_empty());
+        let actions = e.cycle(Vec::new(), Observation::default(), 30);
+        assert_eq!(
+            actions,
+            [Action::Drop {
+                id: "0123".into(),
+                why: DropReason::Stale
+            }]
+        );
+    }
+
+    #[test]
+    fn a_time_bound_opening_waits_for_its_time() {
+        let mut e = engine(0);
+        let mut c = candidate(2, RiskLevel::Low);
+        c.recommendation.change = PolicyChange::TimeBound {
+            rule: c.recommendation.change.opening().unwrap().clone(),
+            open_at: 1000,
+            run_at: 1300,
+        };
+        assert!(
+            e.cycle(vec![c.clone()], Observation::default(), 900)
+                .is_empty()
+        );
+        let actions = e.cycle(vec![c], Observation::default(), 1000);
+        assert_eq!(kinds(&actions), ["apply-auto"]);
+    }
+
+    /// Applies a low-risk change at t=100 after quiet observations from 0,
+    /// with `denied_before` attempts of web in the 100 s before.
+    fn watched(denied_before: u64) -> Engine {
+        let mut e = engine(60);
+        e.cycle(Vec::new(), seen(0, 0, 0, 0), 0);
+        let actions = e.cycle(
+            vec![candidate(1, RiskLevel::Low)],
+            seen(100, denied_before, 1_000_000, 0),
+            100,
+        );
+        assert_eq!(kinds(&actions), ["apply-auto"]);
+        let id = candidate(1, RiskLevel::Low).recommendation.id;
+        e.applied(&id, 7, 100);
+        assert_eq!(e.watching(), [7]);
+        e
+    }
+
+    #[test]
+    fn denied_attempts_rising_roll_the_change_back_within_the_watch() {
+        let mut e = watched(0);
+        // 10 denied in 20 s: under the minimum rise.
+        assert!(
+            e.cycle(Vec::new(), seen(120, 10, 1_500_000, 0), 120)
+                .is_empty()
+        );
+        let actions = e.cycle(Vec::new(), seen(140, 40, 2_000_000, 0), 140);
+        match actions.as_slice() {
+            [Action::Rollback { seq: 7, reason }] => {
+                assert!(
+                    reason.contains("denied attempts of db, web rose to 40"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.watching().is_empty());
+    }
+
+    #[test]
+    fn denied_attempts_at_their_usual_rate_are_no_harm() {
+        // 100 in the 100 s before: 60 in the 60 s after is the usual rate.
+        let mut e = watched(100);
+        assert!(
+            e.cycle(Vec::new(), seen(130, 130, 1_500_000, 0), 130)
+                .is_empty()
+        );
+        assert!(
+            e.cycle(Vec::new(), seen(160, 160, 2_000_000, 0), 160)
+                .is_empty()
+        );
+        // The watch ended, the change is kept.
+        assert!(e.watching().is_empty());
+    }
+
+    #[test]
+    fn a_refusing_bridge_rolls_back_the_newest_watched_change() {
+        let mut e = watched(0);
+        let mut o = seen(110, 0, 1_000_000, 0);
+        o.refusals = vec![("br1".into(), "OFPBFC_MSG_FAILED".into())];
+        let actions = e.cycle(Vec::new(), o, 110);
+        match actions.as_slice() {
+            [Action::Rollback { seq: 7, reason }] => {
+                assert!(reason.contains("bridge br1 refused"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lasting_refusal_undoes_one_change_and_an_old_one_none() {
+        let refusing = |at| {
+            let mut o = seen(at, 0, 1_000_000, 0);
+            o.refusals = vec![("br1".into(), "OFPMMFC_OUT_OF_METERS".into())];
+            o
+        };
+        let mut e = engine(60);
+        e.cycle(Vec::new(), seen(0, 0, 0, 0), 0);
+        for (port, at, seq) in [(1, 10, 1), (2, 20, 2)] {
+            let c = candidate(port, RiskLevel::Low);
+            let id = c.recommendation.id.clone();
+            e.cycle(vec![c], seen(at, 0, 0, 0), at);
+            e.applied(&id, seq, at);
+        }
+        let first = e.cycle(Vec::new(), refusing(30), 30);
+        assert!(matches!(
+            first.as_slice(),
+            [Action::Rollback { seq: 2, .. }]
+        ));
+        // Still refusing after the rollback: change 1 is not blamed too.
+        assert!(e.cycle(Vec::new(), refusing(40), 40).is_empty());
+        assert_eq!(e.watching(), [1]);
+        // A change applied while the bridge already refuses is not blamed.
+        let c = candidate(3, RiskLevel::Low);
+        let id = c.recommendation.id.clone();
+        e.cycle(vec![c], refusing(45), 45);
+        e.applied(&id, 3, 45);
+        assert!(e.cycle(Vec::new(), seen(50, 0, 0, 0), 50).is_empty());
+        assert!(e.cycle(Vec::new(), refusing(55), 55).is_empty());
+        // Another bridge refusing is.
+        let mut other = refusing(60);
+        other
+            .refusals
+            .push(("br2".into(), "OFPBFC_MSG_FAILED".into()));
+        assert!(matches!(
+            e.cycle(Vec::new(), other, 60).as_slice(),
+            [Action::Rollback { seq: 3, .. }]
+        ));
+    }
+
+    #[test]
+    fn a_starved_pair_rolls_back_only_with_a_limit_or_denials() {
+        // Quiet with no denials and no limit: not harm.
+        let mut e = watched(0);
+        assert!(
+            e.cycle(Vec::new(), seen(160, 0, 1_000_100, 0), 160)
+                .is_empty()
+        );
+        // Quiet while the pair's denials rose (under rule 2's minimum).
+        let mut e = watched(0);
+        let actions = e.cycle(Vec::new(), seen(160, 5, 1_000_100, 5), 160);
+        match actions.as_slice() {
+            [Action::Rollback { seq: 7, reason }] => {
+                assert!(reason.contains("web -> db carried 17 bytes"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A limit set by the change, with its volume kept: not harm.
+        let mut e = engine(60);
+        let mut c = candidate(1, RiskLevel::Low);
+        let mut rule = c.recommendation.change.opening().unwrap().clone();
+        rule.rate = Some(crate::policy::Rate {
+            rate: 1000,
+            unit: crate::policy::RateUnit::Kbps,
+            burst: 0,
+        });
+        c.recommendation.change = PolicyChange::AddPair { rule };
+        c.recommendation.id = change_id(&c.recommendation.change);
+        let id = c.recommendation.id.clone();
+        e.cycle(vec![c], seen(0, 0, 0, 0), 0);
+        e.applied(&id, 3, 0);
+        assert!(e.cycle(Vec::new(), seen(60, 0, 600_000, 0), 60).is_empty());
+    }
+
+    #[test]
+    fn measures_denials_per_vm_and_the_volume_of_the_asked_pairs() {
+        use augur_flows::{FlowRecord, Protocol, Timestamp, Verdict, WindowConfig};
+        let record = |ts: i64, src: &str, dst: &str, bytes: u64, verdict| FlowRecord {
+            ts: Timestamp::from_secs(ts),
+            src: Endpoint::vm(src),
+            dst: Endpoint::vm(dst),
+            src_port: 40_000,
+            dst_port: 6000,
+            protocol: Protocol::TCP,
+            bytes,
+            packets: 10,
+            connections: 1,
+            verdict,
+            bridge: None,
+        };
+        let mut aggregator = Aggregator::new(WindowConfig::with_length(10).unwrap());
+        aggregator.ingest(&[
+            record(1_000, "web", "db", 5_000, Verdict::Allowed),
+            record(1_001, "web", "db", 0, Verdict::Denied),
+            record(1_002, "web", "app", 0, Verdict::Denied),
+            record(1_003, "app", "db", 7_000, Verdict::Allowed),
+        ]);
+        aggregator.close_window(1_010);
+        let pairs = [
+            (Endpoint::vm("web"), Endpoint::vm("db")),
+            (Endpoint::vm("nobody"), Endpoint::vm("db")),
+        ]
+        .into();
+        let o = Observation::measure(&aggregator, &pairs, 1_010);
+        assert_eq!(o.window_s, 10);
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("web")), Some(&2));
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("db")), Some(&1));
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("app")), Some(&1));
+        // Only the pairs asked for that exist.
+        assert_eq!(o.pairs.len(), 1);
+        let volume = o.pairs[&(Endpoint::vm("web"), Endpoint::vm("db"))];
+        assert_eq!((volume.bytes, volume.denied), (5_000, 1));
+        assert!(volume.p95_bytes > 0.0);
+    }
+}

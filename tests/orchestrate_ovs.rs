@@ -1,0 +1,468 @@
+//! The decision loop against real Open vSwitch bridges (userspace
+//! datapath) and a private switch database, with `augur run` in process
+//! and `[orchestrate]` enabled:
+//!
+//! - from two days of imported history (web-1 → db-1 tcp/6000 working in
+//!   learn mode, app-1 → db-1 on MySQL, web-2 → app-2 on SSH), augur
+//!   applies the low-risk opening by itself: its flows appear on the bridge
+//!   with the change's version in their cookies;
+//! - the two high-risk ones are published in the root row's
+//!   `external_ids`; the README's `ovs-vsctl set ... augur-decision-<id>=approve`
+//!   gets one applied (status `applied as change N`), a `reject` leaves
+//!   every flow as it was;
+//! - denied attempts of web-1 injected through the bridge after the
+//!   automatic change make augur roll it back by itself, with the reason
+//!   in the history, and its flows go.
+//!
+//! Skips without OVS unless `AUGUR_REQUIRE_OVS=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "../ovsdb/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use augur::daemon::{self, Daemon};
+use augur::inventory::Inventory;
+use augur::orchestrate::versions::{Decider, PolicyVersion, Status};
+use augur::policy::{Cookie, Origin};
+use etherparse::PacketBuilder;
+use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
+use support::{eventually, write_atomically};
+
+const POLICY: &str = include_str!("../examples/policy/three-tier.toml");
+const INVENTORY: &str = include_str!("../examples/policy/three-tier-inventory.toml");
+/// Long enough for a loaded two-core machine shared with other test runs.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The recommendation ids of the history below (stable: a hash of the
+/// change's text).
+const LOW_ID: &str = "fad444196df3800b"; // add pair web-1 -> db-1 6000/tcp
+const MYSQL_ID: &str = "840d9c0425a187d0"; // open port app-1 -> db-1 3306/tcp
+const SSH_ID: &str = "69f03691a7df4053"; // open port web-2 -> app-2 22/tcp
+
+/// A small deterministic generator (xorshift), for the history's gaps.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An exponential gap of mean `mean` seconds.
+    fn gap(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.next()).ln()
+    }
+}
+
+/// Two days of flows ending now, as `augur import csv` reads them: the
+/// policy's own traffic, two pairs that stop half-way (the model's
+/// negatives), and three pairs no rule allows that carried traffic all
+/// along (as in learn mode).
+fn history_csv(now: f64) -> String {
+    let start = now - 2.0 * 86_400.0;
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rows: Vec<(f64, String)> = Vec::new();
+    let mut flows = |src: &str, dst: &str, port: u16, mean: f64, from: f64, to: f64| {
+        let mut t = from + rng.next() * mean;
+        while t < to {
+            let bytes = 20_000 + (rng.next() * 5000.0) as u64;
+            rows.push((
+                t,
+                format!("{t:.3},{src},{dst},tcp,{port},{bytes},20,allowed"),
+            ));
+            t += rng.gap(mean);
+        }
+    };
+    for (web, app) in [("web-1", "app-1"), ("web-2", "app-2")] {
+        flows(web, app, 8000, 120.0, start, now);
+    }
+    for (app, db) in [("app-1", "db-1"), ("app-2", "db-2")] {
+        flows(app, db, 5432, 120.0, start, now);
+    }
+    flows("web-1", "app-2", 8001, 300.0, start, start + 86_400.0);
+    flows("web-2", "app-1", 8002, 300.0, start, start + 86_400.0);
+    flows("web-1", "db-1", 6000, 240.0, start, now);
+    flows("app-1", "db-1", 3306, 240.0, start, now);
+    flows("web-2", "app-2", 22, 240.0, start, now);
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut csv = "ts,src,dst,proto,dport,bytes,packets,verdict\n".to_owned();
+    for (_, row) in rows {
+        writeln!(csv, "{row}").unwrap();
+    }
+    csv
+}
+
+/// The example inventory on two test bridges, web-1 at a real port of `s1`
+/// (where its traffic is injected).
+fn inventory(s1: &TestBridge, s2: &TestBridge, web1_ofport: u32) -> Inventory {
+    let mut inventory: Inventory = toml::from_str(INVENTORY).unwrap();
+    let map = |name: &str| match name {
+        "s1" => Some((s1.name().to_owned(), s1.datapath_id())),
+        "s2" => Some((s2.name().to_owned(), s2.datapath_id())),
+        _ => None,
+    };
+    inventory.bridges.retain_mut(|b| match map(&b.name) {
+        Some((name, dpid)) => {
+            b.name = name;
+            b.datapath_id = dpid;
+            true
+        }
+        None => false,
+    });
+    for vm in &mut inventory.vms {
+        let web1 = vm.id.0 == "web-1";
+        vm.interfaces.retain_mut(|i| match map(&i.bridge) {
+            Some((name, _)) => {
+                i.bridge = name;
+                if web1 {
+                    i.ofport.0 = web1_ofport;
+                }
+                true
+            }
+            None => false,
+        });
+    }
+    inventory.vms.retain(|vm| !vm.interfaces.is_empty());
+    inventory
+        .external_ports
+        .retain_mut(|p| map(&p.bridge).map(|(name, _)| p.bridge = name).is_some());
+    inventory
+}
+
+/// A TCP SYN from web-1 (10.0.0.11) to web-2 (10.0.0.12): no rule allows
+/// web to web, so it is denied and sampled.
+fn denied_syn(src_port: u16) -> String {
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([0x02, 0, 0, 0, 0x01, 0x01], [0x02, 0, 0, 0, 0x02, 0x01])
+        .ipv4([10, 0, 0, 11], [10, 0, 0, 12], 64)
+        .tcp(src_port, 9999, 1000, 64_240)
+        .syn()
+        .write(&mut frame, &[])
+        .unwrap();
+    hex::encode(frame)
+}
+
+fn ovs_vsctl(server: &common::Server, args: &str) -> String {
+    let line = format!(
+        "ovs-vsctl --db=unix:{} --no-wait --timeout=10 {args}",
+        server.sock.display()
+    );
+    let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn external_id(server: &common::Server, key: &str) -> Option<String> {
+    let out = ovs_vsctl(
+        server,
+        &format!("--if-exists get Open_vSwitch . external_ids:{key}"),
+    );
+    (!out.is_empty()).then(|| out.trim_matches('"').to_owned())
+}
+
+/// augur's rule flows of `version` on the bridge.
+fn rule_flows_of(bridge: &TestBridge, version: u16) -> usize {
+    bridge
+        .dump_flows(&["--no-stats"])
+        .lines()
+        .filter_map(|l| {
+            let text = l
+                .split(',')
+                .find_map(|f| f.trim().strip_prefix("cookie="))?;
+            u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
+        })
+        .filter_map(Cookie::from_raw)
+        .filter(|c| matches!(c.origin(), Some(Origin::Rule(_))) && c.version() == version)
+        .count()
+}
+
+/// Every flow of the bridge without counters, as a set.
+fn table(bridge: &TestBridge) -> BTreeSet<String> {
+    bridge
+        .dump_flows(&["--no-stats"])
+        .lines()
+        .filter(|l| l.contains("actions="))
+        .map(|l| {
+            l.split(',')
+                .map(str::trim)
+                .filter(|f| !f.starts_with("duration=") && !f.starts_with("idle_age="))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+fn version_of(history: &[PolicyVersion], id: &str) -> Result<PolicyVersion, String> {
+    history
+        .iter()
+        .find(|v| v.recommendation.as_deref() == Some(id) && !v.decider.is_rollback())
+        .cloned()
+        .ok_or_else(|| format!("no version for {id} yet: {} versions", history.len()))
+}
+
+fn import(store: &Path, csv: &Path, inventory: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_augur"))
+        .args(["import", "csv"])
+        .arg(csv)
+        .args(["--window", "5", "--inventory"])
+        .arg(inventory)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "augur import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn augur_applies_low_risk_queues_high_risk_obeys_decisions_and_undoes_harm() {
+    if let Err(why) = ovs_usable() {
+        skip_without_ovs(&why);
+        return;
+    }
+    let Some(server) = common::Server::start() else {
+        return;
+    };
+    ovs_vsctl(&server, "init");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            std::env::var("AUGUR_TEST_LOG")
+                .unwrap_or_else(|_| "warn,augur::orchestrate=info,augur::pending=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    let inventory_path = dir.path().join("inventory.toml");
+    let store = dir.path().join("store");
+    let csv = dir.path().join("history.csv");
+    write_atomically(&policy, POLICY);
+    let example_inventory = dir.path().join("three-tier-inventory.toml");
+    write_atomically(&example_inventory, INVENTORY);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    std::fs::write(&csv, history_csv(now)).unwrap();
+    import(&store, &csv, &example_inventory);
+    write_atomically(&inventory_path, "");
+
+    let text = format!(
+        r#"
+policy = "{}"
+inventory = {{ file = "{}" }}
+reload_interval = "200ms"
+[listen]
+tcp = "127.0.0.1:0"
+[openflow]
+audit_interval = "2s"
+[metrics]
+enabled = false
+[observer]
+store = "{}"
+poll_interval = "1s"
+[ovsdb]
+target = "unix:{}"
+configure_bridges = false
+[orchestrate]
+enabled = true
+cycle = "1s"
+watch_for = "300s"
+[orchestrate.harm]
+denied_rise_min = 5
+"#,
+        policy.display(),
+        inventory_path.display(),
+        store.display(),
+        server.sock.display()
+    );
+    let loaded = daemon::config::load_text(&text, None, Vec::new()).unwrap();
+    let daemon = Daemon::start(loaded).await.unwrap();
+    let port = daemon.tcp_addresses()[0].port();
+    let mut s1 = TestBridge::new(port).unwrap();
+    let s2 = TestBridge::new(port).unwrap();
+    let web1_port = s1.add_internal_port();
+    let web1_ofport = s1.ofport(&web1_port);
+    write_atomically(
+        &inventory_path,
+        &toml::to_string(&inventory(&s1, &s2, web1_ofport)).unwrap(),
+    );
+    let versions = daemon.versions();
+
+    // (a) The low-risk opening, applied by augur, on s1 (web-1 and db-1).
+    let low = eventually(
+        "the low-risk opening is applied with its version's flows",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let v = version_of(&versions.history(), LOW_ID)?;
+            if v.decider != Decider::Automatic {
+                return Err(format!("decided by {:?}", v.decider));
+            }
+            match rule_flows_of(&s1, v.number) {
+                0 => Err(format!("no flow of version {} on s1 yet", v.number)),
+                _ => Ok(v),
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "automatic change {} ({} flows on s1): {}",
+        low.seq,
+        rule_flows_of(&s1, low.number),
+        low.explanation
+    );
+
+    // (b) Both high-risk ones wait in OVSDB, readable with ovs-vsctl.
+    for id in [MYSQL_ID, SSH_ID] {
+        let pending = eventually(
+            "the high-risk recommendations are published",
+            WAIT,
+            Duration::from_millis(200),
+            || external_id(&server, &format!("augur-pending-{id}")).ok_or("not yet".to_owned()),
+        )
+        .await;
+        assert!(pending.contains("risk "), "{pending}");
+        eprintln!("pending {id}: {pending}");
+    }
+    assert!(version_of(&versions.history(), MYSQL_ID).is_err());
+
+    let approved_at = Instant::now();
+    ovs_vsctl(
+        &server,
+        &format!("set Open_vSwitch . external_ids:augur-decision-{MYSQL_ID}=\"approve by alice\""),
+    );
+    let mysql = eventually(
+        "the approved change is applied",
+        WAIT,
+        Duration::from_millis(50),
+        || version_of(&versions.history(), MYSQL_ID),
+    )
+    .await;
+    let latency = approved_at.elapsed();
+    assert_eq!(mysql.decider, Decider::Operator("alice".into()));
+    let status = eventually(
+        "the outcome is reported",
+        WAIT,
+        Duration::from_millis(100),
+        || external_id(&server, &format!("augur-status-{MYSQL_ID}")).ok_or("no status".to_owned()),
+    )
+    .await;
+    assert!(
+        status.starts_with(&format!("applied as change {} at ", mysql.seq)),
+        "{status}"
+    );
+    assert!(external_id(&server, &format!("augur-pending-{MYSQL_ID}")).is_none());
+    assert!(rule_flows_of(&s1, mysql.number) > 0);
+    eprintln!(
+        "approval to version {} in {} ms; status: {status}",
+        mysql.seq,
+        latency.as_millis()
+    );
+
+    // (c) A rejection changes nothing on the switches.
+    let before = (table(&s1), table(&s2));
+    let history_before = versions.history().len();
+    ovs_vsctl(
+        &server,
+        &format!(
+            "set Open_vSwitch . external_ids:augur-decision-{SSH_ID}=\"reject by bob: no ssh across tiers\""
+        ),
+    );
+    let status = eventually(
+        "the rejection is reported",
+        WAIT,
+        Duration::from_millis(100),
+        || external_id(&server, &format!("augur-status-{SSH_ID}")).ok_or("no status".to_owned()),
+    )
+    .await;
+    assert!(status.starts_with("rejected by bob at "), "{status}");
+    assert!(status.ends_with("no ssh across tiers"), "{status}");
+    // A few cycles later: still nothing applied, not queued again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(versions.history().len(), history_before);
+    assert_eq!((table(&s1), table(&s2)), before);
+    assert!(external_id(&server, &format!("augur-pending-{SSH_ID}")).is_none());
+
+    // (d) web-1, which the automatic change concerns, is suddenly denied
+    // again and again: augur rolls the change back by itself.
+    let harmed_at = Instant::now();
+    for n in 0..30u16 {
+        s1.ofctl(
+            "packet-out",
+            &[&web1_ofport.to_string(), "table", &denied_syn(41_000 + n)],
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let undo = eventually(
+        "the harmful change is rolled back",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            versions
+                .history()
+                .iter()
+                .find(|v| matches!(&v.decider, Decider::AutoRollback { of, .. } if *of == low.seq))
+                .cloned()
+                .ok_or_else(|| "no automatic rollback yet".to_owned())
+        },
+    )
+    .await;
+    let Decider::AutoRollback { reason, .. } = &undo.decider else {
+        unreachable!()
+    };
+    assert!(reason.contains("denied attempts of"), "{reason}");
+    assert!(reason.contains("web-1"), "{reason}");
+    let history = versions.history();
+    let rolled = history.iter().find(|v| v.seq == low.seq).unwrap();
+    assert!(matches!(rolled.status, Status::RolledBack { .. }));
+    // The approved change is not concerned and stays.
+    let kept = history.iter().find(|v| v.seq == mysql.seq).unwrap();
+    assert_eq!(kept.status, Status::Applied);
+    eventually(
+        "the rolled-back change's flows are gone",
+        WAIT,
+        Duration::from_millis(200),
+        || match rule_flows_of(&s1, low.number) {
+            0 => Ok(()),
+            n => Err(format!("{n} flows of version {} left", low.number)),
+        },
+    )
+    .await;
+    eprintln!(
+        "harm to automatic rollback (version {}) in {} ms: {reason}",
+        undo.seq,
+        harmed_at.elapsed().as_millis()
+    );
+    // Not applied again by a later cycle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(rule_flows_of(&s1, low.number), 0);
+    assert!(
+        versions
+            .history()
+            .iter()
+            .filter(|v| v.recommendation.as_deref() == Some(LOW_ID) && !v.decider.is_rollback())
+            .count()
+            == 1
+    );
+    daemon.shutdown().await;
+}
