@@ -34,7 +34,7 @@
 //! in turn: to redo a change, apply it again.
 //!
 //! A change cannot be rolled back alone while a later change still in force
-//! rewrote or removed a rule it added ([`RollbackError::Depends`]): roll back
+//! rewrote or removed a rule it added ([`VersionError::Depends`]): roll back
 //! the later one first, or return to a version with [`RollbackTarget::To`].
 
 use std::collections::{BTreeMap, BTreeSet};
