@@ -32,7 +32,7 @@ use augur_flows::{
 };
 
 use super::CandidateSource;
-use super::scan::ScanDetector;
+use super::scan::{OutsideSide, ScanDetector};
 
 /// A candidate key and what the candidate search learned about it.
 #[derive(Debug, Clone, Copy)]
@@ -73,17 +73,15 @@ pub struct SearchLimits {
 /// The key standing for `key` with its external side taken as the outside
 /// as a whole, if exactly one side is external.
 pub fn outside_key(key: &FlowKey, endpoints: &Endpoints) -> Option<FlowKey> {
-    let external = |id| matches!(endpoints.endpoint(id), Some(Endpoint::External(_)));
-    match (external(key.src), external(key.dst)) {
-        (true, false) => Some(FlowKey {
+    match OutsideSide::of(endpoints, key)? {
+        OutsideSide::Source => Some(FlowKey {
             src: OUTSIDE,
             ..*key
         }),
-        (false, true) => Some(FlowKey {
+        OutsideSide::Destination => Some(FlowKey {
             dst: OUTSIDE,
             ..*key
         }),
-        _ => None,
     }
 }
 

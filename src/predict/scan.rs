@@ -82,6 +82,23 @@ pub enum OutsideSide {
     Destination,
 }
 
+impl OutsideSide {
+    /// Which side of `key` is outside the inventory, if exactly one is.
+    pub fn of(endpoints: &augur_flows::Endpoints, key: &FlowKey) -> Option<OutsideSide> {
+        let external = |id| {
+            matches!(
+                endpoints.endpoint(id),
+                Some(augur_flows::Endpoint::External(_))
+            )
+        };
+        match (external(key.src), external(key.dst)) {
+            (true, false) => Some(OutsideSide::Source),
+            (false, true) => Some(OutsideSide::Destination),
+            _ => None,
+        }
+    }
+}
+
 /// The scan detector: fed every observation with whether its key was new.
 #[derive(Debug, Default)]
 pub struct ScanDetector {

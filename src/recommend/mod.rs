@@ -606,6 +606,14 @@ fn system_time(secs: i64) -> SystemTime {
     }
 }
 
+/// Predictions by key, shared by the label passes of one cycle.
+struct Lookup<'m, 'p> {
+    /// Every prediction's probability.
+    predicted: &'m HashMap<FlowKey, f64>,
+    /// The opening candidates.
+    by_key: &'m HashMap<FlowKey, &'p Prediction>,
+}
+
 /// One cycle's shared state.
 struct Cycle<'a> {
     input: &'a RecommendInput<'a>,
@@ -743,8 +751,22 @@ impl<'a> Cycle<'a> {
             .collect();
         let mut taken: HashSet<FlowKey> = HashSet::new();
         self.time_bound(&candidates, &mut taken, out);
-        self.label_rules(&candidates, &mut taken, out);
-        self.destination_label_rules(&candidates, &mut taken, out);
+        // Built once for both label passes: every prediction's probability
+        // (members may be covered already), and the candidates by key.
+        let predicted: HashMap<FlowKey, f64> = self
+            .input
+            .predictions
+            .iter()
+            .map(|p| (p.key, p.probability))
+            .collect();
+        let by_key: HashMap<FlowKey, &Prediction> =
+            candidates.iter().map(|p| (p.key, *p)).collect();
+        let lookup = Lookup {
+            predicted: &predicted,
+            by_key: &by_key,
+        };
+        self.label_rules(&candidates, &lookup, &mut taken, out);
+        self.destination_label_rules(&candidates, &lookup, &mut taken, out);
         for p in candidates {
             if taken.contains(&p.key) {
                 continue;
@@ -870,18 +892,12 @@ impl<'a> Cycle<'a> {
     fn label_rules(
         &self,
         candidates: &[&Prediction],
+        lookup: &Lookup<'_, '_>,
         taken: &mut HashSet<FlowKey>,
         out: &mut Vec<Recommendation>,
     ) {
         let min = self.settings.label_min_members as usize;
-        let predicted: HashMap<FlowKey, f64> = self
-            .input
-            .predictions
-            .iter()
-            .map(|p| (p.key, p.probability))
-            .collect();
-        let by_key: HashMap<FlowKey, &Prediction> =
-            candidates.iter().map(|p| (p.key, *p)).collect();
+        let (predicted, by_key) = (lookup.predicted, lookup.by_key);
         // Destination × service → sources with an uncovered candidate key.
         let mut services: BTreeMap<(EndpointId, Protocol, u16), BTreeSet<EndpointId>> =
             BTreeMap::new();
@@ -928,7 +944,7 @@ impl<'a> Cycle<'a> {
                         protocol,
                         service_port: port,
                     };
-                    sources.contains(&m) || self.member_uses(&key, &predicted)
+                    sources.contains(&m) || self.member_uses(&key, predicted)
                 });
                 if !all_use {
                     continue;
@@ -1025,7 +1041,7 @@ impl<'a> Cycle<'a> {
                     dst_labels: self.shared_labels(&dsts),
                 };
                 let explanation =
-                    self.explain_label(&label, &src_members, &rule, &keys, &by_key, probability);
+                    self.explain_label(&label, &src_members, &rule, &keys, by_key, probability);
                 for k in &keys {
                     taken.insert(*k);
                 }
@@ -1063,7 +1079,6 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// The labels any of `ids` carries, with their members.
     /// The mirror of [`Cycle::label_rules`]: where one source (a monitoring
     /// VM, the outside's clients) reaches every member of a destination
     /// label on one service, one rule to the label, which also covers the
@@ -1071,18 +1086,12 @@ impl<'a> Cycle<'a> {
     fn destination_label_rules(
         &self,
         candidates: &[&Prediction],
+        lookup: &Lookup<'_, '_>,
         taken: &mut HashSet<FlowKey>,
         out: &mut Vec<Recommendation>,
     ) {
         let min = self.settings.label_min_members as usize;
-        let predicted: HashMap<FlowKey, f64> = self
-            .input
-            .predictions
-            .iter()
-            .map(|p| (p.key, p.probability))
-            .collect();
-        let by_key: HashMap<FlowKey, &Prediction> =
-            candidates.iter().map(|p| (p.key, *p)).collect();
+        let (predicted, by_key) = (lookup.predicted, lookup.by_key);
         let mut services: BTreeMap<(EndpointId, Protocol, u16), BTreeSet<EndpointId>> =
             BTreeMap::new();
         for p in candidates {
@@ -1116,7 +1125,7 @@ impl<'a> Cycle<'a> {
                 };
                 let all_use = members
                     .iter()
-                    .all(|&m| dsts.contains(&m) || self.member_uses(&key_to(m), &predicted));
+                    .all(|&m| dsts.contains(&m) || self.member_uses(&key_to(m), predicted));
                 if !all_use {
                     continue;
                 }
@@ -1183,6 +1192,7 @@ impl<'a> Cycle<'a> {
         self.worked.contains(key)
     }
 
+    /// The labels any of `ids` carries, with their members.
     fn labels_of_all(
         &self,
         ids: impl Iterator<Item = EndpointId>,

@@ -112,16 +112,6 @@ struct Tally {
     attack_keys_auto: HashSet<FlowKey>,
 }
 
-/// Which side of `key` is outside the inventory, if exactly one is.
-pub fn outside_side(endpoints: &augur_flows::Endpoints, key: &FlowKey) -> Option<OutsideSide> {
-    let external = |id| matches!(endpoints.endpoint(id), Some(Endpoint::External(_)));
-    match (external(key.src), external(key.dst)) {
-        (true, false) => Some(OutsideSide::Source),
-        (false, true) => Some(OutsideSide::Destination),
-        _ => None,
-    }
-}
-
 /// Replays `trace` with `policy` as the operator's static policy (empty if
 /// none).
 pub fn replay(
@@ -316,7 +306,7 @@ pub fn replay(
             }
         };
         let novel = observer.aggregator.activity_of(&key).is_none();
-        let outside = outside_side(observer.aggregator.endpoints(), &key);
+        let outside = OutsideSide::of(observer.aggregator.endpoints(), &key);
         observer
             .scans
             .observe_with(&key, ts, observed.bytes, observed.verdict, novel, outside);

@@ -53,7 +53,7 @@ pub fn learn_history(
                 Verdict::Allowed
             };
             let ts = row.start_s.saturating_add(i64::from(row.first_offset_s));
-            let outside = crate::replay::evaluate::outside_side(aggregator.endpoints(), &row.key);
+            let outside = crate::predict::OutsideSide::of(aggregator.endpoints(), &row.key);
             scans.observe_with(&row.key, ts, row.bytes, verdict, novel, outside);
             aggregator.apply_rows(std::slice::from_ref(row));
         }
