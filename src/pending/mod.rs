@@ -738,7 +738,13 @@ impl Status {
 /// the text before, the time, and the text after.
 fn split_at_time(s: &str, last: bool) -> Option<(&str, Timestamp, &str)> {
     let mut found = None;
-    for (i, _) in s.match_indices(" at ") {
+    // Every occurrence, overlapping ones too: in "why at at <time>" the
+    // separator overlaps the reason's own " at".
+    let starts = s
+        .char_indices()
+        .map(|(i, _)| i)
+        .filter(|&i| s.get(i..).is_some_and(|t| t.starts_with(" at ")));
+    for i in starts {
         let after = s.get(i + 4..)?;
         let Some(time) = after.get(..20) else {
             continue;

@@ -537,3 +537,14 @@ proptest! {
         }
     }
 }
+
+/// Found by `statuses_round_trip`: a reason ending in " at" overlaps the
+/// separator before the time.
+#[test]
+fn a_reason_ending_in_at_round_trips() {
+    let status = Status::new(
+        Timestamp::from_unix_secs(0),
+        Outcome::Error { why: "a at".into() },
+    );
+    assert_eq!(Status::parse(&status.to_string()), Some(status));
+}
