@@ -20,6 +20,17 @@
 //! expired or forbidden is not acted on again when a later cycle repeats
 //! it, and one waiting for review is not published twice.
 //!
+//! The decided ids are bounded. An id that became a policy version is kept
+//! as long as the engine runs (the history holds it anyway, and a
+//! restarted daemon hands the history's ids over with
+//! [`Engine::in_history`], so that a rolled-back change is never made
+//! again). Any other decided id is kept while cycles keep recommending it,
+//! the evidence for it unchanged, and is forgotten once no cycle has
+//! recommended it for the time given to [`Engine::forget_decided`]: if the
+//! recommendation comes back after that, it rests on new evidence and is
+//! decided anew. At most [`MAX_DECIDED`] such ids are kept; past that the
+//! ones recommended longest ago are forgotten first.
+//!
 //! # Harm rules (automatic rollback)
 //!
 //! Every change augur applies (by itself or approved) is watched for
@@ -54,6 +65,7 @@
 //!
 //! A watch that ends with none of these keeps the change.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use augur_flows::{Aggregator, Endpoint, FlowKey};
@@ -318,6 +330,20 @@ pub struct Review {
     pub since: i64,
 }
 
+/// Most decided ids kept that are not policy versions (rejected, expired,
+/// forbidden, or failed to apply): about 5 MB, far more than distinct
+/// recommendations a network makes while its evidence lasts.
+pub const MAX_DECIDED: usize = 50_000;
+
+/// What the engine keeps of a decided id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Decided {
+    /// When a cycle last recommended it, or it was decided, Unix seconds.
+    seen: i64,
+    /// It became a policy version: kept for good.
+    lasting: bool,
+}
+
 /// A change under watch.
 #[derive(Debug, Clone)]
 struct Watch {
@@ -343,7 +369,11 @@ pub struct Engine {
     /// the review they came from, until [`Engine::applied`] says which
     /// version they became.
     applying: BTreeMap<String, (Candidate, Option<i64>)>,
-    decided: BTreeSet<String>,
+    decided: BTreeMap<String, Decided>,
+    /// How many of `decided` are not lasting (what [`MAX_DECIDED`] bounds).
+    transient: usize,
+    /// The latest time a cycle gave, for decisions between cycles.
+    clock: i64,
     watches: Vec<Watch>,
     /// Past observations, for the baseline of a new watch: at most
     /// `watch_for` back.
@@ -361,7 +391,9 @@ impl Engine {
             reviews: BTreeMap::new(),
             approved_unknown: BTreeMap::new(),
             applying: BTreeMap::new(),
-            decided: BTreeSet::new(),
+            decided: BTreeMap::new(),
+            transient: 0,
+            clock: 0,
             watches: Vec::new(),
             past: VecDeque::new(),
             refusals_acted_on: BTreeSet::new(),
@@ -380,7 +412,37 @@ impl Engine {
 
     /// Whether `id` was decided (applied, rejected, expired, forbidden).
     pub fn is_decided(&self, id: &str) -> bool {
-        self.decided.contains(id)
+        self.decided.contains_key(id)
+    }
+
+    /// How many ids are decided: `(lasting, transient)`, the first those
+    /// that became policy versions.
+    pub fn decided_count(&self) -> (usize, usize) {
+        (self.decided.len() - self.transient, self.transient)
+    }
+
+    /// The recommendations of the history's versions (a restarted daemon's
+    /// record of what it did before): decided for good, whether still in
+    /// force or rolled back, so that none is applied or published again.
+    pub fn in_history(&mut self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            self.reviews.remove(&id);
+            self.approved_unknown.remove(&id);
+            self.decide(id, true);
+        }
+    }
+
+    /// Forgets the decided ids, other than policy versions, that no cycle
+    /// has recommended since `before` (Unix seconds), and reviews published
+    /// before it that nobody decided (without a pending table nothing
+    /// expires them); returns how many ids were forgotten.
+    pub fn forget_decided(&mut self, before: i64) -> usize {
+        let was = self.decided.len();
+        self.decided.retain(|_, d| d.lasting || d.seen >= before);
+        let forgotten = was - self.decided.len();
+        self.transient -= forgotten;
+        self.reviews.retain(|_, r| r.since >= before);
+        forgotten
     }
 
     /// The pairs the next [`Observation`] must measure.
@@ -419,6 +481,7 @@ impl Engine {
     /// recommendations to act on (the model is not trained yet), which
     /// must not make held approvals stale.
     pub fn observe(&mut self, observation: Observation, now: i64) -> Vec<Action> {
+        self.clock = self.clock.max(now);
         let actions = self.check_watches(&observation, now);
         self.remember(observation, now);
         actions
@@ -427,12 +490,15 @@ impl Engine {
     /// Acts on a cycle's recommendations (all of them: an approval held
     /// for an id that is not among them is dropped as stale).
     pub fn recommended(&mut self, candidates: Vec<Candidate>, now: i64) -> Vec<Action> {
+        self.clock = self.clock.max(now);
         let mut actions = Vec::new();
         let mut recommended = BTreeSet::new();
         for candidate in candidates {
             let id = candidate.recommendation.id.clone();
             recommended.insert(id.clone());
-            if self.decided.contains(&id) {
+            if let Some(decided) = self.decided.get_mut(&id) {
+                // The same evidence again: kept decided.
+                decided.seen = decided.seen.max(now);
                 continue;
             }
             if let Some(by) = self.approved_unknown.remove(&id) {
@@ -460,7 +526,7 @@ impl Engine {
                     }
                 }
                 RiskLevel::Forbidden => {
-                    self.decided.insert(id.clone());
+                    self.decide(id.clone(), false);
                     actions.push(Action::Drop {
                         id,
                         why: DropReason::Forbidden,
@@ -487,7 +553,7 @@ impl Engine {
 
     /// The operator decided on `id`.
     pub fn decision(&mut self, id: &str, verdict: Verdict) -> Vec<Action> {
-        if self.decided.contains(id) {
+        if self.decided.contains_key(id) {
             return Vec::new();
         }
         match verdict {
@@ -505,7 +571,7 @@ impl Engine {
             },
             Verdict::Reject { by, reason } => {
                 self.reviews.remove(id);
-                self.decided.insert(id.to_owned());
+                self.decide(id.to_owned(), false);
                 vec![Action::Drop {
                     id: id.to_owned(),
                     why: DropReason::Rejected { by, reason },
@@ -517,9 +583,10 @@ impl Engine {
     /// Nobody decided on `id` in time.
     pub fn expired(&mut self, id: &str) -> Vec<Action> {
         self.reviews.remove(id);
-        if !self.decided.insert(id.to_owned()) {
+        if self.decided.contains_key(id) {
             return Vec::new();
         }
+        self.decide(id.to_owned(), false);
         vec![Action::Drop {
             id: id.to_owned(),
             why: DropReason::Expired,
@@ -532,6 +599,7 @@ impl Engine {
         let Some((candidate, _)) = self.applying.remove(id) else {
             return;
         };
+        self.decide(id.to_owned(), true);
         if self.settings.watch_for_s <= 0 {
             return;
         }
@@ -568,7 +636,9 @@ impl Engine {
     /// approve it once more after fixing what stopped it.
     pub fn apply_failed(&mut self, id: &str) {
         if let Some((candidate, Some(since))) = self.applying.remove(id) {
-            self.decided.remove(id);
+            if self.decided.remove(id).is_some_and(|d| !d.lasting) {
+                self.transient -= 1;
+            }
             self.reviews
                 .insert(id.to_owned(), Review { candidate, since });
         }
@@ -589,7 +659,7 @@ impl Engine {
     /// Decides to apply; `review` is when its review began, if it had one.
     fn apply(&mut self, candidate: Candidate, decider: Decider, review: Option<i64>) -> Action {
         let id = candidate.recommendation.id.clone();
-        self.decided.insert(id.clone());
+        self.decide(id.clone(), false);
         self.reviews.remove(&id);
         let recommendation = Box::new(candidate.recommendation.clone());
         self.applying.insert(id, (candidate, review));
@@ -597,6 +667,62 @@ impl Engine {
             recommendation,
             decider,
         }
+    }
+
+    /// Marks `id` decided now; `lasting` once it is a policy version.
+    fn decide(&mut self, id: String, lasting: bool) {
+        let seen = self.clock;
+        match self.decided.entry(id) {
+            Entry::Occupied(mut slot) => {
+                let d = slot.get_mut();
+                d.seen = d.seen.max(seen);
+                if lasting && !d.lasting {
+                    d.lasting = true;
+                    self.transient -= 1;
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(Decided { seen, lasting });
+                if !lasting {
+                    self.transient += 1;
+                }
+            }
+        }
+        if self.transient > MAX_DECIDED {
+            self.evict_oldest();
+        }
+    }
+
+    /// Forgets the eighth of the transient decided ids recommended longest
+    /// ago (an eighth at a time, so that the scan is rare).
+    fn evict_oldest(&mut self) {
+        let mut seen: Vec<i64> = self
+            .decided
+            .values()
+            .filter(|d| !d.lasting)
+            .map(|d| d.seen)
+            .collect();
+        if seen.is_empty() {
+            return;
+        }
+        let cut = (seen.len() / 8).max(1);
+        let boundary = *seen.select_nth_unstable(cut - 1).1;
+        let below = seen.iter().filter(|s| **s < boundary).count();
+        // Of those seen exactly at the boundary, as many as make up the cut.
+        let mut at_boundary = cut.saturating_sub(below);
+        self.decided.retain(|_, d| {
+            if d.lasting || d.seen > boundary {
+                true
+            } else if d.seen < boundary {
+                false
+            } else if at_boundary > 0 {
+                at_boundary -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.transient = self.decided.values().filter(|d| !d.lasting).count();
     }
 
     fn remember(&mut self, observation: Observation, now: i64) {
@@ -909,6 +1035,95 @@ mod tests {
                 why: DropReason::Stale
             }]
         );
+    }
+
+    #[test]
+    fn the_history_of_a_previous_run_is_never_made_again() {
+        let mut e = engine(0);
+        let low = candidate(1, RiskLevel::Low);
+        let high = candidate(2, RiskLevel::High);
+        // Both became versions before the restart (the low one since
+        // rolled back): neither is applied, published or approved again.
+        e.in_history([
+            low.recommendation.id.clone(),
+            high.recommendation.id.clone(),
+        ]);
+        assert!(
+            e.decision(&high.recommendation.id, Verdict::Approve { by: None })
+                .is_empty()
+        );
+        assert!(
+            e.cycle(vec![low, high], Observation::default(), 0)
+                .is_empty()
+        );
+        assert_eq!(e.decided_count(), (2, 0));
+        assert!(e.reviews().is_empty());
+    }
+
+    #[test]
+    fn decided_ids_are_forgotten_only_once_no_cycle_recommends_them() {
+        const HORIZON: i64 = 1000;
+        let mut e = engine(0);
+        let low = candidate(1, RiskLevel::Low);
+        let high = candidate(2, RiskLevel::High);
+        let forbidden = candidate(3, RiskLevel::Forbidden);
+        let all = || vec![low.clone(), high.clone(), forbidden.clone()];
+        let first = e.cycle(all(), Observation::default(), 0);
+        assert_eq!(kinds(&first), ["apply-auto", "publish", "drop"]);
+        e.applied(&low.recommendation.id, 1, 0);
+        let rejected = e.decision(
+            &high.recommendation.id,
+            Verdict::Reject {
+                by: None,
+                reason: None,
+            },
+        );
+        assert_eq!(kinds(&rejected), ["drop"]);
+        assert_eq!(e.decided_count(), (1, 2));
+        // Recommended every cycle, far longer than the horizon: the same
+        // evidence, never acted on again.
+        let last = 10 * HORIZON;
+        for n in 1..=last / 20 {
+            let now = n * 20;
+            assert!(e.cycle(all(), Observation::default(), now).is_empty());
+            assert_eq!(e.forget_decided(now - HORIZON), 0);
+        }
+        // No longer recommended: the rejected and forbidden ids go after
+        // the horizon, the version's stays.
+        assert!(
+            e.cycle(Vec::new(), Observation::default(), last + HORIZON)
+                .is_empty()
+        );
+        assert_eq!(e.forget_decided(last), 0);
+        assert_eq!(e.forget_decided(last + 1), 2);
+        assert_eq!(e.decided_count(), (1, 0));
+        // Back with new evidence: decided anew, the version still not.
+        let again = e.cycle(all(), Observation::default(), last + 2 * HORIZON);
+        assert_eq!(kinds(&again), ["publish", "drop"]);
+    }
+
+    #[test]
+    fn decided_ids_are_capped_forgetting_the_longest_unrecommended_first() {
+        let mut e = engine(0);
+        let version = candidate(0, RiskLevel::Low);
+        e.cycle(vec![version.clone()], Observation::default(), 0);
+        e.applied(&version.recommendation.id, 1, 0);
+        let count = u16::try_from(MAX_DECIDED + 10).unwrap();
+        for port in 1..=count {
+            let actions =
+                e.recommended(vec![candidate(port, RiskLevel::Forbidden)], i64::from(port));
+            assert_eq!(kinds(&actions), ["drop"]);
+        }
+        let (lasting, transient) = e.decided_count();
+        assert_eq!(lasting, 1);
+        assert!(
+            transient <= MAX_DECIDED && transient > MAX_DECIDED * 7 / 8,
+            "{transient}"
+        );
+        // The oldest went, the newest and the version stayed.
+        assert!(!e.is_decided(&candidate(1, RiskLevel::Forbidden).recommendation.id));
+        assert!(e.is_decided(&candidate(count, RiskLevel::Forbidden).recommendation.id));
+        assert!(e.is_decided(&version.recommendation.id));
     }
 
     #[test]

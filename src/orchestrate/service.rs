@@ -13,6 +13,23 @@
 //!
 //! Changes are made one at a time (the loop awaits each), so an approval
 //! that arrives while a cycle applies something is acted on right after it.
+//!
+//! # Restarts
+//!
+//! The engine lives in memory; what survives a restart is the history on
+//! disk and the pending table in OVSDB. A starting loop hands the history's
+//! recommendation ids to the engine as decided (a change augur rolled back
+//! is not made again by the next daemon) and keeps the outcome of each
+//! approved one, so that an approval handed over again (augur died between
+//! applying it and reporting it) is answered with the version it became,
+//! not applied twice. Entries still pending stay as they are: the next
+//! trained cycle publishes them again, which leaves existing keys alone,
+//! and a decision written while augur was down is handed over on
+//! connecting and acted on once the cycle recommends the same id.
+//!
+//! Decided ids that are not versions are forgotten after
+//! [`forget_after`] without a cycle recommending them (see the engine's
+//! bounds).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::VersionControl;
 use super::engine::{Action, DropReason, Engine, EngineSettings, Observation, Verdict};
-use super::versions::{ChangeMeta, Decider, RollbackBy, RollbackTarget};
+use super::versions::{ChangeMeta, Decider, PolicyVersion, RollbackBy, RollbackTarget};
 use crate::daemon::observe::{CycleRequest, CycleSender};
 use crate::pending::ovsdb::{PendingError, PendingEvent, PendingTable};
 use crate::pending::{
@@ -61,10 +78,8 @@ impl Service {
     /// engine's state (what was decided, what is watched) lives across
     /// reconnections.
     pub async fn run(self) {
-        let mut state = LoopState {
-            engine: Engine::new(self.engine.clone()),
-            outcomes: BTreeMap::new(),
-        };
+        let mut state =
+            LoopState::from_history(Engine::new(self.engine.clone()), &self.versions.history());
         let mut delay = RECONNECT.0;
         tracing::info!(
             cycle_s = self.cycle.as_secs(),
@@ -128,6 +143,7 @@ impl Service {
                 _ = ticker.tick() => {
                     let actions = self.cycle(&mut state.engine).await;
                     self.carry_out(state, table.as_mut(), actions).await?;
+                    state.forget(unix_now(), &self.pending);
                 }
                 event = next_event(table.as_mut()) => {
                     let event = event?;
@@ -389,6 +405,42 @@ struct LoopState {
 }
 
 impl LoopState {
+    /// The loop's state on start: the history's recommendations decided,
+    /// the approved ones with their outcome.
+    fn from_history(mut engine: Engine, history: &[PolicyVersion]) -> LoopState {
+        let changes = || history.iter().filter(|v| !v.decider.is_rollback());
+        engine.in_history(changes().filter_map(|v| v.recommendation.clone()));
+        let outcomes = changes()
+            .filter_map(|v| {
+                let Decider::Operator(by) = &v.decider else {
+                    return None;
+                };
+                let outcome = Outcome::Applied {
+                    change: v.seq,
+                    by: (by != "operator").then(|| by.clone()),
+                };
+                Some((v.recommendation.clone()?, outcome))
+            })
+            .collect();
+        LoopState { engine, outcomes }
+    }
+
+    /// Forgets the decided ids no cycle recommended for
+    /// [`forget_after`], with their outcomes.
+    fn forget(&mut self, now: i64, pending: &PendingSettings) {
+        let horizon = i64::try_from(forget_after(pending).as_secs()).unwrap_or(i64::MAX);
+        let forgotten = self.engine.forget_decided(now.saturating_sub(horizon));
+        if forgotten > 0 {
+            let engine = &self.engine;
+            self.outcomes.retain(|id, _| engine.is_decided(id));
+            tracing::debug!(
+                forgotten,
+                "decided recommendations no cycle made for {} h forgotten",
+                horizon / 3600
+            );
+        }
+    }
+
     /// The outcome already given to a decision the table hands over again.
     fn answered(&self, event: &PendingEvent) -> Option<(String, Outcome)> {
         let PendingEvent::Decided { entry, .. } = event else {
@@ -401,6 +453,17 @@ impl LoopState {
         let outcome = self.outcomes.get(id)?.clone();
         Some((id.to_owned(), outcome))
     }
+}
+
+/// How long a decided id (other than a version) is kept without a cycle
+/// recommending it: twice the pending expiry, and at least until its
+/// status has left the pending table (while the status is there, the
+/// table does not queue the id again anyway).
+pub fn forget_after(pending: &PendingSettings) -> Duration {
+    let expire = pending.expire_after();
+    expire
+        .saturating_mul(2)
+        .max(expire.saturating_add(pending.keep_status()))
 }
 
 async fn report_outcome(
@@ -458,4 +521,104 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrate::engine::HarmSettings;
+    use crate::orchestrate::versions::Status as VersionStatus;
+    use crate::pending::Decision;
+
+    fn version(seq: u64, decider: Decider, recommendation: &str) -> PolicyVersion {
+        PolicyVersion {
+            seq,
+            number: u16::try_from(seq).unwrap(),
+            parent: seq - 1,
+            created_ms: 0,
+            decider,
+            recommendation: Some(recommendation.to_owned()),
+            change: None,
+            explanation: String::new(),
+            risk_factors: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            groups: Vec::new(),
+            endpoints: Vec::new(),
+            status: VersionStatus::Applied,
+        }
+    }
+
+    fn decided(id: &str, text: &str) -> PendingEvent {
+        let settings = PendingSettings::default();
+        let summary = Summary {
+            change: "allow a -> b tcp/22".into(),
+            risk_score: 0.7,
+            risk_level: "high".into(),
+            factors: Vec::new(),
+            probability: 0.9,
+            explanation: String::new(),
+        };
+        PendingEvent::Decided {
+            entry: PendingEntry::new(
+                EntryId::new(id).unwrap(),
+                summary,
+                Timestamp::now(),
+                &settings,
+            ),
+            decision: Decision::parse(text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_restarted_loop_answers_an_approval_it_already_applied() {
+        let history = [
+            version(1, Decider::Automatic, "00aa"),
+            version(2, Decider::Operator("alice".into()), "00bb"),
+            version(3, Decider::Operator("operator".into()), "00cc"),
+        ];
+        let engine = Engine::new(EngineSettings {
+            watch_for_s: 0,
+            harm: HarmSettings::default(),
+        });
+        let state = LoopState::from_history(engine, &history);
+        // augur died after applying 00bb, before reporting it: the
+        // approval handed over again gets the version it became.
+        assert_eq!(
+            state.answered(&decided("00bb", "approve by alice")),
+            Some((
+                "00bb".to_owned(),
+                Outcome::Applied {
+                    change: 2,
+                    by: Some("alice".into())
+                }
+            ))
+        );
+        assert_eq!(
+            state.answered(&decided("00cc", "approve")),
+            Some((
+                "00cc".to_owned(),
+                Outcome::Applied {
+                    change: 3,
+                    by: None
+                }
+            ))
+        );
+        assert!(state.engine.is_decided("00aa"));
+        assert_eq!(state.answered(&decided("00dd", "approve")), None);
+    }
+
+    #[test]
+    fn decided_ids_are_kept_past_the_pending_table_retention() {
+        let settings = PendingSettings {
+            expire_after_secs: 3600,
+            keep_status_secs: 7 * 24 * 3600,
+        };
+        assert_eq!(forget_after(&settings).as_secs(), 3600 + 7 * 24 * 3600);
+        let settings = PendingSettings {
+            expire_after_secs: u64::MAX,
+            keep_status_secs: u64::MAX,
+        };
+        assert_eq!(forget_after(&settings).as_secs(), u64::MAX);
+    }
 }

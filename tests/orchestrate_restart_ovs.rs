@@ -1,0 +1,629 @@
+//! The decision loop across crashes, with `augur run` as a child process
+//! on two real Open vSwitch bridges (userspace datapath) and a private
+//! switch database:
+//!
+//! - the first daemon applies the low-risk opening by itself, publishes the
+//!   two high-risk ones, and rolls the opening back when web-1's denied
+//!   attempts rise;
+//! - it is SIGKILLed; while it is down the operator approves one of the
+//!   pending changes with `ovs-vsctl`;
+//! - the second daemon applies that approval once (status `applied as
+//!   change N`), leaves the other entry pending exactly as it was, does not
+//!   make the rolled-back opening again, and brings the switches to the
+//!   history's latest version: each flow table (without counters) is what
+//!   it was plus the approved change's flows;
+//! - `ovsdb-server` itself is then restarted on the same database file: the
+//!   remaining entry survives, the daemon's monitor reconnects, and a
+//!   decision written after the restart is applied.
+//!
+//! Skips without OVS unless `AUGUR_REQUIRE_OVS=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "../ovsdb/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use augur::daemon::{self, Desired};
+use augur::inventory::Inventory;
+use augur::orchestrate::versions::{Decider, PolicyVersion, Status};
+use augur::policy::{Cookie, Origin};
+use augur::store::versions::VersionStore;
+use etherparse::PacketBuilder;
+use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
+use support::{eventually, write_atomically};
+
+const POLICY: &str = include_str!("../examples/policy/three-tier.toml");
+const INVENTORY: &str = include_str!("../examples/policy/three-tier-inventory.toml");
+/// Long enough for a loaded two-core machine shared with other test runs
+/// (the restarted daemon learns two days of history before it recommends).
+const WAIT: Duration = Duration::from_secs(120);
+
+/// The recommendation ids of the history below (a hash of the change's
+/// text, as in `tests/orchestrate_ovs.rs`).
+const LOW_ID: &str = "fad444196df3800b"; // add pair web-1 -> db-1 6000/tcp
+const MYSQL_ID: &str = "840d9c0425a187d0"; // open port app-1 -> db-1 3306/tcp
+const SSH_ID: &str = "69f03691a7df4053"; // open port web-2 -> app-2 22/tcp
+
+/// A small deterministic generator (xorshift), for the history's gaps.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn gap(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.next()).ln()
+    }
+}
+
+/// Two days of flows ending at `now` (the history of
+/// `tests/orchestrate_ovs.rs`): the policy's traffic, two pairs that stop
+/// half-way, and three pairs no rule allows that worked all along.
+fn history_csv(now: f64) -> String {
+    let start = now - 2.0 * 86_400.0;
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rows: Vec<(f64, String)> = Vec::new();
+    let mut flows = |src: &str, dst: &str, port: u16, mean: f64, from: f64, to: f64| {
+        let mut t = from + rng.next() * mean;
+        while t < to {
+            let bytes = 20_000 + (rng.next() * 5000.0) as u64;
+            rows.push((
+                t,
+                format!("{t:.3},{src},{dst},tcp,{port},{bytes},20,allowed"),
+            ));
+            t += rng.gap(mean);
+        }
+    };
+    for (web, app) in [("web-1", "app-1"), ("web-2", "app-2")] {
+        flows(web, app, 8000, 120.0, start, now);
+    }
+    for (app, db) in [("app-1", "db-1"), ("app-2", "db-2")] {
+        flows(app, db, 5432, 120.0, start, now);
+    }
+    flows("web-1", "app-2", 8001, 300.0, start, start + 86_400.0);
+    flows("web-2", "app-1", 8002, 300.0, start, start + 86_400.0);
+    flows("web-1", "db-1", 6000, 240.0, start, now);
+    flows("app-1", "db-1", 3306, 240.0, start, now);
+    flows("web-2", "app-2", 22, 240.0, start, now);
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut csv = "ts,src,dst,proto,dport,bytes,packets,verdict\n".to_owned();
+    for (_, row) in rows {
+        writeln!(csv, "{row}").unwrap();
+    }
+    csv
+}
+
+/// The example inventory on two test bridges, web-1 at a real port of `s1`.
+fn inventory(s1: &TestBridge, s2: &TestBridge, web1_ofport: u32) -> Inventory {
+    let mut inventory: Inventory = toml::from_str(INVENTORY).unwrap();
+    let map = |name: &str| match name {
+        "s1" => Some((s1.name().to_owned(), s1.datapath_id())),
+        "s2" => Some((s2.name().to_owned(), s2.datapath_id())),
+        _ => None,
+    };
+    inventory.bridges.retain_mut(|b| match map(&b.name) {
+        Some((name, dpid)) => {
+            b.name = name;
+            b.datapath_id = dpid;
+            true
+        }
+        None => false,
+    });
+    for vm in &mut inventory.vms {
+        let web1 = vm.id.0 == "web-1";
+        vm.interfaces.retain_mut(|i| match map(&i.bridge) {
+            Some((name, _)) => {
+                i.bridge = name;
+                if web1 {
+                    i.ofport.0 = web1_ofport;
+                }
+                true
+            }
+            None => false,
+        });
+    }
+    inventory.vms.retain(|vm| !vm.interfaces.is_empty());
+    inventory
+        .external_ports
+        .retain_mut(|p| map(&p.bridge).map(|(name, _)| p.bridge = name).is_some());
+    inventory
+}
+
+/// A TCP SYN from web-1 to web-2, which no rule allows.
+fn denied_syn(src_port: u16) -> String {
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([0x02, 0, 0, 0, 0x01, 0x01], [0x02, 0, 0, 0, 0x02, 0x01])
+        .ipv4([10, 0, 0, 11], [10, 0, 0, 12], 64)
+        .tcp(src_port, 9999, 1000, 64_240)
+        .syn()
+        .write(&mut frame, &[])
+        .unwrap();
+    hex::encode(frame)
+}
+
+fn ovs_vsctl(server: &common::Server, args: &str) -> String {
+    let line = format!(
+        "ovs-vsctl --db=unix:{} --no-wait --timeout=10 {args}",
+        server.sock.display()
+    );
+    let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn external_id(server: &common::Server, key: &str) -> Option<String> {
+    let out = ovs_vsctl(
+        server,
+        &format!("--if-exists get Open_vSwitch . external_ids:{key}"),
+    );
+    (!out.is_empty()).then(|| out.trim_matches('"').to_owned())
+}
+
+/// The cookie of a dumped flow.
+fn cookie_of(flow: &str) -> Option<Cookie> {
+    let text = flow
+        .split(',')
+        .find_map(|f| f.trim().strip_prefix("cookie="))?;
+    Cookie::from_raw(u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()?)
+}
+
+/// Whether a dumped flow is one of augur's rule flows of `version`.
+fn is_rule_flow_of(flow: &str, version: u16) -> bool {
+    cookie_of(flow)
+        .is_some_and(|c| matches!(c.origin(), Some(Origin::Rule(_))) && c.version() == version)
+}
+
+/// Every flow of the bridge without counters, as a set.
+fn table(bridge: &TestBridge) -> BTreeSet<String> {
+    bridge
+        .dump_flows(&["--no-stats"])
+        .lines()
+        .filter(|l| l.contains("actions="))
+        .map(|l| {
+            l.split(',')
+                .map(str::trim)
+                .filter(|f| !f.starts_with("duration=") && !f.starts_with("idle_age="))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+fn rule_flows_of(bridge: &TestBridge, version: u16) -> usize {
+    table(bridge)
+        .iter()
+        .filter(|f| is_rule_flow_of(f, version))
+        .count()
+}
+
+/// The history on disk (read beside the running daemon: the store is in
+/// WAL mode).
+fn stored(store: &Path) -> Vec<PolicyVersion> {
+    VersionStore::open_existing(store)
+        .unwrap()
+        .map(|s| s.list().unwrap())
+        .unwrap_or_default()
+}
+
+/// The versions that made recommendation `id` (not rollbacks).
+fn versions_of(history: &[PolicyVersion], id: &str) -> Vec<PolicyVersion> {
+    history
+        .iter()
+        .filter(|v| v.recommendation.as_deref() == Some(id) && !v.decider.is_rollback())
+        .cloned()
+        .collect()
+}
+
+fn import(store: &Path, csv: &Path, inventory: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_augur"))
+        .args(["import", "csv"])
+        .arg(csv)
+        .args(["--window", "5", "--inventory"])
+        .arg(inventory)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "augur import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `augur run` as a child process, SIGKILLed when dropped; its log is
+/// printed if the test fails.
+struct Augur {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Augur {
+    fn spawn(config: &Path, log: PathBuf) -> Augur {
+        let child = Command::new(env!("CARGO_BIN_EXE_augur"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env_remove("AUGUR_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Augur {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Augur {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- {} ---\n{}", self.log.display(), self.log());
+        }
+    }
+}
+
+/// A dumped flow's table, priority and match (no cookie, no actions).
+fn match_of(flow: &str) -> String {
+    let head = flow.split(" actions=").next().unwrap_or(flow);
+    head.split(',')
+        .filter(|f| !f.starts_with("cookie="))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// How many of `table`'s flows are augur's.
+fn augur_flows(table: &BTreeSet<String>) -> usize {
+    table.iter().filter(|f| cookie_of(f).is_some()).count()
+}
+
+/// What the policy file plus `history` compiles to with the daemon's
+/// settings.
+fn compiled(config: &Path, history: &[PolicyVersion], inventory: &Inventory) -> Desired {
+    let text = std::fs::read_to_string(config).unwrap();
+    let loaded = daemon::config::load_text(&text, None, Vec::new()).unwrap();
+    let (policy, _) = daemon::sources::read_policy(&loaded.config.policy.clone().unwrap()).unwrap();
+    daemon::compiler::compile_versions(
+        &policy,
+        history,
+        inventory,
+        &loaded.config.compile,
+        loaded.config.mode,
+        1,
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_survives_sigkill_and_an_ovsdb_restart_and_acts_on_decisions_made_meanwhile() {
+    if let Err(why) = ovs_usable() {
+        skip_without_ovs(&why);
+        return;
+    }
+    let Some(mut server) = common::Server::start() else {
+        return;
+    };
+    ovs_vsctl(&server, "init");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    let inventory_path = dir.path().join("inventory.toml");
+    let store = dir.path().join("store");
+    let csv = dir.path().join("history.csv");
+    write_atomically(&policy, POLICY);
+    let example_inventory = dir.path().join("three-tier-inventory.toml");
+    write_atomically(&example_inventory, INVENTORY);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    std::fs::write(&csv, history_csv(now)).unwrap();
+    import(&store, &csv, &example_inventory);
+
+    // The bridges exist before the daemon: both daemons listen on the
+    // same port, where the bridges keep reconnecting.
+    let port = free_port();
+    let mut s1 = TestBridge::new(port).unwrap();
+    let s2 = TestBridge::new(port).unwrap();
+    let web1_port = s1.add_internal_port();
+    let web1_ofport = s1.ofport(&web1_port);
+    write_atomically(
+        &inventory_path,
+        &toml::to_string(&inventory(&s1, &s2, web1_ofport)).unwrap(),
+    );
+    let config = dir.path().join("augur.toml");
+    write_atomically(
+        &config,
+        &format!(
+            r#"
+policy = "{}"
+inventory = {{ file = "{}" }}
+reload_interval = "200ms"
+[logging]
+level = "info"
+[listen]
+tcp = "127.0.0.1:{port}"
+[openflow]
+audit_interval = "2s"
+[metrics]
+enabled = false
+[observer]
+store = "{}"
+poll_interval = "1s"
+[ovsdb]
+target = "unix:{}"
+configure_bridges = false
+[orchestrate]
+enabled = true
+cycle = "1s"
+watch_for = "300s"
+[orchestrate.harm]
+denied_rise_min = 5
+"#,
+            policy.display(),
+            inventory_path.display(),
+            store.display(),
+            server.sock.display()
+        ),
+    );
+
+    // The first daemon: the low-risk opening applied, the high-risk ones
+    // published.
+    let mut first = Augur::spawn(&config, dir.path().join("augur-1.log"));
+    let low = eventually(
+        "the low-risk opening is applied with its flows",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let v = versions_of(&stored(&store), LOW_ID)
+                .pop()
+                .ok_or("not applied yet")?;
+            match rule_flows_of(&s1, v.number) {
+                0 => Err(format!("no flow of version {} on s1 yet", v.number)),
+                _ => Ok(v),
+            }
+        },
+    )
+    .await;
+    assert_eq!(low.decider, Decider::Automatic);
+    let mut pending = Vec::new();
+    for id in [MYSQL_ID, SSH_ID] {
+        pending.push(
+            eventually(
+                "the high-risk recommendations are published",
+                WAIT,
+                Duration::from_millis(200),
+                || external_id(&server, &format!("augur-pending-{id}")).ok_or("not yet".to_owned()),
+            )
+            .await,
+        );
+    }
+
+    // web-1 is denied again and again: the opening is rolled back, which a
+    // restarted daemon must not undo by making the opening once more.
+    for n in 0..30u16 {
+        s1.ofctl(
+            "packet-out",
+            &[&web1_ofport.to_string(), "table", &denied_syn(41_000 + n)],
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eventually(
+        "the harmful change is rolled back and its flows are gone",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let history = stored(&store);
+            if !history
+                .iter()
+                .any(|v| matches!(&v.decider, Decider::AutoRollback { of, .. } if *of == low.seq))
+            {
+                return Err("no automatic rollback yet".to_owned());
+            }
+            match rule_flows_of(&s1, low.number) {
+                0 => Ok(()),
+                n => Err(format!("{n} flows of version {} left", low.number)),
+            }
+        },
+    )
+    .await;
+    // Past an audit, so that the tables are settled.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let history_before = stored(&store);
+    let tables_before = vec![table(&s1), table(&s2)];
+
+    // SIGKILL; the operator approves while augur is down.
+    first.kill();
+    ovs_vsctl(
+        &server,
+        &format!("set Open_vSwitch . external_ids:augur-decision-{MYSQL_ID}=\"approve by alice\""),
+    );
+    let restarted_at = Instant::now();
+    let second = Augur::spawn(&config, dir.path().join("augur-2.log"));
+    let mysql = eventually(
+        "the decision made while augur was down is applied",
+        WAIT,
+        Duration::from_millis(100),
+        || {
+            versions_of(&stored(&store), MYSQL_ID)
+                .pop()
+                .ok_or_else(|| "not applied yet".to_owned())
+        },
+    )
+    .await;
+    let applied_after = restarted_at.elapsed();
+    assert_eq!(mysql.decider, Decider::Operator("alice".into()));
+    let status = eventually(
+        "the outcome is reported",
+        WAIT,
+        Duration::from_millis(100),
+        || external_id(&server, &format!("augur-status-{MYSQL_ID}")).ok_or("no status".to_owned()),
+    )
+    .await;
+    assert!(
+        status.starts_with(&format!("applied as change {} at ", mysql.seq)),
+        "{status}"
+    );
+    assert!(external_id(&server, &format!("augur-pending-{MYSQL_ID}")).is_none());
+    eventually(
+        "the approved change's flows are installed",
+        WAIT,
+        Duration::from_millis(200),
+        || match rule_flows_of(&s1, mysql.number) + rule_flows_of(&s2, mysql.number) {
+            0 => Err(format!("no flow of version {} yet", mysql.number)),
+            _ => Ok(()),
+        },
+    )
+    .await;
+    eprintln!(
+        "decision made while down applied as change {} {} ms after the restart: {status}",
+        mysql.seq,
+        applied_after.as_millis()
+    );
+
+    // A few cycles and an audit later: the history is the old one plus
+    // the approval, nothing made twice, the other entry pending as it was,
+    // and the switches hold exactly the old tables plus the new flows.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let history = stored(&store);
+    assert_eq!(history.len(), history_before.len() + 1, "{history:#?}");
+    assert_eq!(&history[..history_before.len()], history_before.as_slice());
+    assert_eq!(history.last().map(|v| v.seq), Some(mysql.seq));
+    assert_eq!(versions_of(&history, LOW_ID).len(), 1);
+    assert!(matches!(
+        history.iter().find(|v| v.seq == low.seq).unwrap().status,
+        Status::RolledBack { .. }
+    ));
+    assert_eq!(
+        external_id(&server, &format!("augur-pending-{SSH_ID}")).as_ref(),
+        Some(&pending[1])
+    );
+    let tables_after = vec![table(&s1), table(&s2)];
+    let want = compiled(&config, &history, &inventory(&s1, &s2, web1_ofport));
+    for (n, bridge) in [&s1, &s2].into_iter().enumerate() {
+        let (before, after) = (&tables_before[n], &tables_after[n]);
+        let of_change = after
+            .iter()
+            .filter(|f| is_rule_flow_of(f, mysql.number))
+            .count();
+        // Beside the change's rule flows, only flows whose actions the
+        // change altered (its peers' group bits), in place.
+        let gone: BTreeSet<String> = before.difference(after).map(|f| match_of(f)).collect();
+        let altered: BTreeSet<String> = after
+            .difference(before)
+            .filter(|f| !is_rule_flow_of(f, mysql.number))
+            .map(|f| match_of(f))
+            .collect();
+        assert_eq!(gone, altered, "{}", bridge.name());
+        assert_eq!(
+            after.len(),
+            before.len() + of_change,
+            "{}: {} flows, {} before and {of_change} of change {}",
+            bridge.name(),
+            after.len(),
+            before.len(),
+            mysql.seq
+        );
+        // And exactly what the history compiles to.
+        let want = want.compiled.bridge(bridge.name()).unwrap().flows.len();
+        assert_eq!(augur_flows(after), want, "{}", bridge.name());
+        eprintln!(
+            "{}: {} flows of change {}, {} altered in place, {} unchanged",
+            bridge.name(),
+            of_change,
+            mysql.seq,
+            gone.len(),
+            before.len() - gone.len()
+        );
+    }
+    assert_ne!(tables_after, tables_before);
+
+    // The switch database restarts on the same file: the entry survives,
+    // and a decision written afterwards reaches the daemon.
+    let ovsdb_restarted_at = Instant::now();
+    server.restart();
+    assert_eq!(
+        external_id(&server, &format!("augur-pending-{SSH_ID}")).as_ref(),
+        Some(&pending[1])
+    );
+    ovs_vsctl(
+        &server,
+        &format!("set Open_vSwitch . external_ids:augur-decision-{SSH_ID}=\"approve by carol\""),
+    );
+    let ssh = eventually(
+        "the decision written after the OVSDB restart is applied",
+        WAIT,
+        Duration::from_millis(100),
+        || {
+            versions_of(&stored(&store), SSH_ID)
+                .pop()
+                .ok_or_else(|| "not applied yet".to_owned())
+        },
+    )
+    .await;
+    let ssh_after = ovsdb_restarted_at.elapsed();
+    assert_eq!(ssh.decider, Decider::Operator("carol".into()));
+    let status = eventually(
+        "the outcome is reported after the OVSDB restart",
+        WAIT,
+        Duration::from_millis(100),
+        || external_id(&server, &format!("augur-status-{SSH_ID}")).ok_or("no status".to_owned()),
+    )
+    .await;
+    assert!(
+        status.starts_with(&format!("applied as change {} at ", ssh.seq)),
+        "{status}"
+    );
+    eprintln!(
+        "decision after the OVSDB restart applied as change {} {} ms after the restart: {status}",
+        ssh.seq,
+        ssh_after.as_millis()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let history = stored(&store);
+    assert_eq!(history.len(), history_before.len() + 2);
+    assert_eq!(versions_of(&history, SSH_ID).len(), 1);
+    assert_eq!(versions_of(&history, MYSQL_ID).len(), 1);
+    assert_eq!(versions_of(&history, LOW_ID).len(), 1);
+    drop(second);
+}
