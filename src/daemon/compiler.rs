@@ -92,7 +92,7 @@ pub fn compile_versions(
         &in_force,
         inventory,
         &settings,
-        &VersionTags::per_change(rule_versions),
+        &VersionTags::per_change(rule_versions.clone()),
         compiled_at,
     )?;
     Ok(Desired {
@@ -103,11 +103,13 @@ pub fn compile_versions(
         settings,
         compiled_at,
         generation,
-        // The observer attributes counters of rule flows of one version
-        // only: the file's, which holds most rules. Flows of rules added by
-        // changes are counted as of another version until it tells rules'
-        // versions apart.
-        targets: Arc::new(RuleTargets::new(&in_force, inventory, file_version)),
+        // Each rule's flows carry its own change's version, as tagged above.
+        targets: Arc::new(RuleTargets::per_rule(
+            &in_force,
+            inventory,
+            version,
+            &rule_versions,
+        )),
         inventory: Arc::new(inventory.clone()),
     })
 }

@@ -17,8 +17,15 @@
 //! rate-limited rule passes its own flows under the rule's cookie (matching
 //! its meter in `ct_mark`) and adds its volume; established traffic of other
 //! rules passes the shared `+est` flow and cannot be told apart by rule.
+//!
+//! Rules carry the version of the change that made them in their cookies
+//! (the policy file's rules the file's version, a rule a change added that
+//! change's): a delta counts for a rule when its cookie names the rule's
+//! index with the rule's own version. A flow of the same index under
+//! another version is a rule that no longer exists (replaced, rolled back,
+//! or still on the switch from before a reinstall) and is not claimed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use augur_flows::{Endpoint, FlowRecord, Protocol, Timestamp, Verdict};
@@ -31,6 +38,8 @@ use crate::policy::{Cookie, Origin, Policy, Proto};
 /// What one allow rule's traffic can be attributed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleTarget {
+    /// The version its flows' cookies carry.
+    pub version: u16,
     /// The one endpoint the rule's sources resolve to, if one.
     pub src: Option<Endpoint>,
     /// The one endpoint its destinations resolve to, if one.
@@ -41,7 +50,7 @@ pub struct RuleTarget {
     pub port: Option<u16>,
 }
 
-/// Every rule of one policy version, by index.
+/// Every rule of the policy in force, by index, with its version.
 #[derive(Debug, Clone, Default)]
 pub struct RuleTargets {
     version: u16,
@@ -49,9 +58,23 @@ pub struct RuleTargets {
 }
 
 impl RuleTargets {
-    /// The targets of `policy`'s rules, compiled as `version`, with groups
-    /// resolved against `inventory` the way the compiler resolves them.
+    /// The targets of `policy`'s rules, every one compiled as `version`,
+    /// with groups resolved against `inventory` the way the compiler
+    /// resolves them.
     pub fn new(policy: &Policy, inventory: &Inventory, version: u16) -> RuleTargets {
+        RuleTargets::per_rule(policy, inventory, version, &BTreeMap::new())
+    }
+
+    /// The targets of `policy`'s rules compiled with per-change tags: the
+    /// rule at index `i` carries `versions[i]`, a rule not listed
+    /// `version` (as [`VersionTags`](crate::policy::compile::VersionTags)
+    /// tags them).
+    pub fn per_rule(
+        policy: &Policy,
+        inventory: &Inventory,
+        version: u16,
+        versions: &BTreeMap<u32, u16>,
+    ) -> RuleTargets {
         let mut rules = HashMap::with_capacity(policy.rules.len());
         for rule in &policy.rules {
             let protocol = match rule.proto {
@@ -66,6 +89,7 @@ impl RuleTargets {
             rules.insert(
                 rule.index,
                 RuleTarget {
+                    version: versions.get(&rule.index).copied().unwrap_or(version),
                     src: single_endpoint(policy, inventory, &rule.from),
                     dst: single_endpoint(policy, inventory, &rule.to),
                     protocol,
@@ -76,7 +100,8 @@ impl RuleTargets {
         RuleTargets { version, rules }
     }
 
-    /// The policy version these targets belong to.
+    /// The version of the rules no change made (the policy file's, or the
+    /// one every rule carries).
     pub fn version(&self) -> u16 {
         self.version
     }
@@ -84,6 +109,12 @@ impl RuleTargets {
     /// The target of the rule at `index`.
     pub fn get(&self, index: u32) -> Option<&RuleTarget> {
         self.rules.get(&index)
+    }
+
+    /// The target of the rule whose flows carry `index` and `version`, if
+    /// that rule exists.
+    pub fn rule_flow(&self, index: u32, version: u16) -> Option<&RuleTarget> {
+        self.rules.get(&index).filter(|t| t.version == version)
     }
 }
 
@@ -137,7 +168,8 @@ pub struct AllowedSummary {
     pub records: usize,
     /// Deltas of rules spanning several VMs or addresses on a side.
     pub unattributed: usize,
-    /// Deltas of flows of another policy version than the targets'.
+    /// Deltas of rule flows whose version is not their rule's (a rule
+    /// that no longer exists, or none at that index).
     pub other_version: usize,
     /// Deltas of pipeline and deny flows (not per rule).
     pub not_rules: usize,
@@ -162,16 +194,17 @@ pub fn allowed_records(
             summary.not_rules += 1;
             continue;
         };
-        if cookie.version() != targets.version {
+        let Some(target) = targets.rule_flow(index, cookie.version()) else {
             summary.other_version += 1;
             continue;
-        }
-        let Some(RuleTarget {
+        };
+        let RuleTarget {
             src: Some(src),
             dst: Some(dst),
             protocol,
             port,
-        }) = targets.get(index)
+            ..
+        } = target
         else {
             summary.unattributed += 1;
             continue;
@@ -208,4 +241,111 @@ pub fn allowed_records(
         summary.records += 1;
     }
     (records, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::observer::counters::FlowIdentity;
+    use crate::policy::compile::{CompileSettings, VersionTags, compile_tagged};
+    use crate::policy::{Cookie, Stage};
+
+    const POLICY: &str = r#"
+[groups.web]
+vms = ["a"]
+[groups.db]
+vms = ["b"]
+[[allow]]
+from = "web"
+to = "db"
+proto = "tcp"
+port = 5432
+[[allow]]
+from = "web"
+to = "db"
+proto = "udp"
+port = 53
+"#;
+
+    const INVENTORY: &str = r#"{"bridges": [{"name": "br0", "datapath_id": 1}], "vms": [
+ {"id": "a", "interfaces": [{"bridge": "br0", "ofport": 1, "mac": "02:00:00:00:00:01", "ips": ["10.0.0.1"]}]},
+ {"id": "b", "interfaces": [{"bridge": "br0", "ofport": 2, "mac": "02:00:00:00:00:02", "ips": ["10.0.0.2"]}]}
+], "external_ports": []}"#;
+
+    /// One delta of 3 packets for every rule flow of `flows`, with its
+    /// cookie's version replaced by `version` where given.
+    fn deltas(
+        flows: &[&crate::policy::compile::FlowEntry],
+        version: Option<u16>,
+    ) -> Vec<CounterDelta> {
+        flows
+            .iter()
+            .map(|f| {
+                let cookie = match (version, f.cookie.origin()) {
+                    (Some(v), Some(origin)) => Cookie::new(v, origin).0,
+                    _ => f.cookie.0,
+                };
+                CounterDelta {
+                    flow: FlowIdentity {
+                        cookie,
+                        table_id: f.table_id,
+                        priority: f.priority,
+                        match_: f.match_.clone(),
+                    },
+                    packets: 3,
+                    bytes: 222,
+                    restarted: false,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rules_added_by_changes_count_under_their_own_version() {
+        let policy = Policy::parse(POLICY, "p.toml", UNIX_EPOCH).unwrap();
+        let inventory: Inventory = serde_json::from_str(INVENTORY).unwrap();
+        // The file's rule 0 carries the file's version 1; rule 1 was added
+        // by change 7, the latest.
+        let versions = BTreeMap::from([(0, 1), (1, 7)]);
+        let settings = CompileSettings {
+            version: 7,
+            ..CompileSettings::default()
+        };
+        let compiled = compile_tagged(
+            &policy,
+            &inventory,
+            &settings,
+            &VersionTags::per_change(versions.clone()),
+            UNIX_EPOCH,
+        )
+        .unwrap();
+        let acl: Vec<_> = compiled
+            .bridge("br0")
+            .unwrap()
+            .stage(Stage::Acl)
+            .filter(|f| matches!(f.cookie.origin(), Some(Origin::Rule(_))))
+            .collect();
+        let bridge: Arc<str> = Arc::from("br0");
+        let at = Timestamp::from_secs(100);
+        let targets = RuleTargets::per_rule(&policy, &inventory, 7, &versions);
+        let (records, summary) = allowed_records(&deltas(&acl, None), &targets, at, &bridge);
+        assert_eq!(summary.other_version, 0, "{summary:?}");
+        assert_eq!(summary.records, acl.len());
+        let ports: BTreeSet<(u8, u16)> =
+            records.iter().map(|r| (r.protocol.0, r.dst_port)).collect();
+        assert_eq!(ports, BTreeSet::from([(6, 5432), (17, 53)]));
+        // One version for all (what the observer did before): the change's
+        // rule is not counted.
+        let file_only = RuleTargets::new(&policy, &inventory, 1);
+        let (records, summary) = allowed_records(&deltas(&acl, None), &file_only, at, &bridge);
+        assert!(records.iter().all(|r| r.dst_port == 5432));
+        assert!(summary.other_version > 0);
+        // Flows of a rule under a version it does not have (left from a
+        // rolled-back change) are not claimed.
+        let (records, summary) = allowed_records(&deltas(&acl, Some(6)), &targets, at, &bridge);
+        assert!(records.is_empty());
+        assert_eq!(summary.other_version, acl.len());
+    }
 }
