@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use augur_openflow::meter::MeterConfig;
+use augur_openflow::meter::{MeterConfig, MeterStats};
 use augur_openflow::multipart::FlowStats;
 use augur_openflow::session::SessionConfig;
 use augur_openflow::{
@@ -38,6 +38,7 @@ use super::metrics::{
 };
 use super::{observe, plan};
 use crate::observer::{self, CounterTracker, FlowIdentity, OpeningsLedger, RecentConnections};
+use crate::orchestrate::engine::MeterUse;
 use crate::policy::{
     Cookie, FlowChange, MeterChanges, Origin, diff_meters, reconcile, to_flow_mods,
 };
@@ -98,7 +99,14 @@ pub struct Context {
     /// a policy version is in force once every connected bridge has taken
     /// its generation ([`crate::orchestrate::VersionControl`] waits on it).
     pub synced: watch::Sender<BTreeMap<u64, Synced>>,
+    /// The counters of each connected switch's rule meters (rate limits),
+    /// by datapath id and meter id, as of its last counter poll: the
+    /// decision loop's evidence that a limit drops traffic.
+    pub meters: watch::Sender<BTreeMap<u64, MeterReadings>>,
 }
+
+/// A switch's rule meters' counters, by meter id.
+pub type MeterReadings = BTreeMap<u32, MeterUse>;
 
 /// How a switch's last update ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +171,9 @@ impl Drop for Claim {
         self.ctx.synced.send_modify(|synced| {
             synced.remove(&self.datapath_id);
         });
+        self.ctx
+            .meters
+            .send_if_modified(|meters| meters.remove(&self.datapath_id).is_some());
     }
 }
 
@@ -821,6 +832,77 @@ impl Switch {
             "counters polled"
         );
         history.send(records);
+        self.poll_meters(&desired, &bridge).await;
+    }
+
+    /// Reads the counters of the bridge's rule meters (not the sampling
+    /// meter) into [`Context::meters`]; nothing is asked of a bridge
+    /// without rate-limited rules.
+    async fn poll_meters(&self, desired: &Desired, bridge: &str) {
+        let wanted: std::collections::BTreeSet<u32> = desired
+            .compiled
+            .bridge(bridge)
+            .map(|b| {
+                b.meters
+                    .iter()
+                    .map(|m| m.id)
+                    .filter(|id| *id != desired.settings.deny_meter_id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let readings: MeterReadings = if wanted.is_empty() {
+            BTreeMap::new()
+        } else {
+            match self.dump_meter_stats().await {
+                Ok(stats) => stats
+                    .iter()
+                    .filter(|m| wanted.contains(&m.meter_id))
+                    .map(|m| {
+                        let dropped = m
+                            .band_stats
+                            .iter()
+                            .fold(0u64, |sum, band| sum.saturating_add(band.packet_band_count));
+                        (
+                            m.meter_id,
+                            MeterUse {
+                                packets: m.packet_in_count,
+                                dropped,
+                            },
+                        )
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::debug!(bridge = %bridge, "meter statistics poll failed: {e}");
+                    return;
+                }
+            }
+        };
+        self.ctx.meters.send_if_modified(|meters| {
+            if meters.get(&self.datapath_id) == Some(&readings) {
+                return false;
+            }
+            meters.insert(self.datapath_id, readings);
+            true
+        });
+    }
+
+    /// Statistics of every meter.
+    async fn dump_meter_stats(&self) -> Result<Vec<MeterStats>, SyncError> {
+        let during = "reading meter statistics";
+        let request = MultipartRequest::meter_stats(augur_openflow::METER_ALL);
+        let mut meters = Vec::new();
+        for body in self.multipart(request, during).await? {
+            match body {
+                MultipartReplyBody::Meter(mut part) => meters.append(&mut part),
+                other => {
+                    return Err(SyncError::Unexpected {
+                        during,
+                        what: format!("{:?}", other.mp_type()),
+                    });
+                }
+            }
+        }
+        Ok(meters)
     }
 
     /// Sends a sampled denied packet to the history.

@@ -204,6 +204,7 @@ impl Daemon {
         let (policy_tx, policy_rx) = watch::channel(Arc::new(policy));
         let (desired_tx, desired_rx) = watch::channel(None);
         let (synced_tx, synced_rx) = watch::channel(std::collections::BTreeMap::new());
+        let (meters_tx, meters_rx) = watch::channel(std::collections::BTreeMap::new());
         let versions = Arc::new(crate::orchestrate::VersionControl::new(
             crate::orchestrate::Wiring {
                 store: version_store,
@@ -211,6 +212,7 @@ impl Daemon {
                 policy: policy_rx.clone(),
                 desired: desired_rx.clone(),
                 synced: synced_rx,
+                meters: meters_rx,
                 config: config.compile.clone(),
                 mode: config.mode,
                 settle: VERSION_SETTLE,
@@ -313,6 +315,7 @@ impl Daemon {
             registry: bridge::Registry::default(),
             shutdown: shutdown.clone(),
             synced: synced_tx,
+            meters: meters_tx,
         });
         if config.ovsdb.target.is_empty() {
             tracing::warn!(

@@ -59,8 +59,14 @@
 //!    used to carry traffic (its 95th percentile window volume at least
 //!    [`HarmSettings::starved_min_p95_bytes`]) carried on average per
 //!    window less than [`HarmSettings::starved_share`] of that p95, and
-//!    either the change set a rate limit on it or its denied attempts rose.
-//!    A pair that merely went quiet, with no limit and no denials, is not
+//!    either the change's rate limit dropped its traffic or its denied
+//!    attempts rose. The limit counts as dropping when the switches' meter
+//!    statistics for the change's meters ([`Observation::meters`]) show at
+//!    least [`HarmSettings::meter_drops_min`] packets dropped since the
+//!    change, and at least [`HarmSettings::meter_drop_share`] of the
+//!    packets the meters saw; a limit whose meters the switches do not
+//!    report counts as dropping (the limit is then the only evidence). A
+//!    pair that merely went quiet, with no drops and no denials, is not
 //!    harm.
 //!
 //! A watch that ends with none of these keeps the change.
@@ -91,6 +97,12 @@ pub struct HarmSettings {
     /// The p95 window volume, bytes, from which a pair counts as one that
     /// used to carry traffic.
     pub starved_min_p95_bytes: u64,
+    /// Fewest packets a change's rate limit must have dropped to count as
+    /// starving a pair.
+    pub meter_drops_min: u64,
+    /// Share of the packets a change's meters saw that they must have
+    /// dropped to count as starving a pair (0–1).
+    pub meter_drop_share: Unit,
 }
 
 impl Default for HarmSettings {
@@ -102,6 +114,11 @@ impl Default for HarmSettings {
             denied_rise_factor: 3,
             starved_share: Unit::new(0.2).unwrap_or_default(),
             starved_min_p95_bytes: 10_000,
+            // A hundred full-size packets: more than a burst trimmed once.
+            meter_drops_min: 100,
+            // One packet in ten: a limit that bites, not one that shaves a
+            // peak.
+            meter_drop_share: Unit::new(0.1).unwrap_or_default(),
         }
     }
 }
@@ -180,6 +197,16 @@ pub struct PairVolume {
     pub p95_bytes: f64,
 }
 
+/// What a change's meters counted, summed over its meters and bridges
+/// (totals since each meter was made).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MeterUse {
+    /// Packets that reached the meters.
+    pub packets: u64,
+    /// Packets their bands dropped.
+    pub dropped: u64,
+}
+
 /// What the engine measures harm with, taken each cycle from the live
 /// state. Counters are totals since the aggregator started, so a watch
 /// subtracts two observations.
@@ -195,6 +222,10 @@ pub struct Observation {
     pub pairs: BTreeMap<(Endpoint, Endpoint), PairVolume>,
     /// Bridges whose last update failed, with the switch's error.
     pub refusals: Vec<(String, String)>,
+    /// The meters of the watched changes that set rate limits, by version
+    /// ([`Engine::watched_meters`]); a change the switches report no meter
+    /// statistics for is absent.
+    pub meters: BTreeMap<Seq, MeterUse>,
 }
 
 impl Observation {
@@ -244,6 +275,7 @@ impl Observation {
             denied_by_vm,
             pairs,
             refusals: Vec::new(),
+            meters: BTreeMap::new(),
         }
     }
 
@@ -455,6 +487,16 @@ impl Engine {
                     .values()
                     .flat_map(|(c, _)| c.concerns.pairs.iter().cloned()),
             )
+            .collect()
+    }
+
+    /// The watched versions that set a rate limit: the next
+    /// [`Observation::meters`] reports their meters.
+    pub fn watched_meters(&self) -> Vec<Seq> {
+        self.watches
+            .iter()
+            .filter(|w| w.limits)
+            .map(|w| w.seq)
             .collect()
     }
 
@@ -778,6 +820,32 @@ impl Engine {
         actions
     }
 
+    /// Whether the meters of a rate-limiting change dropped enough since it
+    /// was applied.
+    fn limit_drops(&self, watch: &Watch, now_seen: &Observation) -> Dropping {
+        let harm = &self.settings.harm;
+        let Some(after) = now_seen.meters.get(&watch.seq) else {
+            return Dropping::Unmeasured;
+        };
+        // The change's meters are new with it: no baseline unless they
+        // were reported before it (counters that restarted read as none).
+        let before = watch
+            .at_start
+            .meters
+            .get(&watch.seq)
+            .copied()
+            .unwrap_or_default();
+        let dropped = after.dropped.saturating_sub(before.dropped);
+        let packets = after.packets.saturating_sub(before.packets);
+        if dropped >= harm.meter_drops_min
+            && dropped as f64 >= harm.meter_drop_share.get() * packets as f64
+        {
+            Dropping::Measured { dropped, packets }
+        } else {
+            Dropping::No
+        }
+    }
+
     /// The first harm rule that `watch` breaks, in words.
     fn harm(&self, watch: &Watch, now_seen: &Observation, elapsed: i64) -> Option<String> {
         let harm = &self.settings.harm;
@@ -820,12 +888,22 @@ impl Engine {
             let per_window = after.bytes.saturating_sub(before.bytes) as f64 / windows;
             let denied_rose = after.denied > before.denied;
             let share = harm.starved_share.get();
-            if per_window < share * p95 && (watch.limits || denied_rose) {
-                let cause = if watch.limits {
-                    "the change limits its rate"
-                } else {
-                    "its denied attempts rose"
-                };
+            let limit_drops = watch.limits.then(|| self.limit_drops(watch, now_seen));
+            let cause = match limit_drops {
+                Some(Dropping::Measured { dropped, packets }) => Some(format!(
+                    "the change's rate limit dropped {dropped} of {packets} packets"
+                )),
+                Some(Dropping::Unmeasured) => {
+                    Some("the change limits its rate (no meter statistics)".to_owned())
+                }
+                Some(Dropping::No) | None if denied_rose => {
+                    Some("its denied attempts rose".to_owned())
+                }
+                Some(Dropping::No) | None => None,
+            };
+            if per_window < share * p95
+                && let Some(cause) = cause
+            {
                 return Some(format!(
                     "{} -> {} carried {per_window:.0} bytes per window after the change, under \
                      {:.0}% of its p95 of {p95:.0}, and {cause}",
@@ -837,6 +915,21 @@ impl Engine {
         }
         None
     }
+}
+
+/// What a change's rate limit did since the change.
+enum Dropping {
+    /// Its meters dropped enough to starve a pair.
+    Measured {
+        /// Packets dropped.
+        dropped: u64,
+        /// Packets the meters saw.
+        packets: u64,
+    },
+    /// The switches report no statistics for its meters.
+    Unmeasured,
+    /// Its meters dropped too little.
+    No,
 }
 
 fn approver(by: Option<String>) -> String {
@@ -907,6 +1000,7 @@ mod tests {
             )]
             .into(),
             refusals: Vec::new(),
+            meters: BTreeMap::new(),
         }
     }
 
@@ -1284,6 +1378,74 @@ mod tests {
         e.cycle(vec![c], seen(0, 0, 0, 0), 0);
         e.applied(&id, 3, 0);
         assert!(e.cycle(Vec::new(), seen(60, 0, 600_000, 0), 60).is_empty());
+    }
+
+    #[test]
+    fn a_rate_limit_starves_a_pair_only_when_its_meter_drops() {
+        // A change limiting web -> db, applied at 0 as version 3; at the
+        // end of the watch the pair carries 1% of its p95.
+        let limited = || {
+            let mut e = engine(60);
+            let mut c = candidate(1, RiskLevel::Low);
+            let mut rule = c.recommendation.change.opening().unwrap().clone();
+            rule.rate = Some(crate::policy::Rate {
+                rate: 100,
+                unit: crate::policy::RateUnit::Kbps,
+                burst: 0,
+            });
+            c.recommendation.change = PolicyChange::AddPair { rule };
+            c.recommendation.id = change_id(&c.recommendation.change);
+            let id = c.recommendation.id.clone();
+            e.cycle(vec![c], seen(0, 0, 0, 0), 0);
+            e.applied(&id, 3, 0);
+            assert_eq!(e.watched_meters(), [3]);
+            e
+        };
+        let starved = |meters: Option<MeterUse>| {
+            let mut o = seen(60, 0, 6_000, 0);
+            o.meters.extend(meters.map(|m| (3, m)));
+            o
+        };
+        // The meter dropped half of what it saw: the limit starves the pair.
+        let mut e = limited();
+        let actions = e.cycle(
+            Vec::new(),
+            starved(Some(MeterUse {
+                packets: 1_000,
+                dropped: 500,
+            })),
+            60,
+        );
+        match actions.as_slice() {
+            [Action::Rollback { seq: 3, reason }] => assert!(
+                reason.contains("rate limit dropped 500 of 1000 packets"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // It dropped next to nothing: the pair went quiet by itself.
+        let mut e = limited();
+        let quiet = MeterUse {
+            packets: 1_000,
+            dropped: 20,
+        };
+        assert!(e.cycle(Vec::new(), starved(Some(quiet)), 60).is_empty());
+        // Many drops, but a small share of a large flow: not starving.
+        let mut e = limited();
+        let shaved = MeterUse {
+            packets: 100_000,
+            dropped: 500,
+        };
+        assert!(e.cycle(Vec::new(), starved(Some(shaved)), 60).is_empty());
+        // No meter statistics: the limit alone is the evidence.
+        let mut e = limited();
+        let actions = e.cycle(Vec::new(), starved(None), 60);
+        match actions.as_slice() {
+            [Action::Rollback { seq: 3, reason }] => {
+                assert!(reason.contains("no meter statistics"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -39,13 +39,14 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Mutex, watch};
 
 use crate::daemon::Desired;
-use crate::daemon::bridge::Synced;
+use crate::daemon::bridge::{MeterReadings, Synced};
 use crate::daemon::compiler::{self, History};
 use crate::daemon::config::CompileConfig;
 use crate::daemon::sources::LoadedPolicy;
 use crate::policy::compile::Mode;
 use crate::recommend::PolicyChange;
 use crate::store::versions::VersionStore;
+use engine::MeterUse;
 use versions::{
     ChangeMeta, PolicyVersion, RollbackBy, RollbackTarget, Seq, VersionError, effective,
     plan_rollback, record_change,
@@ -102,6 +103,7 @@ pub struct VersionControl {
     policy: watch::Receiver<Arc<LoadedPolicy>>,
     desired: watch::Receiver<Option<Arc<Desired>>>,
     synced: watch::Receiver<BTreeMap<u64, Synced>>,
+    meters: watch::Receiver<BTreeMap<u64, MeterReadings>>,
     config: CompileConfig,
     mode: Mode,
     settle: Duration,
@@ -120,6 +122,8 @@ pub struct Wiring {
     pub desired: watch::Receiver<Option<Arc<Desired>>>,
     /// How each switch's last update ended.
     pub synced: watch::Receiver<BTreeMap<u64, Synced>>,
+    /// Each switch's rule meter counters.
+    pub meters: watch::Receiver<BTreeMap<u64, MeterReadings>>,
     /// Compile settings (to check a version compiles before publishing it).
     pub config: CompileConfig,
     /// Enforce or learn.
@@ -137,6 +141,7 @@ impl VersionControl {
             policy: wiring.policy,
             desired: wiring.desired,
             synced: wiring.synced,
+            meters: wiring.meters,
             config: wiring.config,
             mode: wiring.mode,
             settle: wiring.settle,
@@ -231,6 +236,48 @@ impl VersionControl {
             .borrow()
             .values()
             .filter_map(|s| Some((s.bridge.clone(), s.error.clone()?)))
+            .collect()
+    }
+
+    /// What the meters of version `seq`'s rate-limited rules counted,
+    /// summed over every connected bridge; `None` when the version has no
+    /// such rule in force or no switch reports its meters.
+    pub fn meter_use(&self, seq: Seq) -> Option<MeterUse> {
+        let ids = self.meters_of(seq);
+        if ids.is_empty() {
+            return None;
+        }
+        let readings = self.meters.borrow();
+        let mut total: Option<MeterUse> = None;
+        for reading in readings
+            .values()
+            .flat_map(|r| ids.iter().filter_map(|id| r.get(id)))
+        {
+            let sum = total.get_or_insert_default();
+            sum.packets = sum.packets.saturating_add(reading.packets);
+            sum.dropped = sum.dropped.saturating_add(reading.dropped);
+        }
+        total
+    }
+
+    /// The meter ids of version `seq`'s rate-limited rules as compiled
+    /// (per-change tags give a rule the meter of its slot).
+    fn meters_of(&self, seq: Seq) -> Vec<u32> {
+        let Some(desired) = self.desired.borrow().clone() else {
+            return Vec::new();
+        };
+        let history = self.history();
+        let Some(number) = history.iter().find(|v| v.seq == seq).map(|v| v.number) else {
+            return Vec::new();
+        };
+        let policy = self.policy.borrow().clone();
+        let (rules, versions) =
+            effective(&policy.policy, desired.file_version, &history).to_compile();
+        rules
+            .rules
+            .iter()
+            .filter(|r| r.rate.is_some() && versions.get(&r.index) == Some(&number))
+            .filter_map(|r| desired.settings.first_rule_meter_id.checked_add(r.index))
             .collect()
     }
 
@@ -441,6 +488,7 @@ mod tests {
             policy: policy_rx,
             desired: desired_rx.clone(),
             synced: synced_rx,
+            meters: watch::channel(BTreeMap::new()).1,
             config: CompileConfig::default(),
             mode: Mode::Enforce,
             settle: Duration::from_secs(10),

@@ -197,6 +197,11 @@ impl Service {
         };
         let mut observation: Observation = reply.observation;
         observation.refusals = self.versions.refusals();
+        observation.meters = engine
+            .watched_meters()
+            .into_iter()
+            .filter_map(|seq| Some((seq, self.versions.meter_use(seq)?)))
+            .collect();
         tracing::debug!(
             trained = reply.trained,
             recommendations = reply.candidates.len(),
