@@ -466,3 +466,177 @@ denied_rise_min = 5
     );
     daemon.shutdown().await;
 }
+
+/// `count` TCP SYNs from web-1 (10.0.0.11) to db-1 (10.0.0.31) port 6000,
+/// each from its own source port (each a new connection), as hex frames.
+fn syns_to_db(first_port: u16, count: u16) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            let mut frame = Vec::new();
+            PacketBuilder::ethernet2([0x02, 0, 0, 0, 0x01, 0x01], [0x02, 0, 0, 0, 0x01, 0x03])
+                .ipv4([10, 0, 0, 11], [10, 0, 0, 31], 64)
+                .tcp(first_port + n, 6000, 1000, 64_240)
+                .syn()
+                .write(&mut frame, &[])
+                .unwrap();
+            hex::encode(frame)
+        })
+        .collect()
+}
+
+/// The band packet count `ovs-ofctl meter-stats` prints for `meter`.
+fn ofctl_meter_drops(bridge: &TestBridge, meter: u32) -> Option<u64> {
+    let out = bridge.ofctl("meter-stats", &[&format!("meter={meter}")]);
+    let text = out.split("bands:").nth(1)?;
+    let count = text.split("packet_count:").nth(1)?;
+    count
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A rate limit applied as a change: the switches' meter statistics reach
+/// the decision loop's measurement ([`VersionControl::meter_use`]), the
+/// numbers `ovs-ofctl meter-stats` shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limits_drops_reach_the_harm_measurement() {
+    use augur::orchestrate::versions::ChangeMeta;
+    use augur::policy::{PortRange, Proto, Rate, RateUnit};
+    use augur::recommend::{Opening, Peer, PolicyChange};
+
+    if let Err(why) = ovs_usable() {
+        skip_without_ovs(&why);
+        return;
+    }
+    let Some(server) = common::Server::start() else {
+        return;
+    };
+    ovs_vsctl(&server, "init");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    let inventory_path = dir.path().join("inventory.toml");
+    write_atomically(&policy, POLICY);
+    write_atomically(&inventory_path, "");
+    let text = format!(
+        r#"
+policy = "{}"
+inventory = {{ file = "{}" }}
+reload_interval = "200ms"
+[listen]
+tcp = "127.0.0.1:0"
+[metrics]
+enabled = false
+[observer]
+store = "{}"
+poll_interval = "1s"
+[ovsdb]
+target = "unix:{}"
+configure_bridges = false
+"#,
+        policy.display(),
+        inventory_path.display(),
+        dir.path().join("store").display(),
+        server.sock.display()
+    );
+    let loaded = daemon::config::load_text(&text, None, Vec::new()).unwrap();
+    let daemon = Daemon::start(loaded).await.unwrap();
+    let port = daemon.tcp_addresses()[0].port();
+    let mut s1 = TestBridge::new(port).unwrap();
+    let s2 = TestBridge::new(port).unwrap();
+    let web1_port = s1.add_internal_port();
+    let web1_ofport = s1.ofport(&web1_port);
+    write_atomically(
+        &inventory_path,
+        &toml::to_string(&inventory(&s1, &s2, web1_ofport)).unwrap(),
+    );
+    let versions = daemon.versions();
+    eventually(
+        "the policy is on s1",
+        WAIT,
+        Duration::from_millis(200),
+        || match versions.in_force() {
+            Some(_) if s1.controller_connected() && !table(&s1).is_empty() => Ok(()),
+            _ => Err("not yet".to_owned()),
+        },
+    )
+    .await;
+
+    // web -> db on 6000, at most one new connection a second.
+    let change = PolicyChange::AddPair {
+        rule: Opening {
+            name: Some("web to db on 6000, limited".into()),
+            from: vec![Peer::Name("web".into())],
+            to: vec![Peer::Name("db".into())],
+            proto: Proto::Tcp,
+            ports: Some(PortRange::single(6000)),
+            rate: Some(Rate {
+                rate: 1,
+                unit: RateUnit::Pktps,
+                burst: 1,
+            }),
+            expires: None,
+        },
+    };
+    let meta = ChangeMeta {
+        decider: Decider::Operator("test".into()),
+        recommendation: Some("rate-limit".into()),
+        explanation: "a limit that bites".into(),
+        risk_factors: Vec::new(),
+    };
+    let version = versions.apply_change(&change, meta).await.unwrap();
+    let meter = eventually(
+        "the change's meter is on s1",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            table(&s1)
+                .iter()
+                .filter(|f| is_rule_flow(f, version.number))
+                .find_map(|f| {
+                    let at = f.find("meter:")? + "meter:".len();
+                    f[at..]
+                        .split(|c: char| !c.is_ascii_digit())
+                        .next()?
+                        .parse::<u32>()
+                        .ok()
+                })
+                .ok_or_else(|| "no metered flow of the change yet".to_owned())
+        },
+    )
+    .await;
+    for batch in 0..3u16 {
+        let frames = syns_to_db(42_000 + batch * 100, 100);
+        let mut args = vec![web1_ofport.to_string(), "table".to_owned()];
+        args.extend(frames);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        s1.ofctl("packet-out", &args);
+    }
+    let measured = eventually(
+        "the meter's drops are measured",
+        WAIT,
+        Duration::from_millis(200),
+        || match versions.meter_use(version.seq) {
+            Some(m) if m.packets >= 300 && m.dropped > 0 => Ok(m),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
+    let ofctl = ofctl_meter_drops(&s1, meter).unwrap();
+    eprintln!(
+        "meter {meter} of change {}: {} packets, {} dropped (ovs-ofctl meter-stats: {ofctl} dropped)",
+        version.seq, measured.packets, measured.dropped
+    );
+    assert!(measured.dropped >= 250, "{measured:?}");
+    assert_eq!(measured.dropped, ofctl);
+    daemon.shutdown().await;
+}
+
+/// Whether a dumped flow is an augur rule flow of `version`.
+fn is_rule_flow(flow: &str, version: u16) -> bool {
+    flow.split(',')
+        .find_map(|f| f.trim().strip_prefix("cookie="))
+        .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
+        .and_then(Cookie::from_raw)
+        .is_some_and(|c| matches!(c.origin(), Some(Origin::Rule(_))) && c.version() == version)
+}

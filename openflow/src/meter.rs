@@ -753,6 +753,67 @@ mod tests {
         assert_eq!(MeterMod::delete(METER_ALL).to_string(), "delete meter=all");
     }
 
+    /// A METER multipart reply as OVS lays out `ofp13_meter_stats` (40-byte
+    /// head, then 16 bytes per band), with every counter distinct so that
+    /// no two fields can be read in each other's place.
+    #[test]
+    fn meter_stats_reply_reads_every_counter_in_place() {
+        let bytes = hex("0413 0090 00000042  0009 0000 00000000
+             00000008 0038 000000000000 00000002
+             000000000000012c 0000000000003f48 00000005 1dcd6500
+             000000000000012b 0000000000003f0e
+             00000009 0048 000000000000 00000001
+             000000000000000a 00000000000003e8 00000001 00000000
+             0000000000000003 000000000000012c
+             0000000000000004 0000000000000190");
+        let msg = Message::decode(&bytes).unwrap();
+        let Body::MultipartReply(reply) = &msg.body else {
+            panic!("{:?}", msg.body)
+        };
+        let crate::multipart::MultipartReplyBody::Meter(list) = &reply.body else {
+            panic!("{:?}", reply.body)
+        };
+        assert_eq!(
+            list[0],
+            MeterStats {
+                meter_id: 8,
+                flow_count: 2,
+                packet_in_count: 300,
+                byte_in_count: 16_200,
+                duration_sec: 5,
+                duration_nsec: 500_000_000,
+                band_stats: vec![MeterBandStats {
+                    packet_band_count: 299,
+                    byte_band_count: 16_142,
+                }],
+            }
+        );
+        assert_eq!(list[1].meter_id, 9);
+        assert_eq!(
+            list[1].band_stats,
+            [
+                MeterBandStats {
+                    packet_band_count: 3,
+                    byte_band_count: 300
+                },
+                MeterBandStats {
+                    packet_band_count: 4,
+                    byte_band_count: 400
+                }
+            ]
+        );
+        assert_eq!(
+            list[0].to_string(),
+            "meter:8 flow_count:2 packet_in_count:300 byte_in_count:16200 duration:5.500s \
+             bands: 0: packet_count:299 byte_count:16142"
+        );
+        assert_eq!(&msg.encode().unwrap()[..], &bytes[..]);
+        // An entry whose length leaves half a band: refused where it is.
+        let mut short = bytes.clone();
+        short[0x14..0x16].copy_from_slice(&[0, 0x30]);
+        assert_eq!(Message::decode(&short).unwrap_err().offset, 0x40);
+    }
+
     #[test]
     fn meter_stats_config_and_features_round_trip() {
         let stats = hex(
