@@ -827,8 +827,10 @@ impl Engine {
         let Some(after) = now_seen.meters.get(&watch.seq) else {
             return Dropping::Unmeasured;
         };
-        // The change's meters are new with it: no baseline unless they
-        // were reported before it (counters that restarted read as none).
+        // The change's meters are new with it (a change's rules take ranks
+        // that are never reused, and meters follow them): no baseline
+        // unless they were reported before it. Counters that restarted
+        // read as no drops.
         let before = watch
             .at_start
             .meters
