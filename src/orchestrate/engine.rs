@@ -432,6 +432,13 @@ impl Engine {
         }
     }
 
+    /// The time is `now` (Unix seconds): what is decided until the next
+    /// cycle, an operator's decision or an expiry, is dated by it (cycles
+    /// advance it too).
+    pub fn advance(&mut self, now: i64) {
+        self.clock = self.clock.max(now);
+    }
+
     /// The settings.
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
@@ -1196,6 +1203,24 @@ mod tests {
         // Back with new evidence: decided anew, the version still not.
         let again = e.cycle(all(), Observation::default(), last + 2 * HORIZON);
         assert_eq!(kinds(&again), ["publish", "drop"]);
+    }
+
+    #[test]
+    fn a_decision_before_the_first_cycle_is_dated_by_the_clock() {
+        // A restarted daemon is handed a rejection before any cycle ran.
+        let mut e = engine(0);
+        e.advance(50_000);
+        let id = candidate(2, RiskLevel::High).recommendation.id;
+        let rejected = e.decision(
+            &id,
+            Verdict::Reject {
+                by: None,
+                reason: None,
+            },
+        );
+        assert_eq!(kinds(&rejected), ["drop"]);
+        assert_eq!(e.forget_decided(50_000 - 1000), 0);
+        assert!(e.is_decided(&id));
     }
 
     #[test]

@@ -155,6 +155,7 @@ impl Service {
                         }
                         continue;
                     }
+                    state.engine.advance(unix_now());
                     let actions = on_event(&mut state.engine, event);
                     self.carry_out(state, table.as_mut(), actions).await?;
                 }
