@@ -106,11 +106,12 @@ class Story:
     """The network, the history, the daemon and the steps. `say` receives
     narration lines."""
 
-    def __init__(self, say=print):
+    def __init__(self, say=print, operator='the e2e test'):
         global tiers
         from lib import tiers as tiers_module
         tiers = tiers_module
         self.say = say
+        self.operator = operator
         self.workdir = None
         self.net = None
         self.daemon = None
@@ -271,11 +272,11 @@ class Story:
                 return listed
         return None
 
-    def approve(self, entry_id, who='the e2e test'):
+    def approve(self, entry_id):
         """The README's approval, with plain ovs-vsctl; returns the change
         number once augur reports it applied, and the latency."""
         command = ['ovs-vsctl', 'set', 'Open_vSwitch', '.',
-                   'external_ids:augur-decision-%s="approve by %s"' % (entry_id, who)]
+                   'external_ids:augur-decision-%s="approve by %s"' % (entry_id, self.operator)]
         self.say('$ ' + ' '.join(command))
         started = time.monotonic()
         ovs_vsctl(*command[1:])
