@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# augur's demo: sets the machine up (installing what is missing), builds,
-# starts `augur probe` on a free port of 127.0.0.1 and a Mininet switch with
-# three hosts pointed at it, prints what augur learns about the switch, then
-# stops everything it started and removes its own bridge and interfaces.
+# augur's demo: sets the machine up (installing what is missing, starting
+# Open vSwitch), builds, then runs the closed loop on a Mininet topology of
+# thirteen VMs on two switches, narrated: the history augur learns from,
+# the changes it applies by itself, what waits for an operator and the
+# `ovs-vsctl` line that approves it, a rollback, a rate limit under iperf3,
+# and a scanning VM that gets nothing. Everything it starts is stopped and
+# removed at the end. About two minutes after the build.
 #
-#   sudo bash scripts/demo.sh [--timeout SECS]
+#   sudo bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh

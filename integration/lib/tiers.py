@@ -52,12 +52,18 @@ def unused_port():
 class TieredNetwork:
     """Switches s1 and s2 (bridges `am<suffix>a` and `am<suffix>b`) linked
     through port 9 of each; `placement` maps switch index (0, 1) to a list
-    of (vm name, tier). Host k of the network gets 10.0.0.k/24.
+    of (vm name, tier) or (vm name, tier, address). Host k of the network
+    gets 10.0.0.k/24 unless its address is given.
+
+    VMs named in `unlabelled` get no OVSDB identity at start (their port is
+    an unknown one, as before a hypervisor plugs a VM in); `label_vm()`
+    gives it to them later.
     """
 
     UPLINK_PORT = 9
 
-    def __init__(self, controller_port, placement):
+    def __init__(self, controller_port, placement, unlabelled=()):
+        self.unlabelled = set(unlabelled)
         self.suffix = os.urandom(3).hex()
         self.bridges = ['am%sa' % self.suffix, 'am%sb' % self.suffix]
         self.controller_port = controller_port
@@ -90,12 +96,14 @@ class TieredNetwork:
                     protocols='OpenFlow13,OpenFlow14', dpid=dpid))
             number = 0
             for index, vms in enumerate(self.placement):
-                for port, (name, tier) in enumerate(vms, start=1):
+                for port, vm in enumerate(vms, start=1):
                     number += 1
-                    self.net.addHost(name, ip='10.0.0.%d/24' % number)
+                    name, tier = vm[0], vm[1]
+                    ip = vm[2] if len(vm) > 2 else '10.0.0.%d' % number
+                    self.net.addHost(name, ip='%s/24' % ip)
                     self.net.addLink(name, switches[index], port2=port)
                     self.vms[name] = {
-                        'ip': '10.0.0.%d' % number, 'bridge': self.bridges[index],
+                        'ip': ip, 'bridge': self.bridges[index],
                         'port': port, 'tier': tier,
                     }
             self.net.addLink(switches[0], switches[1],
@@ -107,11 +115,8 @@ class TieredNetwork:
                 # TCP over the userspace datapath hangs with checksum offload.
                 host.cmd('ethtool -K %s tx off' % host.defaultIntf())
                 vm['mac'] = host.MAC()
-                intf = '%s-eth%d' % (vm['bridge'], vm['port'])
-                run('ovs-vsctl', '--timeout=20', 'set', 'Interface', intf,
-                    'external_ids:vm-id=%s' % name,
-                    'external_ids:attached-mac="%s"' % vm['mac'],
-                    'external_ids:augur-label-tier=%s' % vm['tier'])
+                if name not in self.unlabelled:
+                    self.label_vm(name)
             for bridge in self.bridges:
                 run('ovs-vsctl', '--timeout=20',
                     '--', '--id=@controller', 'create', 'Controller',
@@ -142,11 +147,23 @@ class TieredNetwork:
                     if os.path.exists('/sys/class/net/' + intf):
                         run('ip', 'link', 'del', intf, check=False)
 
-    def write_augur_config(self, workdir):
+    def label_vm(self, name):
+        """Gives VM `name`'s switch-side interface its identity in OVSDB:
+        `vm-id`, the guest's MAC as `attached-mac`, its tier label."""
+        vm = self.vms[name]
+        intf = '%s-eth%d' % (vm['bridge'], vm['port'])
+        run('ovs-vsctl', '--timeout=20', 'set', 'Interface', intf,
+            'external_ids:vm-id=%s' % name,
+            'external_ids:attached-mac="%s"' % vm['mac'],
+            'external_ids:augur-label-tier=%s' % vm['tier'])
+
+    def write_augur_config(self, workdir, extra='', log_level='info,augur::daemon::bridge=debug'):
         """Writes `augur.toml` into `workdir` for this network: policy file
         `policy.toml` beside it, the inventory live from the system OVSDB
         restricted to this network's bridges with the hosts' addresses, and
-        a listener on the controller port. Returns its path."""
+        a listener on the controller port, logging at `log_level`, then
+        `extra` (more sections).
+        Returns its path."""
         vms = ''.join('[inventory.vms.%s]\nips = ["%s"]\n\n' % (name, vm['ip'])
                       for name, vm in self.vms.items())
         config = f"""policy = "policy.toml"
@@ -169,11 +186,11 @@ target = "unix:/var/run/openvswitch/db.sock"
 
 [logging]
 format = "human"
-level = "info,augur::daemon::bridge=debug"
+level = "{log_level}"
 
 [metrics]
 enabled = false
-"""
+""" + extra
         path = os.path.join(workdir, 'augur.toml')
         with open(path, 'w') as f:
             f.write(config)
@@ -183,9 +200,12 @@ enabled = false
         """The Mininet host of VM `name`."""
         return self.net.get(name)
 
-    def start_servers(self, tcp_ports, udp_ports):
-        """An echo server on every host, on every port the test probes."""
+    def start_servers(self, tcp_ports, udp_ports, only=None):
+        """An echo server on every host (or on the hosts in `only`), on
+        every port the test probes."""
         for name in self.vms:
+            if only is not None and name not in only:
+                continue
             server = self.host(name).popen(
                 [PYTHON, NETPROBE, 'serve', ','.join(map(str, tcp_ports)),
                  ','.join(map(str, udp_ports))],

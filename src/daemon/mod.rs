@@ -302,6 +302,13 @@ impl Daemon {
             }
             None => (None, None),
         };
+        if let Some(sink) = &history {
+            tasks.spawn(feed_labels(
+                inventory.inventory.clone(),
+                sink.clone(),
+                shutdown.clone(),
+            ));
+        }
         let ctx = Arc::new(bridge::Context {
             history,
             poll_interval: config.observer.poll_interval.get(),
@@ -457,6 +464,28 @@ pub fn session_config(config: &Config) -> SessionConfig {
         request_timeout: config.openflow.request_timeout.get(),
         miss_send_len: config.openflow.miss_send_len,
         ..SessionConfig::default()
+    }
+}
+
+/// Hands the history writer every VM of the inventory with its labels, at
+/// start and whenever the inventory changes.
+async fn feed_labels(
+    mut inventory: watch::Receiver<crate::inventory::Inventory>,
+    sink: observe::HistorySink,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let vms = inventory
+            .borrow_and_update()
+            .vms
+            .iter()
+            .map(|vm| (augur_flows::Endpoint::vm(&vm.id.0), vm.labels.clone()))
+            .collect();
+        sink.labels(vms);
+        tokio::select! {
+            changed = inventory.changed() => if changed.is_err() { return },
+            () = shutdown.cancelled() => return,
+        }
     }
 }
 

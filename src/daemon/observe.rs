@@ -14,9 +14,9 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use augur_flows::{Endpoint, FlowKey, FlowRecord, Timestamp, WindowConfig};
+use augur_flows::{Endpoint, EndpointId, FlowKey, FlowRecord, Timestamp, WindowConfig};
 
 use crate::orchestrate::engine::{Candidate, Concerns, Observation};
 use crate::policy::Policy;
@@ -40,6 +40,8 @@ enum Message {
     Records(Vec<FlowRecord>),
     /// The decision loop asks for a cycle.
     Cycle(CycleRequest),
+    /// The inventory's VMs and their labels, whenever it changes.
+    Labels(Vec<(Endpoint, BTreeMap<String, String>)>),
 }
 
 /// The decision loop's request for one cycle.
@@ -89,6 +91,9 @@ struct Brain {
     scans: ScanDetector,
     recommend: RecommendSettings,
     risk: RiskSettings,
+    /// The sources whose scan was reported, with the start of that scan:
+    /// each scan is logged once, when it is first flagged.
+    reported_scans: HashMap<EndpointId, i64>,
 }
 
 impl Brain {
@@ -109,6 +114,7 @@ impl Brain {
             scans: learned.scans,
             recommend: settings.recommend,
             risk: settings.risk,
+            reported_scans: HashMap::new(),
         })
     }
 
@@ -121,6 +127,35 @@ impl Brain {
                     .observe(&key, record.ts.secs(), record.bytes, record.verdict, *novel);
             }
         }
+        self.report_scans(store);
+    }
+
+    /// Logs every scan flagged since the last call: a security event for
+    /// the operator, and the reason augur applies nothing involving the
+    /// source by itself.
+    fn report_scans(&mut self, store: &SignatureStore) {
+        let endpoints = store.aggregator().endpoints();
+        for (id, flag) in self.scans.flagged() {
+            if self.reported_scans.get(&id) == Some(&flag.since) {
+                continue;
+            }
+            self.reported_scans.insert(id, flag.since);
+            let source = endpoints
+                .endpoint(id)
+                .map_or_else(|| format!("endpoint {}", id.0), ToString::to_string);
+            tracing::warn!(
+                %source,
+                targets = flag.targets,
+                hosts = flag.hosts,
+                ports = flag.ports,
+                "{source} is scanning ({} hosts, {} ports): nothing involving it is applied \
+                 without review, and its attempts are not learned from",
+                flag.hosts,
+                flag.ports
+            );
+        }
+        let flagged: HashSet<EndpointId> = self.scans.flagged().map(|(id, _)| id).collect();
+        self.reported_scans.retain(|id, _| flagged.contains(id));
     }
 
     fn cycle(&mut self, store: &SignatureStore, request: CycleRequest) {
@@ -128,14 +163,14 @@ impl Brain {
         let at = aggregator.closed_until().min(request.now);
         self.scans.expire(at);
         let set = self.predictor.cycle(aggregator, &self.scans, at);
+        let scanning: HashSet<_> = self
+            .scans
+            .flagged()
+            .filter(|(id, _)| self.scans.is_scanning(*id, at))
+            .map(|(id, _)| id)
+            .collect();
         let mut candidates = Vec::new();
         if set.trained {
-            let scanning: HashSet<_> = self
-                .scans
-                .flagged()
-                .filter(|(id, _)| self.scans.is_scanning(*id, at))
-                .map(|(id, _)| id)
-                .collect();
             let coverage = Coverage::new(&request.policy, aggregator.endpoints());
             let input = RecommendInput {
                 predictions: &set.predictions,
@@ -152,7 +187,7 @@ impl Brain {
                 })
                 .collect();
         }
-        let observation = Observation::measure(aggregator, &request.pairs, request.now);
+        let observation = Observation::measure(aggregator, &request.pairs, &scanning, request.now);
         // The loop may have given up waiting; nothing to do then.
         let _ = request.reply.send(CycleReply {
             candidates,
@@ -198,6 +233,17 @@ pub struct HistorySink {
 }
 
 impl HistorySink {
+    /// Hands the writer the inventory's VMs with their labels. A VM is
+    /// known to the history (and to the predictor, which proposes for it
+    /// what its label peers use) from the moment it appears in the
+    /// inventory, before its first packet. Never blocks: a full queue
+    /// defers the labels to the next inventory change.
+    pub fn labels(&self, vms: Vec<(Endpoint, BTreeMap<String, String>)>) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Message::Labels(vms)) {
+            tracing::warn!("the history writer is behind: the inventory's labels wait");
+        }
+    }
+
     /// Queues `records`; drops them (and counts them) if the writer is behind.
     pub fn send(&self, records: Vec<FlowRecord>) {
         if records.is_empty() {
@@ -275,6 +321,9 @@ pub fn start(
                 }
             });
             let mut next_close = std::time::Instant::now() + tick;
+            // The labels last stored per VM, so that an unchanged inventory
+            // writes nothing.
+            let mut labelled: HashMap<Endpoint, BTreeMap<String, String>> = HashMap::new();
             loop {
                 let wait = next_close.saturating_duration_since(std::time::Instant::now());
                 match rx.recv_timeout(wait) {
@@ -295,6 +344,19 @@ pub fn start(
                         }
                         if let Some(brain) = brain.as_mut() {
                             brain.observe(&store, &records, &novel);
+                        }
+                    }
+                    Ok(Message::Labels(vms)) => {
+                        for (vm, labels) in vms {
+                            if labelled.get(&vm) == Some(&labels) {
+                                continue;
+                            }
+                            match store.set_labels(&vm, &labels) {
+                                Ok(()) => {
+                                    labelled.insert(vm, labels);
+                                }
+                                Err(e) => tracing::warn!("history: labels not stored: {e:#}"),
+                            }
                         }
                     }
                     Ok(Message::Cycle(request)) => match brain.as_mut() {

@@ -72,9 +72,9 @@
 //! A watch that ends with none of these keeps the change.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
-use augur_flows::{Aggregator, Endpoint, FlowKey};
+use augur_flows::{Aggregator, Endpoint, EndpointId, FlowKey};
 use serde::{Deserialize, Serialize};
 
 use super::versions::{Decider, Seq};
@@ -229,10 +229,14 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Measures `aggregator` at `now` for `pairs`.
+    /// Measures `aggregator` at `now` for `pairs`. Denied attempts of the
+    /// sources in `scanning` are left out: a scan is the scanner's doing,
+    /// not a change's, and a compromised VM must not make augur undo what
+    /// its neighbours need.
     pub fn measure(
         aggregator: &Aggregator,
         pairs: &BTreeSet<(Endpoint, Endpoint)>,
+        scanning: &HashSet<EndpointId>,
         now: i64,
     ) -> Observation {
         let endpoints = aggregator.endpoints();
@@ -244,7 +248,7 @@ impl Observation {
             .filter_map(|(a, b)| Some(((endpoints.get(a)?, endpoints.get(b)?), (a, b))))
             .collect();
         for activity in aggregator.key_activity() {
-            if activity.denied > 0 {
+            if activity.denied > 0 && !scanning.contains(&activity.key.src) {
                 for id in [activity.key.src, activity.key.dst] {
                     if let Some(endpoint @ Endpoint::Vm(_)) = endpoints.endpoint(id) {
                         let total = denied_by_vm.entry(endpoint.clone()).or_default();
@@ -1504,7 +1508,7 @@ mod tests {
             (Endpoint::vm("nobody"), Endpoint::vm("db")),
         ]
         .into();
-        let o = Observation::measure(&aggregator, &pairs, 1_010);
+        let o = Observation::measure(&aggregator, &pairs, &HashSet::new(), 1_010);
         assert_eq!(o.window_s, 10);
         assert_eq!(o.denied_by_vm.get(&Endpoint::vm("web")), Some(&2));
         assert_eq!(o.denied_by_vm.get(&Endpoint::vm("db")), Some(&1));
@@ -1514,5 +1518,16 @@ mod tests {
         let volume = o.pairs[&(Endpoint::vm("web"), Endpoint::vm("db"))];
         assert_eq!((volume.bytes, volume.denied), (5_000, 1));
         assert!(volume.p95_bytes > 0.0);
+
+        // A scanning source's denials count for nobody: not for itself,
+        // not for the VMs it probed.
+        let web = aggregator.endpoints().get(&Endpoint::vm("web")).unwrap();
+        let o = Observation::measure(&aggregator, &pairs, &HashSet::from([web]), 1_010);
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("web")), None);
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("db")), None);
+        assert_eq!(o.denied_by_vm.get(&Endpoint::vm("app")), None);
+        // Its volume still counts.
+        let volume = o.pairs[&(Endpoint::vm("web"), Endpoint::vm("db"))];
+        assert_eq!(volume.bytes, 5_000);
     }
 }
