@@ -90,7 +90,7 @@ def main():
 
         say()
         say('5. rollback')
-        undo = story.step_rollback(review['change'])
+        undo = story.step_rollback(review['change'], reason='alice: not before the audit')
         say('   augur: %s' % undo['answer'])
         say('   app-1 -> db-1 tcp/5432 now: %s' % verdict(undo['after']))
 

@@ -3,7 +3,9 @@ with one summary line: "integration: N passed, N failed, N skipped".
 
 The tests: test_smoke.py (a switch connects), test_enforcement.py (policy
 enforced across changes and restarts), test_observer.py (traffic recorded
-with its VMs, ports and volume). `run_tests.py PATTERN` runs the files
+with its VMs, ports and volume), test_orchestrate.py (the closed loop end
+to end: learned, predicted, applied, reviewed with ovs-vsctl, rolled back,
+rate-limited, and a scanner that gets nothing). `run_tests.py PATTERN` runs the files
 matching PATTERN only (e.g. test_observer.py).
 
 Run as root with Debian's /usr/bin/python3. The tests skip when Mininet or

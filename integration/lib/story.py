@@ -302,12 +302,12 @@ class Story:
         return {'entry': entry, 'before': before, 'change': change,
                 'latency_s': latency, 'status': status, 'after': after}
 
-    def step_rollback(self, change):
+    def step_rollback(self, change, reason='end-to-end test'):
         """`augur rollback --change N` undoes the approved change; the
         connection is refused again."""
         command = [augur_binary(), 'rollback', '--change', str(change), '--db', SYSTEM_DB,
-                   '--reason', 'end-to-end test']
-        self.say('$ augur rollback --change %d --reason "end-to-end test"' % change)
+                   '--reason', reason]
+        self.say('$ augur rollback --change %d --reason "%s"' % (change, reason))
         started = time.monotonic()
         out = subprocess.run(command, capture_output=True, text=True)
         if out.returncode != 0:
@@ -377,6 +377,6 @@ class Story:
                   if l.get('entry') and SCANNER in json.dumps(l['entry'])
                   and l['entry'].get('created', 0) and True]
         return {'attempts': 2 * len(targets) + 10, 'passed': passed,
-                'flagged': re.sub(r'\x1b\[[0-9;]*m', '', flagged[0]),
+                'flagged': re.sub(r'\x1b\[[0-9;]*m', '', flagged[0]).split(' source=')[0],
                 'opened_for_scanner': opened_for_scanner, 'undone': undone,
                 'queued': queued, 'since_ms': started_ms}
