@@ -70,14 +70,46 @@
 //!    harm.
 //!
 //! A watch that ends with none of these keeps the change.
+//!
+//! # Watches across restarts
+//!
+//! What a watch needs that the history does not already say is stored with
+//! the version as a [`WatchRecord`]: the concerned pairs by name, whether
+//! the change sets a rate limit, and the baseline rate of rule 2 (the
+//! concerned VMs' denied attempts per second before the change, as the
+//! daemon that applied it measured them). The change's meters need no
+//! record: they are those of its rules, found again from the history. A
+//! restarted daemon hands the history and these records to
+//! [`Engine::resume`], which watches again every change still in force
+//! whose watch had not run its course (`created_ms` plus `watch_for` still
+//! ahead), until the same end as before the restart. A change rolled back,
+//! or one a later change in force built upon (it can no longer be rolled
+//! back alone), is not watched again; nor is a version without a record
+//! (made by an older augur).
+//!
+//! The counters a resumed watch subtracts start afresh at the first
+//! observation of the restarted daemon, not at the change: the restarted
+//! aggregator rebuilds its totals from the stored windows (the window open
+//! at the crash is lost), so they do not continue the first daemon's
+//! counts exactly, and nothing stored says what they were when the change
+//! was made. The baseline rate, on the other hand, is the stored pre-change
+//! one: a rate measured after the restart would be the changed network's
+//! own rate and hide the very rise rule 2 looks for. So after a restart,
+//! rule 2 compares the denied attempts since the restarted daemon's first
+//! observation with what the pre-change rate predicts for that time, and
+//! rule 3 judges the volume and meter drops from that observation to the
+//! end of the watch; harm that happened only while augur was down and
+//! stopped before it came back is not seen, and rule 1 does not blame the
+//! change for a bridge already refusing at that first observation.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::net::IpAddr;
 
 use augur_flows::{Aggregator, Endpoint, EndpointId, FlowKey};
 use serde::{Deserialize, Serialize};
 
-use super::versions::{Decider, Seq};
+use super::versions::{Decider, PolicyVersion, Seq, built_upon};
 use crate::recommend::{PolicyChange, Recommendation};
 use crate::risk::{RiskLevel, Unit};
 
@@ -174,6 +206,62 @@ impl Concerns {
             .filter(|e| matches!(e, Endpoint::Vm(_)))
             .cloned()
             .collect()
+    }
+}
+
+/// An endpoint as a [`WatchRecord`] stores it (by name, tagged, so that a
+/// VM id that reads like an address stays a VM).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointRecord {
+    /// A VM, by its inventory id.
+    Vm(String),
+    /// An address outside the inventory.
+    External(IpAddr),
+}
+
+impl EndpointRecord {
+    fn of(endpoint: &Endpoint) -> EndpointRecord {
+        match endpoint {
+            Endpoint::Vm(id) => EndpointRecord::Vm(id.to_string()),
+            Endpoint::External(ip) => EndpointRecord::External(*ip),
+        }
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            EndpointRecord::Vm(id) => Endpoint::vm(id),
+            EndpointRecord::External(ip) => Endpoint::External(*ip),
+        }
+    }
+}
+
+/// What watching a change needs beyond the history, stored beside its
+/// version so that a restarted daemon watches it on (see the module
+/// documentation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WatchRecord {
+    /// The concerned pairs, source and destination.
+    pub pairs: Vec<(EndpointRecord, EndpointRecord)>,
+    /// Whether the change sets a rate limit (rule 3 then reads its
+    /// meters).
+    pub limits: bool,
+    /// Denied attempts per second of the concerned VMs before the change
+    /// (rule 2's baseline).
+    pub denied_rate_before: f64,
+}
+
+impl WatchRecord {
+    /// The concerns it records.
+    pub fn concerns(&self) -> Concerns {
+        Concerns {
+            pairs: self
+                .pairs
+                .iter()
+                .map(|(a, b)| (a.endpoint(), b.endpoint()))
+                .collect(),
+        }
     }
 }
 
@@ -386,10 +474,21 @@ struct Watch {
     seq: Seq,
     concerns: Concerns,
     limits: bool,
+    /// When the change was applied: the watch ends `watch_for` after.
     started: i64,
     /// Denied attempts of the concerned VMs per second before the change.
     denied_rate_before: f64,
+    /// The observation its counters start from: the last one before the
+    /// change, or for a watch resumed after a restart the restarted
+    /// daemon's first.
     at_start: Observation,
+    /// Resumed, and that first observation is not made yet.
+    awaiting_start: bool,
+    /// When the counters start: `started`, or the time of the first
+    /// observation after a restart.
+    counted_from: i64,
+    /// Resumed after a restart (the reasons say so).
+    resumed: bool,
 }
 
 /// The decision loop's state.
@@ -656,31 +755,109 @@ impl Engine {
         if self.settings.watch_for_s <= 0 {
             return;
         }
-        let vms = candidate.concerns.vms();
-        let at_start = self.past.back().cloned().unwrap_or_default();
-        // The baseline: from the oldest observation kept (at most
-        // `watch_for` back) to the newest.
-        let denied_rate_before = match self.past.front() {
-            Some(oldest) if at_start.at > oldest.at => {
-                let denied = at_start
-                    .denied_of(&vms)
-                    .saturating_sub(oldest.denied_of(&vms));
-                denied as f64 / (at_start.at - oldest.at) as f64
-            }
-            _ => 0.0,
-        };
         self.watches.push(Watch {
             seq,
-            limits: candidate
-                .recommendation
-                .change
-                .opening()
-                .is_some_and(|o| o.rate.is_some()),
+            limits: limits(&candidate),
+            denied_rate_before: self.denied_rate_before(&candidate.concerns),
             concerns: candidate.concerns,
             started: now,
-            denied_rate_before,
-            at_start,
+            at_start: self.past.back().cloned().unwrap_or_default(),
+            awaiting_start: false,
+            counted_from: now,
+            resumed: false,
         });
+    }
+
+    /// What to store with the version of recommendation `id`, about to be
+    /// applied (between the [`Action::Apply`] and [`Engine::applied`]), so
+    /// that a restarted daemon can watch it on; `None` for an id not being
+    /// applied.
+    pub fn watch_record(&self, id: &str) -> Option<WatchRecord> {
+        let (candidate, _) = self.applying.get(id)?;
+        Some(WatchRecord {
+            pairs: candidate
+                .concerns
+                .pairs
+                .iter()
+                .map(|(a, b)| (EndpointRecord::of(a), EndpointRecord::of(b)))
+                .collect(),
+            limits: limits(candidate),
+            denied_rate_before: self.denied_rate_before(&candidate.concerns),
+        })
+    }
+
+    /// A restarted daemon's history, with the watch records stored beside
+    /// it, at `now`: watches again the changes in force whose watch had not
+    /// ended (see the module documentation); returns them, each with when
+    /// its watch ends (Unix seconds). Call before the first cycle.
+    pub fn resume(
+        &mut self,
+        history: &[PolicyVersion],
+        records: &BTreeMap<Seq, WatchRecord>,
+        now: i64,
+    ) -> Vec<(Seq, i64)> {
+        let watch_for = self.settings.watch_for_s;
+        if watch_for <= 0 {
+            return Vec::new();
+        }
+        let mut resumed: Vec<Watch> = history
+            .iter()
+            .filter(|v| v.in_force() && built_upon(history, v).is_none())
+            .filter(|v| !self.watches.iter().any(|w| w.seq == v.seq))
+            .filter_map(|v| {
+                let record = records.get(&v.seq)?;
+                let rate = record.denied_rate_before;
+                if !(rate.is_finite() && rate >= 0.0) {
+                    return None;
+                }
+                let started = i64::try_from(v.created_ms / 1000).ok()?;
+                (started.saturating_add(watch_for) > now).then(|| Watch {
+                    seq: v.seq,
+                    concerns: record.concerns(),
+                    limits: record.limits,
+                    started,
+                    denied_rate_before: rate,
+                    at_start: Observation::default(),
+                    awaiting_start: true,
+                    counted_from: now,
+                    resumed: true,
+                })
+            })
+            .collect();
+        let seqs = resumed
+            .iter()
+            .map(|w| (w.seq, w.started.saturating_add(watch_for)))
+            .collect();
+        // Older than anything watched since: rule 1 blames the newest last.
+        resumed.append(&mut self.watches);
+        resumed.sort_by_key(|w| w.seq);
+        self.watches = resumed;
+        seqs
+    }
+
+    /// Resumed watches still waiting for their first observation.
+    pub fn awaiting_baseline(&self) -> Vec<Seq> {
+        self.watches
+            .iter()
+            .filter(|w| w.awaiting_start)
+            .map(|w| w.seq)
+            .collect()
+    }
+
+    /// Denied attempts per second of the VMs of `concerns` over the
+    /// observations kept: from the oldest (at most `watch_for` back) to the
+    /// newest.
+    fn denied_rate_before(&self, concerns: &Concerns) -> f64 {
+        let vms = concerns.vms();
+        match (self.past.front(), self.past.back()) {
+            (Some(oldest), Some(newest)) if newest.at > oldest.at => {
+                let denied = newest
+                    .denied_of(&vms)
+                    .saturating_sub(oldest.denied_of(&vms));
+                denied as f64 / (newest.at - oldest.at) as f64
+            }
+            _ => 0.0,
+        }
     }
 
     /// The change of recommendation `id` could not be applied. One augur
@@ -793,6 +970,14 @@ impl Engine {
     fn check_watches(&mut self, now_seen: &Observation, now: i64) -> Vec<Action> {
         let mut actions = Vec::new();
         let mut ended = BTreeSet::new();
+        // Resumed watches count from their first observation.
+        for watch in &mut self.watches {
+            if watch.awaiting_start {
+                watch.at_start = now_seen.clone();
+                watch.awaiting_start = false;
+                watch.counted_from = now;
+            }
+        }
         // Rule 1: the newest change in force is the one a refusal is about.
         self.refusals_acted_on
             .retain(|bridge| now_seen.refusals.iter().any(|(b, _)| b == bridge));
@@ -817,7 +1002,7 @@ impl Engine {
                 continue;
             }
             let elapsed = now.saturating_sub(watch.started);
-            if let Some(reason) = self.harm(watch, now_seen, elapsed) {
+            if let Some(reason) = self.harm(watch, now_seen, now) {
                 actions.push(Action::Rollback {
                     seq: watch.seq,
                     reason,
@@ -859,17 +1044,25 @@ impl Engine {
         }
     }
 
-    /// The first harm rule that `watch` breaks, in words.
-    fn harm(&self, watch: &Watch, now_seen: &Observation, elapsed: i64) -> Option<String> {
+    /// The first harm rule that `watch` breaks at `now`, in words.
+    fn harm(&self, watch: &Watch, now_seen: &Observation, now: i64) -> Option<String> {
         let harm = &self.settings.harm;
+        // Time measured by the counters, and since the change.
+        let elapsed = now.saturating_sub(watch.counted_from);
         if elapsed <= 0 {
             return None;
         }
+        let at_start = &watch.at_start;
+        let since = if watch.resumed {
+            "since augur restarted during the watch"
+        } else {
+            "after the change"
+        };
         // Rule 2.
         let vms = watch.concerns.vms();
         let denied_after = now_seen
             .denied_of(&vms)
-            .saturating_sub(watch.at_start.denied_of(&vms));
+            .saturating_sub(at_start.denied_of(&vms));
         let expected = watch.denied_rate_before * elapsed as f64;
         let rise = denied_after as f64 - expected;
         if rise >= harm.denied_rise_min as f64
@@ -877,20 +1070,20 @@ impl Engine {
         {
             let names: Vec<String> = vms.iter().map(ToString::to_string).collect();
             return Some(format!(
-                "denied attempts of {} rose to {denied_after} in {elapsed} s after the change \
-                 (about {expected:.0} expected from before it)",
+                "denied attempts of {} rose to {denied_after} in {elapsed} s {since} \
+                 (about {expected:.0} expected from before the change)",
                 names.join(", ")
             ));
         }
         // Rule 3, once the watch has run its course.
-        if elapsed < self.settings.watch_for_s {
+        if now.saturating_sub(watch.started) < self.settings.watch_for_s {
             return None;
         }
         let windows = (elapsed as f64 / f64::from(now_seen.window_s.max(1))).max(1.0);
         for pair in &watch.concerns.pairs {
             let (Some(after), before) = (
                 now_seen.pairs.get(pair),
-                watch.at_start.pairs.get(pair).copied().unwrap_or_default(),
+                at_start.pairs.get(pair).copied().unwrap_or_default(),
             ) else {
                 continue;
             };
@@ -918,7 +1111,7 @@ impl Engine {
                 && let Some(cause) = cause
             {
                 return Some(format!(
-                    "{} -> {} carried {per_window:.0} bytes per window after the change, under \
+                    "{} -> {} carried {per_window:.0} bytes per window {since}, under \
                      {:.0}% of its p95 of {p95:.0}, and {cause}",
                     pair.0,
                     pair.1,
@@ -928,6 +1121,15 @@ impl Engine {
         }
         None
     }
+}
+
+/// Whether a candidate's change sets a rate limit.
+fn limits(candidate: &Candidate) -> bool {
+    candidate
+        .recommendation
+        .change
+        .opening()
+        .is_some_and(|o| o.rate.is_some())
 }
 
 /// What a change's rate limit did since the change.
@@ -1477,6 +1679,180 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A change in the history, made at `at` (seconds), adding a rule at
+    /// overlay rank `rank`.
+    fn version(seq: Seq, at: i64, rank: u32) -> PolicyVersion {
+        use crate::orchestrate::versions::{Place, RuleData, RuleRecord, Status};
+        let rule = RuleData {
+            name: None,
+            from: vec!["web".into()],
+            to: vec!["db".into()],
+            proto: "tcp".into(),
+            ports: Some((6000, 6000)),
+            rate: None,
+            expires_at: None,
+        };
+        PolicyVersion {
+            seq,
+            number: u16::try_from(seq).unwrap(),
+            parent: seq - 1,
+            created_ms: u64::try_from(at).unwrap() * 1000,
+            decider: Decider::Automatic,
+            recommendation: Some(format!("rec{seq}")),
+            change: None,
+            explanation: String::new(),
+            risk_factors: Vec::new(),
+            added: vec![RuleRecord {
+                place: Place::Overlay(rank),
+                version: u16::try_from(seq).unwrap(),
+                toml: rule.to_toml(),
+                rule,
+            }],
+            removed: Vec::new(),
+            groups: Vec::new(),
+            endpoints: Vec::new(),
+            status: Status::Applied,
+        }
+    }
+
+    #[test]
+    fn the_watch_record_is_what_the_watch_uses() {
+        // 100 denied in the 100 s before the change: 1 per second.
+        let mut e = engine(60);
+        e.cycle(Vec::new(), seen(0, 0, 0, 0), 0);
+        let c = candidate(1, RiskLevel::Low);
+        let id = c.recommendation.id.clone();
+        e.cycle(vec![c], seen(100, 100, 1_000_000, 0), 100);
+        let record = e.watch_record(&id).unwrap();
+        assert_eq!(
+            record,
+            WatchRecord {
+                pairs: vec![(
+                    EndpointRecord::Vm("web".into()),
+                    EndpointRecord::Vm("db".into())
+                )],
+                limits: false,
+                denied_rate_before: 1.0,
+            }
+        );
+        // Stored as JSON and read back, by an augur that knows more fields
+        // or fewer.
+        let text = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            text,
+            r#"{"pairs":[[{"vm":"web"},{"vm":"db"}]],"limits":false,"denied_rate_before":1.0}"#
+        );
+        assert_eq!(serde_json::from_str::<WatchRecord>(&text).unwrap(), record);
+        let older: WatchRecord = serde_json::from_str(r#"{"pairs":[]}"#).unwrap();
+        assert_eq!(older, WatchRecord::default());
+        e.applied(&id, 1, 100);
+        assert!(e.watch_record(&id).is_none());
+    }
+
+    #[test]
+    fn a_restart_watches_on_the_changes_whose_watch_had_not_ended() {
+        use crate::orchestrate::versions::Status;
+        let record = |rate: f64| WatchRecord {
+            pairs: vec![(
+                EndpointRecord::Vm("web".into()),
+                EndpointRecord::Vm("db".into()),
+            )],
+            limits: false,
+            denied_rate_before: rate,
+        };
+        // Watched for 60 s; the restart is at 1030.
+        let mut history = vec![
+            // Its watch ended before the restart.
+            version(1, 900, 0),
+            // Rolled back.
+            version(2, 1000, 1),
+            // In force, made 20 s before the restart: watched on.
+            version(3, 1010, 2),
+            // In force, but the next one removed the rule it added.
+            version(4, 1012, 3),
+            version(5, 1014, 4),
+            // Made by an older augur: no record.
+            version(6, 1016, 5),
+        ];
+        history[1].status = Status::RolledBack {
+            at_ms: 1_005_000,
+            by: 7,
+            why: "harm".into(),
+        };
+        let mut removal = history[3].added[0].clone();
+        removal.version = 4;
+        history[4].removed.push(removal);
+        let records: BTreeMap<Seq, WatchRecord> = (1..=5).map(|seq| (seq, record(0.1))).collect();
+        let mut e = engine(60);
+        e.in_history(history.iter().filter_map(|v| v.recommendation.clone()));
+        let resumed = e.resume(&history, &records, 1030);
+        assert_eq!(resumed, [(3, 1070), (5, 1074)]);
+        assert_eq!(e.watching(), [3, 5]);
+        assert_eq!(e.awaiting_baseline(), [3, 5]);
+        assert!(
+            e.watched_pairs()
+                .contains(&(Endpoint::vm("web"), Endpoint::vm("db")))
+        );
+        // The restarted aggregator's totals hold the whole stored history:
+        // the first observation is the baseline, and nothing is judged on
+        // it.
+        assert!(
+            e.cycle(Vec::new(), seen(1031, 500, 9_000_000, 0), 1031)
+                .is_empty()
+        );
+        assert!(e.awaiting_baseline().is_empty());
+        // 3 denied in 10 s: the usual 0.1 per second.
+        assert!(
+            e.cycle(Vec::new(), seen(1041, 503, 9_100_000, 0), 1041)
+                .is_empty()
+        );
+        // 25 more in the next 10 s: a rise, for each change concerning web.
+        let actions = e.cycle(Vec::new(), seen(1051, 528, 9_200_000, 0), 1051);
+        match actions.as_slice() {
+            [
+                Action::Rollback { seq: 3, reason },
+                Action::Rollback { seq: 5, .. },
+            ] => assert!(
+                reason.contains(
+                    "denied attempts of db, web rose to 28 in 20 s since augur restarted during \
+                     the watch (about 2 expected from before the change)"
+                ),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(e.watching().is_empty());
+    }
+
+    #[test]
+    fn a_resumed_watch_ends_when_it_would_have() {
+        let history = [version(1, 1000, 0)];
+        let records = BTreeMap::from([(1, WatchRecord::default())]);
+        // The restart came after the watch ended: nothing to resume.
+        let mut e = engine(60);
+        assert!(e.resume(&history, &records, 1060).is_empty());
+        // Or before: resumed until 1060, then kept.
+        let mut e = engine(60);
+        assert_eq!(e.resume(&history, &records, 1059), [(1, 1060)]);
+        assert!(e.cycle(Vec::new(), seen(1059, 0, 0, 0), 1059).is_empty());
+        assert_eq!(e.watching(), [1]);
+        assert!(e.cycle(Vec::new(), seen(1060, 0, 0, 0), 1060).is_empty());
+        assert!(e.watching().is_empty());
+        // Not watched at all: nothing resumed.
+        let mut e = engine(0);
+        assert!(e.resume(&history, &records, 1001).is_empty());
+        // A record with no usable rate is not resumed.
+        let mut e = engine(60);
+        let broken = BTreeMap::from([(
+            1,
+            WatchRecord {
+                denied_rate_before: f64::NAN,
+                ..WatchRecord::default()
+            },
+        )]);
+        assert!(e.resume(&history, &broken, 1001).is_empty());
     }
 
     #[test]

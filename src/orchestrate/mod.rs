@@ -46,7 +46,7 @@ use crate::daemon::sources::LoadedPolicy;
 use crate::policy::compile::Mode;
 use crate::recommend::PolicyChange;
 use crate::store::versions::VersionStore;
-use engine::MeterUse;
+use engine::{MeterUse, WatchRecord};
 use versions::{
     ChangeMeta, PolicyVersion, RollbackBy, RollbackTarget, Seq, VersionError, effective,
     plan_rollback, record_change,
@@ -173,6 +173,18 @@ impl VersionControl {
         change: &PolicyChange,
         meta: ChangeMeta,
     ) -> Result<PolicyVersion, ChangeError> {
+        self.apply_watched_change(change, meta, None).await
+    }
+
+    /// [`VersionControl::apply_change`], recording with the version what
+    /// the decision loop watches it for, so that a restarted daemon
+    /// watches it on.
+    pub async fn apply_watched_change(
+        &self,
+        change: &PolicyChange,
+        meta: ChangeMeta,
+        watch: Option<WatchRecord>,
+    ) -> Result<PolicyVersion, ChangeError> {
         let mut store = self.store.lock().await;
         let (policy, file_version) = self.inputs()?;
         let before = self.history();
@@ -180,8 +192,10 @@ impl VersionControl {
         let version = record_change(&current, &before, change, meta, SystemTime::now())?;
         let mut after = before.to_vec();
         after.push(version.clone());
-        self.commit(&mut store, &policy, before, after, |s| s.append(&version))
-            .await?;
+        self.commit(&mut store, &policy, before, after, |s| {
+            s.append_watched(&version, watch.as_ref())
+        })
+        .await?;
         tracing::info!(
             version = version.seq,
             added = version.added.len(),
@@ -226,6 +240,25 @@ impl VersionControl {
             planned.version.explanation
         );
         Ok(planned.version)
+    }
+
+    /// The watch records stored with the versions (empty without a store:
+    /// nothing outlives the daemon then). A store that cannot be read
+    /// leaves the changes unwatched, with a warning, rather than stopping
+    /// the loop.
+    pub async fn stored_watches(&self) -> BTreeMap<Seq, WatchRecord> {
+        let store = self.store.lock().await;
+        match store.as_ref().map(VersionStore::watches) {
+            Some(Ok(watches)) => watches,
+            Some(Err(e)) => {
+                tracing::warn!(
+                    "the watches of changes made before the restart cannot be read: {e:#}; \
+                     they are not watched again"
+                );
+                BTreeMap::new()
+            }
+            None => BTreeMap::new(),
+        }
     }
 
     /// Bridges whose last update failed, with the switch's error: a

@@ -27,6 +27,12 @@
 //! and a decision written while augur was down is handed over on
 //! connecting and acted on once the cycle recommends the same id.
 //!
+//! Changes still under watch when augur stopped are watched again, to the
+//! same end, from what is stored beside their versions (see the engine's
+//! "Watches across restarts"): a change applied just before a crash is
+//! still rolled back if it turns out harmful, with its reason in the
+//! history as usual.
+//!
 //! Decided ids that are not versions are forgotten after
 //! [`forget_after`] without a cycle recommending them (see the engine's
 //! bounds).
@@ -38,8 +44,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
 use super::VersionControl;
-use super::engine::{Action, DropReason, Engine, EngineSettings, Observation, Verdict};
-use super::versions::{ChangeMeta, Decider, PolicyVersion, RollbackBy, RollbackTarget};
+use super::engine::{
+    Action, DropReason, Engine, EngineSettings, Observation, Verdict, WatchRecord,
+};
+use super::versions::{ChangeMeta, Decider, PolicyVersion, RollbackBy, RollbackTarget, Seq};
 use crate::daemon::observe::{CycleRequest, CycleSender};
 use crate::pending::ovsdb::{PendingError, PendingEvent, PendingTable};
 use crate::pending::{
@@ -78,8 +86,13 @@ impl Service {
     /// engine's state (what was decided, what is watched) lives across
     /// reconnections.
     pub async fn run(self) {
-        let mut state =
-            LoopState::from_history(Engine::new(self.engine.clone()), &self.versions.history());
+        let watches = self.versions.stored_watches().await;
+        let mut state = LoopState::from_history(
+            Engine::new(self.engine.clone()),
+            &self.versions.history(),
+            &watches,
+            unix_now(),
+        );
         let mut delay = RECONNECT.0;
         tracing::info!(
             cycle_s = self.cycle.as_secs(),
@@ -209,7 +222,15 @@ impl Service {
             watching = ?engine.watching(),
             "decision cycle"
         );
+        let awaiting = engine.awaiting_baseline();
         let mut actions = engine.observe(observation, now);
+        for seq in awaiting {
+            tracing::info!(
+                change = seq,
+                "the harm of change {seq} is counted from now on (its watch was resumed after \
+                 a restart)"
+            );
+        }
         if reply.trained {
             actions.extend(engine.recommended(reply.candidates, now));
         }
@@ -338,9 +359,10 @@ impl Service {
                 .map(|(factor, c)| format!("{factor}: {c:.2}"))
                 .collect(),
         };
+        let watch = engine.watch_record(&recommendation.id);
         match self
             .versions
-            .apply_change(&recommendation.change, meta)
+            .apply_watched_change(&recommendation.change, meta, watch)
             .await
         {
             Ok(version) => {
@@ -411,9 +433,22 @@ struct LoopState {
 }
 
 impl LoopState {
-    /// The loop's state on start: the history's recommendations decided,
-    /// the approved ones with their outcome.
-    fn from_history(mut engine: Engine, history: &[PolicyVersion]) -> LoopState {
+    /// The loop's state on start at `now`: the history's recommendations
+    /// decided, the approved ones with their outcome, the changes whose
+    /// watch had not ended watched again.
+    fn from_history(
+        mut engine: Engine,
+        history: &[PolicyVersion],
+        watches: &BTreeMap<Seq, WatchRecord>,
+        now: i64,
+    ) -> LoopState {
+        for (seq, until) in engine.resume(history, watches, now) {
+            tracing::info!(
+                change = seq,
+                until,
+                "change {seq} is watched again after the restart, until Unix time {until}"
+            );
+        }
         let changes = || history.iter().filter(|v| !v.decider.is_rollback());
         engine.in_history(changes().filter_map(|v| v.recommendation.clone()));
         let outcomes = changes()
@@ -587,7 +622,7 @@ mod tests {
             watch_for_s: 0,
             harm: HarmSettings::default(),
         });
-        let state = LoopState::from_history(engine, &history);
+        let state = LoopState::from_history(engine, &history, &BTreeMap::new(), 0);
         // augur died after applying 00bb, before reporting it: the
         // approval handed over again gets the version it became.
         assert_eq!(

@@ -700,14 +700,8 @@ pub fn plan_rollback(
             if version.status != Status::Applied {
                 return Err(VersionError::AlreadyRolledBack(seq));
             }
-            let added: BTreeSet<Place> = version.added.iter().map(|r| r.place).collect();
-            if let Some(later) = history.iter().find(|v| {
-                v.seq > seq && v.in_force() && v.removed.iter().any(|r| added.contains(&r.place))
-            }) {
-                return Err(VersionError::Depends {
-                    of: seq,
-                    later: later.seq,
-                });
+            if let Some(later) = built_upon(history, version) {
+                return Err(VersionError::Depends { of: seq, later });
             }
             vec![seq]
         }
@@ -796,6 +790,21 @@ pub fn plan_rollback(
         },
         undone,
     })
+}
+
+/// The first later change in force that rewrote or removed a rule `version`
+/// added: while there is one, `version` cannot be rolled back alone.
+pub fn built_upon(history: &[PolicyVersion], version: &PolicyVersion) -> Option<Seq> {
+    let added: BTreeSet<Place> = version.added.iter().map(|r| r.place).collect();
+    history
+        .iter()
+        .filter(|v| {
+            v.seq > version.seq
+                && v.in_force()
+                && v.removed.iter().any(|r| added.contains(&r.place))
+        })
+        .map(|v| v.seq)
+        .min()
 }
 
 /// The next sequence number.

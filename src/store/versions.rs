@@ -11,12 +11,21 @@
 //! Each version is one row: its sequence number, its status for queries by
 //! hand (`sqlite3 versions.sqlite3 'select seq, status from versions'`),
 //! and the whole [`PolicyVersion`] as JSON.
+//!
+//! Beside it, in table `watches`, a change augur applied has what the
+//! decision loop needs to watch it on after a restart ([`WatchRecord`]),
+//! written in the same transaction as the version. It is the loop's, not
+//! the policy's: kept out of the version's record, which stays what
+//! `augur history` shows and older readers decode, and a history without
+//! the table (written by an older augur) simply has no watches to resume.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::orchestrate::engine::WatchRecord;
 use crate::orchestrate::versions::{PlannedRollback, PolicyVersion, Seq, Status};
 
 /// The file name of the version history in the store directory.
@@ -49,6 +58,10 @@ impl VersionStore {
                  created_ms INTEGER NOT NULL,
                  status TEXT NOT NULL,
                  record TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS watches (
+                 seq INTEGER PRIMARY KEY,
+                 record TEXT NOT NULL
              );",
         )
         .with_context(|| format!("cannot create the versions table in {}", path.display()))?;
@@ -71,19 +84,72 @@ impl VersionStore {
 
     /// Appends a new version; refuses a sequence number already used.
     pub fn append(&mut self, version: &PolicyVersion) -> anyhow::Result<()> {
+        self.append_watched(version, None)
+    }
+
+    /// Appends a new version with what the decision loop watches it for,
+    /// in one transaction; refuses a sequence number already used.
+    pub fn append_watched(
+        &mut self,
+        version: &PolicyVersion,
+        watch: Option<&WatchRecord>,
+    ) -> anyhow::Result<()> {
         let record = serde_json::to_string(version)?;
-        self.conn
-            .execute(
-                "INSERT INTO versions (seq, created_ms, status, record) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    seq_sql(version.seq)?,
-                    i64::try_from(version.created_ms).unwrap_or(i64::MAX),
-                    status_name(&version.status),
-                    record
-                ],
+        let watch = watch.map(serde_json::to_string).transpose()?;
+        let seq = seq_sql(version.seq)?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO versions (seq, created_ms, status, record) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                seq,
+                i64::try_from(version.created_ms).unwrap_or(i64::MAX),
+                status_name(&version.status),
+                record
+            ],
+        )
+        .with_context(|| format!("cannot append version {}", version.seq))?;
+        // A row left behind by versions deleted by hand must not stand for
+        // this one.
+        tx.execute("DELETE FROM watches WHERE seq = ?1", params![seq])?;
+        if let Some(watch) = watch {
+            tx.execute(
+                "INSERT INTO watches (seq, record) VALUES (?1, ?2)",
+                params![seq, watch],
             )
-            .with_context(|| format!("cannot append version {}", version.seq))?;
+            .with_context(|| format!("cannot record the watch of version {}", version.seq))?;
+        }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// The watch records, by version. One that does not decode (written
+    /// by a newer augur, or damaged) is left out with a warning: without
+    /// it the change is merely not watched again.
+    pub fn watches(&self) -> anyhow::Result<BTreeMap<Seq, WatchRecord>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT seq, record FROM watches ORDER BY seq")?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (seq, record) = row?;
+            let Ok(seq) = Seq::try_from(seq) else {
+                continue;
+            };
+            match serde_json::from_str::<WatchRecord>(&record) {
+                Ok(watch) => {
+                    out.insert(seq, watch);
+                }
+                Err(e) => tracing::warn!(
+                    version = seq,
+                    "{}: the watch record of version {seq} does not decode ({e}); it is not \
+                     watched again",
+                    self.path.display()
+                ),
+            }
+        }
+        Ok(out)
     }
 
     /// Records a rollback in one transaction: its version, and the versions
@@ -206,6 +272,57 @@ mod tests {
             endpoints: vec![],
             status: Status::Applied,
         }
+    }
+
+    #[test]
+    fn watches_are_stored_with_their_version_and_a_bad_one_is_left_out() {
+        use crate::orchestrate::engine::EndpointRecord;
+        let dir = tempfile::tempdir().unwrap();
+        // A history written before watches were stored.
+        {
+            let conn = Connection::open(dir.path().join(VERSIONS_FILE)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE versions (seq INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL,
+                 status TEXT NOT NULL, record TEXT NOT NULL);",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO versions (seq, created_ms, status, record) VALUES (1, 1000, \
+                 'applied', ?1)",
+                params![serde_json::to_string(&version(1)).unwrap()],
+            )
+            .unwrap();
+        }
+        let mut store = VersionStore::open(dir.path()).unwrap();
+        assert!(store.watches().unwrap().is_empty());
+        let watch = WatchRecord {
+            pairs: vec![(
+                EndpointRecord::Vm("web-1".into()),
+                EndpointRecord::External("192.0.2.7".parse().unwrap()),
+            )],
+            limits: true,
+            denied_rate_before: 0.25,
+        };
+        store.append_watched(&version(2), Some(&watch)).unwrap();
+        store.append_watched(&version(3), None).unwrap();
+        // The version's number is taken: neither it nor its watch is
+        // written.
+        assert!(
+            store
+                .append_watched(&version(2), Some(&WatchRecord::default()))
+                .is_err()
+        );
+        store
+            .conn
+            .execute(
+                "INSERT INTO watches (seq, record) VALUES (4, '{\"pairs\": 7}')",
+                [],
+            )
+            .unwrap();
+        drop(store);
+        let store = VersionStore::open(dir.path()).unwrap();
+        assert_eq!(store.list().unwrap().len(), 3);
+        assert_eq!(store.watches().unwrap(), BTreeMap::from([(2, watch)]));
     }
 
     #[test]
