@@ -14,7 +14,12 @@
 //!   it was plus the approved change's flows;
 //! - `ovsdb-server` itself is then restarted on the same database file: the
 //!   remaining entry survives, the daemon's monitor reconnects, and a
-//!   decision written after the restart is applied.
+//!   decision written after the restart is applied;
+//! - the daemon is SIGKILLed again while both approved changes are under
+//!   watch: the third daemon watches them on (not the rolled-back
+//!   opening), and when web-2's denied attempts rise after the restart it
+//!   rolls the change concerning web-2 back by itself, with the rule and
+//!   the numbers as the reason in the history, and leaves the other.
 //!
 //! Skips without OVS unless `AUGUR_REQUIRE_OVS=1`.
 
@@ -625,5 +630,99 @@ denied_rise_min = 5
     assert_eq!(versions_of(&history, SSH_ID).len(), 1);
     assert_eq!(versions_of(&history, MYSQL_ID).len(), 1);
     assert_eq!(versions_of(&history, LOW_ID).len(), 1);
-    drop(second);
+
+    // SIGKILL again while both approved changes are under watch: the
+    // third daemon watches them on (not the rolled-back opening), and
+    // rolls the SSH opening back by itself when web-2's denied attempts
+    // rise after the restart.
+    let mut second = second;
+    second.kill();
+    let rewatch_at = Instant::now();
+    let third = Augur::spawn(&config, dir.path().join("augur-3.log"));
+    for change in [mysql.seq, ssh.seq] {
+        eventually(
+            "the restarted daemon counts the harm of the changes under watch",
+            WAIT,
+            Duration::from_millis(100),
+            || {
+                let log = third.log();
+                if !log.contains(&format!(
+                    "change {change} is watched again after the restart"
+                )) {
+                    return Err(format!("change {change} is not watched again"));
+                }
+                if !log.contains(&format!(
+                    "the harm of change {change} is counted from now on"
+                )) {
+                    return Err(format!("no first observation for change {change} yet"));
+                }
+                Ok(())
+            },
+        )
+        .await;
+    }
+    let rewatched_after = rewatch_at.elapsed();
+    assert!(
+        !third
+            .log()
+            .contains(&format!("change {} is watched again", low.seq)),
+        "a rolled-back change is not watched again"
+    );
+    let harm_at = Instant::now();
+    for n in 0..30u16 {
+        s1.ofctl(
+            "packet-out",
+            &[&web1_ofport.to_string(), "table", &denied_syn(42_000 + n)],
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rollback = eventually(
+        "the restarted daemon rolls the harmful change back and its flows are gone",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let history = stored(&store);
+            let rollback = history
+                .iter()
+                .find(|v| matches!(&v.decider, Decider::AutoRollback { of, .. } if *of == ssh.seq))
+                .ok_or("no automatic rollback yet")?;
+            match rule_flows_of(&s1, ssh.number) + rule_flows_of(&s2, ssh.number) {
+                0 => Ok(rollback.clone()),
+                n => Err(format!("{n} flows of version {} left", ssh.number)),
+            }
+        },
+    )
+    .await;
+    let rolled_back_after = harm_at.elapsed();
+    let Decider::AutoRollback { reason, .. } = &rollback.decider else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("denied attempts of app-2, web-2 rose to")
+            && reason.contains("since augur restarted during the watch"),
+        "{reason}"
+    );
+    let history = stored(&store);
+    match &history.iter().find(|v| v.seq == ssh.seq).unwrap().status {
+        Status::RolledBack { by, why, .. } => {
+            assert_eq!(*by, rollback.seq);
+            assert!(why.contains(reason.as_str()), "{why}");
+        }
+        other => panic!("change {} is {other:?}", ssh.seq),
+    }
+    // Only that change: the other one under watch concerns other VMs.
+    assert_eq!(
+        history.iter().find(|v| v.seq == mysql.seq).unwrap().status,
+        Status::Applied
+    );
+    assert_eq!(history.len(), history_before.len() + 3);
+    eprintln!(
+        "after the second SIGKILL: watches resumed {} ms after the restart, change {} rolled \
+         back {} ms after the harm began: {}",
+        rewatched_after.as_millis(),
+        ssh.seq,
+        rolled_back_after.as_millis(),
+        rollback.explanation
+    );
+    drop(third);
 }
