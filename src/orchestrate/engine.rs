@@ -802,16 +802,16 @@ impl Engine {
         }
         let mut resumed: Vec<Watch> = history
             .iter()
-            .filter(|v| v.in_force() && built_upon(history, v).is_none())
-            .filter(|v| !self.watches.iter().any(|w| w.seq == v.seq))
+            .filter(|v| v.in_force() && !self.watches.iter().any(|w| w.seq == v.seq))
             .filter_map(|v| {
                 let record = records.get(&v.seq)?;
                 let rate = record.denied_rate_before;
-                if !(rate.is_finite() && rate >= 0.0) {
-                    return None;
-                }
                 let started = i64::try_from(v.created_ms / 1000).ok()?;
-                (started.saturating_add(watch_for) > now).then(|| Watch {
+                let running = started.saturating_add(watch_for) > now;
+                // Checked last: it reads the history after the version.
+                let resumable =
+                    running && rate.is_finite() && rate >= 0.0 && built_upon(history, v).is_none();
+                resumable.then(|| Watch {
                     seq: v.seq,
                     concerns: record.concerns(),
                     limits: record.limits,

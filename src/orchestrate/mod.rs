@@ -5,7 +5,8 @@
 //! The decision loop (which recommendations to apply, which wait for an
 //! operator, when to roll back by itself) is [`engine`], pure and shared
 //! with replay, driven in the daemon by [`service`]. It calls
-//! [`VersionControl::apply_change`] with the change and why, and
+//! [`VersionControl::apply_watched_change`] with the change, why, and what
+//! to watch it for (stored with the version, for a restarted daemon), and
 //! [`VersionControl::rollback`] with [`versions::RollbackBy::Automatic`] when
 //! it measures harm. Both return once every connected bridge holds the new
 //! version and the history on disk says so, or with an error once every
