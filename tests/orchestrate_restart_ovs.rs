@@ -38,6 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::daemon::{self, Desired};
 use augur::inventory::Inventory;
+use augur::orchestrate::engine::EndpointRecord;
 use augur::orchestrate::versions::{Decider, PolicyVersion, Status};
 use augur::policy::{Cookie, Origin};
 use augur::store::versions::VersionStore;
@@ -635,6 +636,24 @@ denied_rise_min = 5
     // third daemon watches them on (not the rolled-back opening), and
     // rolls the SSH opening back by itself when web-2's denied attempts
     // rise after the restart.
+    let watches = VersionStore::open_existing(&store)
+        .unwrap()
+        .unwrap()
+        .watches()
+        .unwrap();
+    assert_eq!(
+        watches.keys().copied().collect::<Vec<_>>(),
+        [low.seq, mysql.seq, ssh.seq],
+        "every change the loop applied is stored with its watch"
+    );
+    assert!(
+        watches[&ssh.seq].pairs.contains(&(
+            EndpointRecord::Vm("web-2".into()),
+            EndpointRecord::Vm("app-2".into())
+        )),
+        "{:?}",
+        watches[&ssh.seq]
+    );
     let mut second = second;
     second.kill();
     let rewatch_at = Instant::now();
