@@ -98,9 +98,10 @@
 //! rule 2 compares the denied attempts since the restarted daemon's first
 //! observation with what the pre-change rate predicts for that time, and
 //! rule 3 judges the volume and meter drops from that observation to the
-//! end of the watch; harm that happened only while augur was down and
-//! stopped before it came back is not seen, and rule 1 does not blame the
-//! change for a bridge already refusing at that first observation.
+//! end of the watch (if that spans at least a window); harm that happened
+//! only while augur was down and stopped before it came back is not seen,
+//! and rule 1 does not blame the change for a bridge already refusing at
+//! that first observation.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -1075,8 +1076,12 @@ impl Engine {
                 names.join(", ")
             ));
         }
-        // Rule 3, once the watch has run its course.
-        if now.saturating_sub(watch.started) < self.settings.watch_for_s {
+        // Rule 3, once the watch has run its course, on at least a whole
+        // window of counts (a watch resumed just before its end has less:
+        // a second's volume says nothing about a pair's windows).
+        if now.saturating_sub(watch.started) < self.settings.watch_for_s
+            || elapsed < i64::from(now_seen.window_s)
+        {
             return None;
         }
         let windows = (elapsed as f64 / f64::from(now_seen.window_s.max(1))).max(1.0);
@@ -1839,6 +1844,31 @@ mod tests {
         assert!(e.cycle(Vec::new(), seen(1059, 0, 0, 0), 1059).is_empty());
         assert_eq!(e.watching(), [1]);
         assert!(e.cycle(Vec::new(), seen(1060, 0, 0, 0), 1060).is_empty());
+        assert!(e.watching().is_empty());
+        // Resumed a second before its end, with a rate limit its switches
+        // report no meters for: a second of volume is no evidence of a
+        // starved pair.
+        let mut e = engine(60);
+        let limited = BTreeMap::from([(
+            1,
+            WatchRecord {
+                pairs: vec![(
+                    EndpointRecord::Vm("web".into()),
+                    EndpointRecord::Vm("db".into()),
+                )],
+                limits: true,
+                denied_rate_before: 0.0,
+            },
+        )]);
+        assert_eq!(e.resume(&history, &limited, 1059), [(1, 1060)]);
+        assert!(
+            e.cycle(Vec::new(), seen(1059, 0, 5_000_000, 0), 1059)
+                .is_empty()
+        );
+        assert!(
+            e.cycle(Vec::new(), seen(1060, 0, 5_000_100, 0), 1060)
+                .is_empty()
+        );
         assert!(e.watching().is_empty());
         // Not watched at all: nothing resumed.
         let mut e = engine(0);

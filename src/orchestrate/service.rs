@@ -650,6 +650,31 @@ mod tests {
     }
 
     #[test]
+    fn a_restarted_loop_watches_on_what_was_under_watch() {
+        let mut history = [
+            version(1, Decider::Automatic, "00aa"),
+            version(2, Decider::Operator("alice".into()), "00bb"),
+            version(3, Decider::Automatic, "00cc"),
+        ];
+        for (v, at_s) in history.iter_mut().zip([900u64, 1000, 1010]) {
+            v.created_ms = at_s * 1000;
+        }
+        let watches: BTreeMap<Seq, WatchRecord> = [1, 2]
+            .into_iter()
+            .map(|seq| (seq, WatchRecord::default()))
+            .collect();
+        let engine = Engine::new(EngineSettings {
+            watch_for_s: 60,
+            harm: HarmSettings::default(),
+        });
+        let state = LoopState::from_history(engine, &history, &watches, 1030);
+        // 1's watch ended at 960; 3 has no record (an older augur made it).
+        assert_eq!(state.engine.watching(), [2]);
+        assert_eq!(state.engine.awaiting_baseline(), [2]);
+        assert!(state.engine.is_decided("00bb"));
+    }
+
+    #[test]
     fn decided_ids_are_kept_past_the_pending_table_retention() {
         let settings = PendingSettings {
             expire_after_secs: 3600,
