@@ -23,189 +23,20 @@ mod support;
 #[path = "../ovsdb/tests/common/mod.rs"]
 mod common;
 
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
+#[path = "support/orchestrate.rs"]
+mod orchestrate;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::daemon::{self, Daemon};
-use augur::inventory::Inventory;
 use augur::orchestrate::versions::{Decider, PolicyVersion, Status};
-use augur::policy::{Cookie, Origin};
 use etherparse::PacketBuilder;
+use orchestrate::*;
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
 use support::{eventually, write_atomically};
 
-const POLICY: &str = include_str!("../examples/policy/three-tier.toml");
-const INVENTORY: &str = include_str!("../examples/policy/three-tier-inventory.toml");
 /// Long enough for a loaded two-core machine shared with other test runs.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The recommendation ids of the history below (stable: a hash of the
-/// change's text).
-const LOW_ID: &str = "fad444196df3800b"; // add pair web-1 -> db-1 6000/tcp
-const MYSQL_ID: &str = "840d9c0425a187d0"; // open port app-1 -> db-1 3306/tcp
-const SSH_ID: &str = "69f03691a7df4053"; // open port web-2 -> app-2 22/tcp
-
-/// A small deterministic generator (xorshift), for the history's gaps.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// An exponential gap of mean `mean` seconds.
-    fn gap(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.next()).ln()
-    }
-}
-
-/// Two days of flows ending now, as `augur import csv` reads them: the
-/// policy's own traffic, two pairs that stop half-way (the model's
-/// negatives), and three pairs no rule allows that carried traffic all
-/// along (as in learn mode).
-fn history_csv(now: f64) -> String {
-    let start = now - 2.0 * 86_400.0;
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let mut rows: Vec<(f64, String)> = Vec::new();
-    let mut flows = |src: &str, dst: &str, port: u16, mean: f64, from: f64, to: f64| {
-        let mut t = from + rng.next() * mean;
-        while t < to {
-            let bytes = 20_000 + (rng.next() * 5000.0) as u64;
-            rows.push((
-                t,
-                format!("{t:.3},{src},{dst},tcp,{port},{bytes},20,allowed"),
-            ));
-            t += rng.gap(mean);
-        }
-    };
-    for (web, app) in [("web-1", "app-1"), ("web-2", "app-2")] {
-        flows(web, app, 8000, 120.0, start, now);
-    }
-    for (app, db) in [("app-1", "db-1"), ("app-2", "db-2")] {
-        flows(app, db, 5432, 120.0, start, now);
-    }
-    flows("web-1", "app-2", 8001, 300.0, start, start + 86_400.0);
-    flows("web-2", "app-1", 8002, 300.0, start, start + 86_400.0);
-    flows("web-1", "db-1", 6000, 240.0, start, now);
-    flows("app-1", "db-1", 3306, 240.0, start, now);
-    flows("web-2", "app-2", 22, 240.0, start, now);
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut csv = "ts,src,dst,proto,dport,bytes,packets,verdict\n".to_owned();
-    for (_, row) in rows {
-        writeln!(csv, "{row}").unwrap();
-    }
-    csv
-}
-
-/// The example inventory on two test bridges, web-1 at a real port of `s1`
-/// (where its traffic is injected).
-fn inventory(s1: &TestBridge, s2: &TestBridge, web1_ofport: u32) -> Inventory {
-    let mut inventory: Inventory = toml::from_str(INVENTORY).unwrap();
-    let map = |name: &str| match name {
-        "s1" => Some((s1.name().to_owned(), s1.datapath_id())),
-        "s2" => Some((s2.name().to_owned(), s2.datapath_id())),
-        _ => None,
-    };
-    inventory.bridges.retain_mut(|b| match map(&b.name) {
-        Some((name, dpid)) => {
-            b.name = name;
-            b.datapath_id = dpid;
-            true
-        }
-        None => false,
-    });
-    for vm in &mut inventory.vms {
-        let web1 = vm.id.0 == "web-1";
-        vm.interfaces.retain_mut(|i| match map(&i.bridge) {
-            Some((name, _)) => {
-                i.bridge = name;
-                if web1 {
-                    i.ofport.0 = web1_ofport;
-                }
-                true
-            }
-            None => false,
-        });
-    }
-    inventory.vms.retain(|vm| !vm.interfaces.is_empty());
-    inventory
-        .external_ports
-        .retain_mut(|p| map(&p.bridge).map(|(name, _)| p.bridge = name).is_some());
-    inventory
-}
-
-/// A TCP SYN from web-1 (10.0.0.11) to web-2 (10.0.0.12): no rule allows
-/// web to web, so it is denied and sampled.
-fn denied_syn(src_port: u16) -> String {
-    let mut frame = Vec::new();
-    PacketBuilder::ethernet2([0x02, 0, 0, 0, 0x01, 0x01], [0x02, 0, 0, 0, 0x02, 0x01])
-        .ipv4([10, 0, 0, 11], [10, 0, 0, 12], 64)
-        .tcp(src_port, 9999, 1000, 64_240)
-        .syn()
-        .write(&mut frame, &[])
-        .unwrap();
-    hex::encode(frame)
-}
-
-fn ovs_vsctl(server: &common::Server, args: &str) -> String {
-    let line = format!(
-        "ovs-vsctl --db=unix:{} --no-wait --timeout=10 {args}",
-        server.sock.display()
-    );
-    let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{line}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn external_id(server: &common::Server, key: &str) -> Option<String> {
-    let out = ovs_vsctl(
-        server,
-        &format!("--if-exists get Open_vSwitch . external_ids:{key}"),
-    );
-    (!out.is_empty()).then(|| out.trim_matches('"').to_owned())
-}
-
-/// augur's rule flows of `version` on the bridge.
-fn rule_flows_of(bridge: &TestBridge, version: u16) -> usize {
-    bridge
-        .dump_flows(&["--no-stats"])
-        .lines()
-        .filter_map(|l| {
-            let text = l
-                .split(',')
-                .find_map(|f| f.trim().strip_prefix("cookie="))?;
-            u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
-        })
-        .filter_map(Cookie::from_raw)
-        .filter(|c| matches!(c.origin(), Some(Origin::Rule(_))) && c.version() == version)
-        .count()
-}
-
-/// Every flow of the bridge without counters, as a set.
-fn table(bridge: &TestBridge) -> BTreeSet<String> {
-    bridge
-        .dump_flows(&["--no-stats"])
-        .lines()
-        .filter(|l| l.contains("actions="))
-        .map(|l| {
-            l.split(',')
-                .map(str::trim)
-                .filter(|f| !f.starts_with("duration=") && !f.starts_with("idle_age="))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
 
 fn version_of(history: &[PolicyVersion], id: &str) -> Result<PolicyVersion, String> {
     history
@@ -213,23 +44,6 @@ fn version_of(history: &[PolicyVersion], id: &str) -> Result<PolicyVersion, Stri
         .find(|v| v.recommendation.as_deref() == Some(id) && !v.decider.is_rollback())
         .cloned()
         .ok_or_else(|| format!("no version for {id} yet: {} versions", history.len()))
-}
-
-fn import(store: &Path, csv: &Path, inventory: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_augur"))
-        .args(["import", "csv"])
-        .arg(csv)
-        .args(["--window", "5", "--inventory"])
-        .arg(inventory)
-        .arg("--store")
-        .arg(store)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "augur import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,7 +406,7 @@ configure_bridges = false
         || {
             table(&s1)
                 .iter()
-                .filter(|f| is_rule_flow(f, version.number))
+                .filter(|f| is_rule_flow_of(f, version.number))
                 .find_map(|f| {
                     let at = f.find("meter:")? + "meter:".len();
                     f[at..]
@@ -630,13 +444,4 @@ configure_bridges = false
     assert!(measured.dropped >= 250, "{measured:?}");
     assert_eq!(measured.dropped, ofctl);
     daemon.shutdown().await;
-}
-
-/// Whether a dumped flow is an augur rule flow of `version`.
-fn is_rule_flow(flow: &str, version: u16) -> bool {
-    flow.split(',')
-        .find_map(|f| f.trim().strip_prefix("cookie="))
-        .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
-        .and_then(Cookie::from_raw)
-        .is_some_and(|c| matches!(c.origin(), Some(Origin::Rule(_))) && c.version() == version)
 }
