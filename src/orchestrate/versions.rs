@@ -15,7 +15,10 @@
 //! ## Places and priorities
 //!
 //! Every rule has a [`Place`]: its index in the file, or its rank among the
-//! rules changes added (overlay rules, after every rule of the file). The
+//! rules changes added (overlay rules, from slot
+//! [`MAX_FILE_RULES`](crate::policy::compile::priority::MAX_FILE_RULES) on,
+//! below every rule of the file whatever its length, so that editing the
+//! file moves no overlay rule). The
 //! compiler gives a rule the priority and cookie of its place, so a change
 //! that adds a rule appends it and leaves every other rule's flows alone; a
 //! change that removes a rule leaves its place empty, and a rollback of that
@@ -45,6 +48,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::VmId;
+use crate::policy::compile::priority;
 use crate::policy::file::Location;
 use crate::policy::{Endpoint, Group, Policy, PortRange, Proto, Rate, RateUnit, Rule};
 use crate::recommend::ApplyError;
@@ -117,12 +121,13 @@ pub enum Place {
 }
 
 impl Place {
-    /// Its rule index for the compiler, given the number of rules in the
-    /// file.
-    pub fn slot(self, file_rules: u32) -> u32 {
+    /// Its rule index for the compiler: a file rule's index, or an overlay
+    /// rule's rank after the last index a file may use (so that the file
+    /// can grow or shrink without moving the rules changes added).
+    pub fn slot(self) -> u32 {
         match self {
             Place::File(i) => i,
-            Place::Overlay(k) => file_rules.saturating_add(k),
+            Place::Overlay(k) => priority::MAX_FILE_RULES.saturating_add(k),
         }
     }
 }
@@ -379,8 +384,6 @@ pub struct Effective {
     pub places: Vec<Place>,
     /// For each rule (by position): the version that introduced it.
     pub versions: Vec<u16>,
-    /// The number of rules of the policy file.
-    pub file_rules: u32,
     /// The latest version in history (0: none).
     pub latest: Seq,
 }
@@ -399,7 +402,7 @@ impl Effective {
             .zip(&self.places)
             .zip(&self.versions)
         {
-            rule.index = place.slot(self.file_rules);
+            rule.index = place.slot();
             versions.insert(rule.index, *version);
         }
         (policy, versions)
@@ -489,7 +492,6 @@ pub fn effective(base: &Policy, file_version: u16, history: &[PolicyVersion]) ->
         policy,
         places,
         versions,
-        file_rules: u32::try_from(base.rules.len()).unwrap_or(u32::MAX),
         latest: history.iter().map(|v| v.seq).max().unwrap_or(0),
     }
 }
@@ -935,10 +937,12 @@ port = 5432
         assert_eq!(c.added[0].place, Place::Overlay(1));
         let now = compiled(&history);
         // Rule 0 of the file is gone; rule 1 keeps its slot; the overlay
-        // rules sit after the file's rules with their changes' versions.
+        // rules sit after every slot a file may use, with their changes'
+        // versions.
+        const O: u32 = priority::MAX_FILE_RULES;
         assert_eq!(
             now.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
-            [(1, 0x0f0f), (2, 1), (3, 3)]
+            [(1, 0x0f0f), (O, 1), (O + 1, 3)]
         );
         // Undo the removal: rule 0 comes back where it was, as it was.
         let undo_b = plan_rollback(
@@ -958,7 +962,7 @@ port = 5432
         let restored = compiled(&history);
         assert_eq!(
             restored.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
-            [(0, 0x0f0f), (1, 0x0f0f), (2, 1), (3, 3)]
+            [(0, 0x0f0f), (1, 0x0f0f), (O, 1), (O + 1, 3)]
         );
         assert_eq!(restored[0], start[0]);
         // A rolled-back change and a rollback are not rolled back again.
@@ -1007,6 +1011,43 @@ port = 5432
     }
 
     #[test]
+    fn editing_the_file_moves_no_rule_a_change_added() {
+        let mut history = Vec::new();
+        apply(
+            &mut history,
+            PolicyChange::AddPair {
+                rule: opening("web", "db", 22),
+            },
+        );
+        let slots = |base: &Policy| {
+            let (policy, versions) = effective(base, 0x0f0f, &history).to_compile();
+            policy
+                .rules
+                .iter()
+                .map(|r| (r.index, versions[&r.index], RuleData::of(r).ports))
+                .collect::<Vec<_>>()
+        };
+        let before = slots(&base());
+        let longer =
+            format!("{FILE}\n[[allow]]\nfrom = \"db\"\nto = \"app\"\nproto = \"udp\"\nport = 53\n");
+        let after = slots(&Policy::parse(&longer, "test.toml", UNIX_EPOCH).unwrap());
+        type Slot = (u32, u16, Option<(u16, u16)>);
+        let overlay = |rules: &[Slot]| {
+            rules
+                .iter()
+                .filter(|r| r.0 >= priority::MAX_FILE_RULES)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(after.len(), before.len() + 1);
+        assert_eq!(overlay(&after), overlay(&before));
+        assert_eq!(
+            overlay(&before),
+            [(priority::MAX_FILE_RULES, 1, Some((22, 22)))]
+        );
+    }
+
+    #[test]
     fn rewritten_rules_keep_their_place_and_block_rolling_back_what_they_build_on() {
         let mut history = Vec::new();
         apply(
@@ -1037,7 +1078,7 @@ port = 5432
         assert_eq!(limit.added[0].version, 2);
         assert!(limit.added[0].toml.contains("rate = \"1000kbit\""));
         let rules = compiled(&history);
-        assert_eq!(rules[2].0, 2);
+        assert_eq!(rules[2].0, priority::MAX_FILE_RULES);
         assert_eq!(rules[2].1, 2);
         assert_eq!(
             plan_rollback(

@@ -213,6 +213,10 @@ pub mod priority {
     pub const LEARN: u16 = 1;
     /// The number of rules that fit between [`RULE_FIRST`] and [`LEARN`].
     pub const MAX_RULES: u32 = RULE_FIRST as u32 - 2;
+    /// The rules a policy file may have: indexes from here on are the
+    /// places of the rules augur's changes add (below every rule of the
+    /// file, and unmoved when the file gains or loses rules).
+    pub const MAX_FILE_RULES: u32 = 20_000;
     /// Deny: one flow per reason.
     pub const DENY_REASON: u16 = 100;
     /// Every stage's table-miss flow.

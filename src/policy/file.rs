@@ -413,8 +413,17 @@ impl<F: Fn(std::ops::Range<usize>, String) -> PolicyError> Checker<'_, F> {
             let span = rule.span();
             let index = u32::try_from(n)
                 .ok()
-                .filter(|&i| i <= super::Cookie::MAX_RULE)
-                .ok_or_else(|| at(span.clone(), "too many rules".to_owned()))?;
+                .filter(|&i| i < super::compile::priority::MAX_FILE_RULES)
+                .ok_or_else(|| {
+                    at(
+                        span.clone(),
+                        format!(
+                            "too many rules: a policy file holds at most {} (the \
+                             priorities below them are the rules augur's changes add)",
+                            super::compile::priority::MAX_FILE_RULES
+                        ),
+                    )
+                })?;
             rules.push(self.rule(
                 index,
                 locate(text, span.start),
