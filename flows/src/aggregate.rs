@@ -681,6 +681,13 @@ impl Aggregator {
         self.index.get(key).map(|&i| i as usize)
     }
 
+    /// What is known of the key at `position` (in
+    /// [`Aggregator::key_activity`]'s order): [`Aggregator::activity_of`]
+    /// without a hash lookup, for a caller that already has the position.
+    pub fn activity_at(&self, position: usize) -> Option<KeyActivity> {
+        self.keys.get(position).map(KeyState::activity)
+    }
+
     /// The activity profile of the pair of the key at `position` (in
     /// [`Aggregator::key_activity`]'s order): [`Aggregator::pair_profile`]
     /// without a hash lookup, for callers that walk the keys.
@@ -688,6 +695,31 @@ impl Aggregator {
         let state = self.keys.get(position)?;
         let (_, sig) = self.pairs.get(state.pair as usize)?;
         Some((sig.hours, sig.weekdays))
+    }
+
+    /// Where the pair of the key at `position` (in
+    /// [`Aggregator::key_activity`]'s order) stands in
+    /// [`Aggregator::pair_profiles`]' order. With it a caller that needs
+    /// something of every pair computes it once per pair into a dense table
+    /// and reads it per key without hashing.
+    pub fn pair_slot_at(&self, position: usize) -> Option<usize> {
+        self.keys.get(position).map(|state| state.pair as usize)
+    }
+
+    /// Where the pair `(src, dst)` stands in [`Aggregator::pair_profiles`]'
+    /// order, if it ever talked.
+    pub fn pair_slot_of(&self, src: EndpointId, dst: EndpointId) -> Option<usize> {
+        self.pair_index.get(&(src, dst)).map(|&slot| slot as usize)
+    }
+
+    /// The hour-of-day and day-of-week profile of every pair (see
+    /// [`Aggregator::pair_profile`]), in the order pairs were first seen:
+    /// one sequential pass, where a lookup per key would be a random access
+    /// each.
+    pub fn pair_profiles(&self) -> impl ExactSizeIterator<Item = (&[u32; 24], &[u32; 7])> + '_ {
+        self.pairs
+            .iter()
+            .map(|(_, sig)| (&sig.hours, &sig.weekdays))
     }
 
     /// The hour-of-day and day-of-week activity profile of a pair (active

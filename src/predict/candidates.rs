@@ -339,8 +339,10 @@ struct Index<'a> {
 }
 
 impl Index<'_> {
-    fn get(&self, agg: &Aggregator, key: &FlowKey) -> Option<usize> {
-        match agg.position_of(key) {
+    /// The candidate of `key`, whose position in the aggregator (if it is
+    /// tracked) is `position`.
+    fn get(&self, key: &FlowKey, position: Option<usize>) -> Option<usize> {
+        match position {
             Some(p) => self
                 .by_position
                 .get(p)
@@ -350,11 +352,8 @@ impl Index<'_> {
         }
     }
 
-    fn insert(&mut self, agg: &Aggregator, key: FlowKey, at: usize) {
-        match agg
-            .position_of(&key)
-            .and_then(|p| self.by_position.get_mut(p))
-        {
+    fn insert(&mut self, key: FlowKey, position: Option<usize>, at: usize) {
+        match position.and_then(|p| self.by_position.get_mut(p)) {
             Some(slot) => *slot = u32::try_from(at).unwrap_or(u32::MAX),
             None => {
                 self.by_key.insert(key, at);
@@ -373,22 +372,31 @@ fn expand(
     index: &mut Index<'_>,
     out: &mut Vec<Candidate>,
 ) {
+    let mut sorted_members = members.to_vec();
+    sorted_members.sort_unstable();
+    // Each member's services, sorted and without the members' own
+    // addresses (no service for their peers to use).
+    let owned: Vec<Vec<Service>> = members
+        .iter()
+        .map(|member| {
+            let mut own: Vec<Service> = used
+                .get(member)
+                .map(|services| {
+                    services
+                        .iter()
+                        .copied()
+                        .filter(|s| sorted_members.binary_search(&s.0).is_err())
+                        .collect()
+                })
+                .unwrap_or_default();
+            own.sort_unstable();
+            own.dedup();
+            own
+        })
+        .collect();
     let mut support: HashMap<Service, u32, FastState> = HashMap::default();
-    for member in members {
-        let Some(services) = used.get(member) else {
-            continue;
-        };
-        let mut own: Vec<Service> = services
-            .iter()
-            .copied()
-            // A member's own address is no service for its peers to use.
-            .filter(|s| !members.contains(&s.0))
-            .collect();
-        own.sort_unstable();
-        own.dedup();
-        for service in own {
-            *support.entry(service).or_default() += 1;
-        }
+    for service in owned.iter().flatten() {
+        *support.entry(*service).or_default() += 1;
     }
     if support.is_empty() {
         return;
@@ -397,11 +405,11 @@ fn expand(
     ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(limits.max_peer_services);
     let peers = u32::try_from(members.len().saturating_sub(1)).unwrap_or(u32::MAX);
-    for &member in members {
-        let own = used.get(&member);
+    for (&member, own) in members.iter().zip(&owned) {
         for &(service, count) in &ranked {
-            // Support among the *other* members.
-            let uses = own.is_some_and(|s| s.contains(&service));
+            // Support among the *other* members. Ranked services are never
+            // a member's address, so the filtered list answers for all.
+            let uses = own.binary_search(&service).is_ok();
             let others = count.saturating_sub(u32::from(uses));
             let share = if peers > 0 {
                 others as f32 / peers as f32
@@ -409,7 +417,9 @@ fn expand(
                 0.0
             };
             let key = key_of(member, service);
-            match index.get(agg, &key) {
+            // One lookup in the aggregator's index answers everything below.
+            let position = agg.position_of(&key);
+            match index.get(&key, position) {
                 Some(i) => {
                     if let Some(c) = out.get_mut(i) {
                         c.peer_support = c.peer_support.max(share);
@@ -417,17 +427,17 @@ fn expand(
                     }
                 }
                 None if others > 0 => {
-                    index.insert(agg, key, out.len());
+                    index.insert(key, position, out.len());
                     out.push(Candidate {
                         key,
                         source: CandidateSource::LabelPeers,
                         // Known but forgotten: its old history still counts.
-                        activity: agg.activity_of(&key),
+                        activity: position.and_then(|p| agg.activity_at(p)),
                         peer_support: share,
                         peers,
                         source_first_seen: 0,
                         members: 1,
-                        position: agg.position_of(&key),
+                        position,
                     });
                 }
                 None => {}

@@ -82,11 +82,59 @@ fn profile_share(profile: &[u32], from: i64, to: i64, slot_s: i64, offset_slots:
     covered as f64 / total as f64
 }
 
-/// Encodes one candidate at `now` for a horizon of `horizon_s` seconds.
+/// The share of each pair's activity that falls in the hours of day and
+/// the weekdays one horizon covers, for every pair of the aggregator.
+///
+/// A cycle needs the shares of (nearly) every pair, and looking each up per
+/// candidate costs a hash probe and a cache miss into the pair table each:
+/// a third of a cycle over a million keys. One sequential pass over the
+/// pairs computes them all, and a candidate reads its pair's entry from a
+/// dense table by the pair's slot.
+#[derive(Debug, Clone, Default)]
+pub struct PairShares {
+    /// Hour-of-day and weekday share per pair slot (see
+    /// [`Aggregator::pair_profiles`]).
+    shares: Vec<(f64, f64)>,
+}
+
+impl PairShares {
+    /// The shares of every pair for the horizon from `now` to
+    /// `now + horizon_s`.
+    pub fn new(agg: &Aggregator, now: i64, horizon_s: i64) -> PairShares {
+        let end = now.saturating_add(horizon_s);
+        let shares = agg
+            .pair_profiles()
+            .map(|(hours, days)| {
+                (
+                    profile_share(hours, now, end, 3600, 0),
+                    // Day 0 of the epoch was a Thursday; the profile starts
+                    // on Monday.
+                    profile_share(days, now, end, 86_400, 3),
+                )
+            })
+            .collect();
+        PairShares { shares }
+    }
+
+    /// The shares of the candidate's pair, or none for a pair that never
+    /// talked (and a key of the outside as a whole, which is no pair).
+    fn of(&self, candidate: &Candidate, agg: &Aggregator) -> Option<(f64, f64)> {
+        let key = candidate.key;
+        let slot = match candidate.position {
+            Some(position) => agg.pair_slot_at(position),
+            None => agg.pair_slot_of(key.src, key.dst),
+        }?;
+        self.shares.get(slot).copied()
+    }
+}
+
+/// Encodes one candidate at `now` for a horizon of `horizon_s` seconds;
+/// `shares` are the pairs' shares of that horizon.
 pub fn encode(
     candidate: &Candidate,
     agg: &Aggregator,
     scans: &ScanDetector,
+    shares: &PairShares,
     window_s: i64,
     horizon_s: i64,
     now: i64,
@@ -102,17 +150,7 @@ pub fn encode(
         .and_then(|p| next_run(&p, now).map(|next| (p, next)))
         .filter(|&(_, next)| next <= (now + horizon_s) as f64)
         .map_or(0.0, |(p, _)| p.confidence);
-    let (hour_share, weekday_share) =
-        agg.pair_profile(key.src, key.dst)
-            .map_or((0.0, 0.0), |(hours, days)| {
-                let end = now.saturating_add(horizon_s);
-                (
-                    profile_share(&hours, now, end, 3600, 0),
-                    // Day 0 of the epoch was a Thursday; the profile starts on
-                    // Monday.
-                    profile_share(&days, now, end, 86_400, 3),
-                )
-            });
+    let (hour_share, weekday_share) = shares.of(candidate, agg).unwrap_or((0.0, 0.0));
     let first_seen = activity.map(|a| a.first_seen);
     let windows_since = first_seen.map_or(1, |f| (now.saturating_sub(f) / window_s.max(1)).max(1));
     let active_windows = activity.map_or(0, |a| a.active_windows);

@@ -373,14 +373,22 @@ impl Predictor {
         // In chunks, so that the feature matrix stays small (a million
         // candidates would otherwise need 120 MB of it at once).
         const CHUNK: usize = 32_768;
+        let shares = features::PairShares::new(agg, now, self.params.horizon_s);
         let mut flat = Vec::with_capacity(CHUNK.min(found.len()) * FEATURES);
         let mut evidence = Vec::with_capacity(CHUNK.min(found.len()));
         for chunk in found.chunks(CHUNK) {
             flat.clear();
             evidence.clear();
             for candidate in chunk {
-                let (row, ev) =
-                    features::encode(candidate, agg, scans, window_s, self.params.horizon_s, now);
+                let (row, ev) = features::encode(
+                    candidate,
+                    agg,
+                    scans,
+                    &shares,
+                    window_s,
+                    self.params.horizon_s,
+                    now,
+                );
                 flat.extend_from_slice(&row);
                 evidence.push(ev);
             }
