@@ -676,6 +676,13 @@ impl Aggregator {
         self.key_periodicity(index)
     }
 
+    /// The recurrence of the key at `position` (in
+    /// [`Aggregator::key_activity`]'s order): [`Aggregator::periodicity_of`]
+    /// without a hash lookup.
+    pub fn periodicity_at(&self, position: usize) -> Option<Periodicity> {
+        self.key_periodicity(u32::try_from(position).ok()?)
+    }
+
     /// Where a tracked key stands in [`Aggregator::key_activity`]'s order.
     pub fn position_of(&self, key: &FlowKey) -> Option<usize> {
         self.index.get(key).map(|&i| i as usize)

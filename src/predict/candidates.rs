@@ -35,14 +35,18 @@ use super::CandidateSource;
 use super::scan::{OutsideSide, ScanDetector};
 
 /// A candidate key and what the candidate search learned about it.
+///
+/// A cycle holds one per candidate, a million or more: the key's history
+/// stays where it is (see [`History`]) and is read when the candidate is
+/// encoded, so that the list stays a third of the size.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate {
     /// The key.
     pub key: FlowKey,
     /// Why it is a candidate.
     pub source: CandidateSource,
-    /// The key's history, if it is tracked.
-    pub activity: Option<KeyActivity>,
+    /// Where the key's history is.
+    pub history: History,
     /// Share of the peers (on the side the key was found from) that use it.
     pub peer_support: f32,
     /// Peers on that side.
@@ -52,8 +56,59 @@ pub struct Candidate {
     /// External addresses the key stands for (1 unless it is a key of the
     /// outside as a whole).
     pub members: u32,
+}
+
+impl Candidate {
     /// The key's position in the aggregator, if it is tracked.
-    pub position: Option<usize>,
+    pub fn position(&self) -> Option<usize> {
+        match self.history {
+            History::Tracked(position) => Some(position as usize),
+            History::Summed(_) | History::Unknown => None,
+        }
+    }
+}
+
+/// Where the history of a candidate's key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// The key is tracked: its history is the aggregator's, at this
+    /// position of [`Aggregator::key_activity`].
+    Tracked(u32),
+    /// The key stands for the outside as a whole: its history is its
+    /// members' summed, at this index of [`Candidates::summed`].
+    Summed(u32),
+    /// The key was never seen.
+    Unknown,
+}
+
+impl History {
+    /// The history of the key at `position` of the aggregator, if any.
+    fn at(position: Option<usize>) -> History {
+        position
+            .and_then(|p| u32::try_from(p).ok())
+            .map_or(History::Unknown, History::Tracked)
+    }
+}
+
+/// The candidates of one cycle.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    /// One per candidate key.
+    pub list: Vec<Candidate>,
+    /// The summed histories of keys of the outside as a whole (see
+    /// [`History::Summed`]).
+    pub summed: Vec<KeyActivity>,
+}
+
+impl Candidates {
+    /// The history of a candidate's key, if it has one.
+    pub fn activity(&self, candidate: &Candidate, agg: &Aggregator) -> Option<KeyActivity> {
+        match candidate.history {
+            History::Tracked(position) => agg.activity_at(position as usize),
+            History::Summed(index) => self.summed.get(index as usize).copied(),
+            History::Unknown => None,
+        }
+    }
 }
 
 /// Limits of the search.
@@ -100,13 +155,10 @@ impl OutsideGroup {
     /// Adds a member. Allowed traffic counts only from members that carried
     /// something; attempts (denied, probes) count from all, since a blocked
     /// new address of a used service is need, not disuse.
-    fn add(&mut self, key: FlowKey, candidate: Candidate, carried: bool) {
-        let a = candidate.activity;
+    fn add(&mut self, key: FlowKey, candidate: Candidate, a: KeyActivity, carried: bool) {
         self.members.push(candidate);
         self.carrying += u32::from(carried);
-        let Some(mut a) = a else {
-            return;
-        };
+        let mut a = a;
         if !carried {
             a.last_allowed = None;
             a.active_windows = 0;
@@ -148,11 +200,12 @@ pub fn search(
     scans: &ScanDetector,
     limits: &SearchLimits,
     now: i64,
-) -> Vec<Candidate> {
+) -> Candidates {
     let endpoints = agg.endpoints();
     let horizon = now.saturating_sub(limits.forget_after_s);
     let mut first_seen: HashMap<EndpointId, i64, FastState> = HashMap::default();
     let mut out: Vec<Candidate> = Vec::with_capacity(agg.tracked_keys());
+    let mut summed: Vec<KeyActivity> = Vec::new();
     // Candidates by the aggregator's position of their key (a flat table:
     // a million keys need no hashing), and by key for the rest.
     let mut by_position: Vec<u32> = vec![u32::MAX; agg.tracked_keys()];
@@ -182,12 +235,11 @@ pub fn search(
             } else {
                 CandidateSource::Denied
             },
-            activity: Some(activity),
+            history: History::at(Some(position)),
             peer_support: 0.0,
             peers: 0,
             source_first_seen: 0,
             members: 1,
-            position: Some(position),
         };
         // Probes (no payload) and denied attempts alone do not make a
         // service of the outside (see `OutsideGroup::add`).
@@ -198,7 +250,7 @@ pub fn search(
             outside
                 .entry(group_key)
                 .or_default()
-                .add(group_key, candidate, carried);
+                .add(group_key, candidate, activity, carried);
             continue;
         }
         if used && !scans.is_scanning(key.src, now) {
@@ -225,27 +277,36 @@ pub fn search(
     // of their own addresses.
     for (group_key, group) in outside {
         let broad = group.carrying >= limits.outside_min_peers;
-        let emitted: Vec<Candidate> = match (broad, group.activity) {
-            (true, Some(activity)) => vec![Candidate {
-                key: group_key,
-                source: if activity.last_allowed.is_some() {
-                    CandidateSource::Seen
-                } else {
-                    CandidateSource::Denied
-                },
-                activity: Some(activity),
-                peer_support: 0.0,
-                peers: 0,
-                source_first_seen: 0,
-                members: group.carrying,
-                position: None,
-            }],
-            _ => group.members,
+        let emitted: Vec<(Candidate, Option<KeyActivity>)> = match (broad, group.activity) {
+            (true, Some(activity)) => {
+                let index = u32::try_from(summed.len()).unwrap_or(u32::MAX);
+                summed.push(activity);
+                vec![(
+                    Candidate {
+                        key: group_key,
+                        source: if activity.last_allowed.is_some() {
+                            CandidateSource::Seen
+                        } else {
+                            CandidateSource::Denied
+                        },
+                        history: History::Summed(index),
+                        peer_support: 0.0,
+                        peers: 0,
+                        source_first_seen: 0,
+                        members: group.carrying,
+                    },
+                    Some(activity),
+                )]
+            }
+            _ => group
+                .members
+                .into_iter()
+                .map(|c| (c, c.position().and_then(|p| agg.activity_at(p))))
+                .collect(),
         };
-        for candidate in emitted {
+        for (candidate, activity) in emitted {
             let key = candidate.key;
-            let used = candidate
-                .activity
+            let used = activity
                 .and_then(|a| a.last_allowed)
                 .is_some_and(|t| t >= horizon);
             if used {
@@ -264,7 +325,7 @@ pub fn search(
                     ));
                 }
             }
-            match candidate.position.and_then(|p| by_position.get_mut(p)) {
+            match candidate.position().and_then(|p| by_position.get_mut(p)) {
                 Some(slot) => *slot = u32::try_from(out.len()).unwrap_or(u32::MAX),
                 None => {
                     tracked.insert(key, out.len());
@@ -325,7 +386,7 @@ pub fn search(
             candidate.source = CandidateSource::NewVm;
         }
     }
-    out
+    Candidates { list: out, summed }
 }
 
 fn is_vm(endpoint: Option<&Endpoint>) -> bool {
@@ -432,12 +493,11 @@ fn expand(
                         key,
                         source: CandidateSource::LabelPeers,
                         // Known but forgotten: its old history still counts.
-                        activity: position.and_then(|p| agg.activity_at(p)),
+                        history: History::at(position),
                         peer_support: share,
                         peers,
                         source_first_seen: 0,
                         members: 1,
-                        position,
                     });
                 }
                 None => {}

@@ -120,7 +120,7 @@ impl PairShares {
     /// talked (and a key of the outside as a whole, which is no pair).
     fn of(&self, candidate: &Candidate, agg: &Aggregator) -> Option<(f64, f64)> {
         let key = candidate.key;
-        let slot = match candidate.position {
+        let slot = match candidate.position() {
             Some(position) => agg.pair_slot_at(position),
             None => agg.pair_slot_of(key.src, key.dst),
         }?;
@@ -128,24 +128,69 @@ impl PairShares {
     }
 }
 
-/// Encodes one candidate at `now` for a horizon of `horizon_s` seconds;
-/// `shares` are the pairs' shares of that horizon.
-pub fn encode(
-    candidate: &Candidate,
-    agg: &Aggregator,
-    scans: &ScanDetector,
-    shares: &PairShares,
+/// What encoding needs at one instant: the history, the scan flags, and
+/// what is computed once per cycle rather than per candidate.
+#[derive(Debug)]
+pub struct Encoder<'a> {
+    agg: &'a Aggregator,
+    scans: &'a ScanDetector,
+    shares: PairShares,
     window_s: i64,
     horizon_s: i64,
     now: i64,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder for candidates at `now` and a horizon of `horizon_s`
+    /// seconds.
+    pub fn new(
+        agg: &'a Aggregator,
+        scans: &'a ScanDetector,
+        horizon_s: i64,
+        now: i64,
+    ) -> Encoder<'a> {
+        Encoder {
+            agg,
+            scans,
+            shares: PairShares::new(agg, now, horizon_s),
+            window_s: i64::from(agg.config().length_s),
+            horizon_s,
+            now,
+        }
+    }
+
+    /// Encodes one candidate; `activity` is its key's history (see
+    /// [`super::candidates::Candidates::activity`]).
+    pub fn encode(
+        &self,
+        candidate: &Candidate,
+        activity: Option<&KeyActivity>,
+    ) -> (FeatureRow, Evidence) {
+        encode(candidate, activity, self)
+    }
+}
+
+fn encode(
+    candidate: &Candidate,
+    activity: Option<&KeyActivity>,
+    context: &Encoder<'_>,
 ) -> (FeatureRow, Evidence) {
+    let &Encoder {
+        agg,
+        scans,
+        ref shares,
+        window_s,
+        horizon_s,
+        now,
+    } = context;
     let key = candidate.key;
-    let activity: Option<&KeyActivity> = candidate.activity.as_ref();
     let last_allowed = activity.and_then(|a| a.last_allowed);
     let last_denied = activity.and_then(|a| a.last_denied);
+    // Only a tracked key has onsets to fit.
     let periodicity = activity
         .filter(|a| a.onsets >= 4)
-        .and_then(|_| agg.periodicity_of(&key));
+        .and_then(|_| candidate.position())
+        .and_then(|position| agg.periodicity_at(position));
     let periodic_due = periodicity
         .and_then(|p| next_run(&p, now).map(|next| (p, next)))
         .filter(|&(_, next)| next <= (now + horizon_s) as f64)
