@@ -47,6 +47,9 @@ pub struct Candidate {
     pub source: CandidateSource,
     /// Where the key's history is.
     pub history: History,
+    /// Where the key's pair stands in [`Aggregator::pair_profiles`]' order,
+    /// if the pair ever talked.
+    pub pair: Option<u32>,
     /// Share of the peers (on the side the key was found from) that use it.
     pub peer_support: f32,
     /// Peers on that side.
@@ -194,6 +197,46 @@ impl OutsideGroup {
 /// A service as peers use it: the other side, protocol and port.
 type Service = (EndpointId, Protocol, u16);
 
+/// A service a VM uses, with what the search already knows of the key
+/// behind it, so that proposing the services of its peers needs no lookup
+/// for the services it uses itself nor for the pairs it has.
+#[derive(Debug, Clone, Copy)]
+struct Used {
+    service: Service,
+    /// The key's pair (see [`Candidate::pair`]).
+    pair: Option<u32>,
+    /// The key's candidate, an index of the output.
+    candidate: u32,
+}
+
+/// Notes that the candidate about to be pushed at `at` is a used key.
+fn note_used(
+    endpoints: &Endpoints,
+    candidate: &Candidate,
+    at: usize,
+    as_source: &mut HashMap<EndpointId, Vec<Used>, FastState>,
+    as_dest: &mut HashMap<EndpointId, Vec<Used>, FastState>,
+) {
+    let key = candidate.key;
+    let Ok(at) = u32::try_from(at) else {
+        return;
+    };
+    if is_vm(endpoints.endpoint(key.src)) {
+        as_source.entry(key.src).or_default().push(Used {
+            service: (key.dst, key.protocol, key.service_port),
+            pair: candidate.pair,
+            candidate: at,
+        });
+    }
+    if is_vm(endpoints.endpoint(key.dst)) {
+        as_dest.entry(key.dst).or_default().push(Used {
+            service: (key.src, key.protocol, key.service_port),
+            pair: candidate.pair,
+            candidate: at,
+        });
+    }
+}
+
 /// Finds the candidates at `now`.
 pub fn search(
     agg: &Aggregator,
@@ -211,8 +254,8 @@ pub fn search(
     let mut by_position: Vec<u32> = vec![u32::MAX; agg.tracked_keys()];
     let mut tracked: HashMap<FlowKey, usize, FastState> = HashMap::default();
     // Services used per VM as source and as destination, for peer support.
-    let mut as_source: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
-    let mut as_dest: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
+    let mut as_source: HashMap<EndpointId, Vec<Used>, FastState> = HashMap::default();
+    let mut as_dest: HashMap<EndpointId, Vec<Used>, FastState> = HashMap::default();
     let mut outside: HashMap<FlowKey, OutsideGroup, FastState> = HashMap::default();
     for (position, activity) in agg.key_activity().enumerate() {
         let key = activity.key;
@@ -236,6 +279,9 @@ pub fn search(
                 CandidateSource::Denied
             },
             history: History::at(Some(position)),
+            pair: agg
+                .pair_slot_at(position)
+                .and_then(|p| u32::try_from(p).ok()),
             peer_support: 0.0,
             peers: 0,
             source_first_seen: 0,
@@ -254,19 +300,13 @@ pub fn search(
             continue;
         }
         if used && !scans.is_scanning(key.src, now) {
-            if is_vm(endpoints.endpoint(key.src)) {
-                as_source.entry(key.src).or_default().push((
-                    key.dst,
-                    key.protocol,
-                    key.service_port,
-                ));
-            }
-            if is_vm(endpoints.endpoint(key.dst)) {
-                as_dest
-                    .entry(key.dst)
-                    .or_default()
-                    .push((key.src, key.protocol, key.service_port));
-            }
+            note_used(
+                endpoints,
+                &candidate,
+                out.len(),
+                &mut as_source,
+                &mut as_dest,
+            );
         }
         if let Some(slot) = by_position.get_mut(position) {
             *slot = u32::try_from(out.len()).unwrap_or(u32::MAX);
@@ -290,6 +330,9 @@ pub fn search(
                             CandidateSource::Denied
                         },
                         history: History::Summed(index),
+                        pair: agg
+                            .pair_slot_of(group_key.src, group_key.dst)
+                            .and_then(|p| u32::try_from(p).ok()),
                         peer_support: 0.0,
                         peers: 0,
                         source_first_seen: 0,
@@ -310,20 +353,13 @@ pub fn search(
                 .and_then(|a| a.last_allowed)
                 .is_some_and(|t| t >= horizon);
             if used {
-                if is_vm(endpoints.endpoint(key.src)) {
-                    as_source.entry(key.src).or_default().push((
-                        key.dst,
-                        key.protocol,
-                        key.service_port,
-                    ));
-                }
-                if is_vm(endpoints.endpoint(key.dst)) {
-                    as_dest.entry(key.dst).or_default().push((
-                        key.src,
-                        key.protocol,
-                        key.service_port,
-                    ));
-                }
+                note_used(
+                    endpoints,
+                    &candidate,
+                    out.len(),
+                    &mut as_source,
+                    &mut as_dest,
+                );
             }
             match candidate.position().and_then(|p| by_position.get_mut(p)) {
                 Some(slot) => *slot = u32::try_from(out.len()).unwrap_or(u32::MAX),
@@ -427,7 +463,7 @@ impl Index<'_> {
 fn expand(
     agg: &Aggregator,
     members: &[EndpointId],
-    used: &HashMap<EndpointId, Vec<Service>, FastState>,
+    used: &HashMap<EndpointId, Vec<Used>, FastState>,
     limits: &SearchLimits,
     key_of: impl Fn(EndpointId, Service) -> FlowKey,
     index: &mut Index<'_>,
@@ -437,27 +473,27 @@ fn expand(
     sorted_members.sort_unstable();
     // Each member's services, sorted and without the members' own
     // addresses (no service for their peers to use).
-    let owned: Vec<Vec<Service>> = members
+    let owned: Vec<Vec<Used>> = members
         .iter()
         .map(|member| {
-            let mut own: Vec<Service> = used
+            let mut own: Vec<Used> = used
                 .get(member)
                 .map(|services| {
                     services
                         .iter()
                         .copied()
-                        .filter(|s| sorted_members.binary_search(&s.0).is_err())
+                        .filter(|u| sorted_members.binary_search(&u.service.0).is_err())
                         .collect()
                 })
                 .unwrap_or_default();
-            own.sort_unstable();
-            own.dedup();
+            own.sort_unstable_by_key(|u| u.service);
+            own.dedup_by_key(|u| u.service);
             own
         })
         .collect();
     let mut support: HashMap<Service, u32, FastState> = HashMap::default();
-    for service in owned.iter().flatten() {
-        *support.entry(*service).or_default() += 1;
+    for u in owned.iter().flatten() {
+        *support.entry(u.service).or_default() += 1;
     }
     if support.is_empty() {
         return;
@@ -470,17 +506,27 @@ fn expand(
         for &(service, count) in &ranked {
             // Support among the *other* members. Ranked services are never
             // a member's address, so the filtered list answers for all.
-            let uses = own.binary_search(&service).is_ok();
-            let others = count.saturating_sub(u32::from(uses));
+            let mine = own
+                .binary_search_by(|u| u.service.cmp(&service))
+                .ok()
+                .and_then(|i| own.get(i));
+            let others = count.saturating_sub(u32::from(mine.is_some()));
             let share = if peers > 0 {
                 others as f32 / peers as f32
             } else {
                 0.0
             };
             let key = key_of(member, service);
-            // One lookup in the aggregator's index answers everything below.
-            let position = agg.position_of(&key);
-            match index.get(&key, position) {
+            // A service the member uses is its candidate already; for the
+            // rest one lookup in the aggregator's index answers all below.
+            let (existing, position) = match mine {
+                Some(u) => (Some(u.candidate as usize), None),
+                None => {
+                    let position = agg.position_of(&key);
+                    (index.get(&key, position), position)
+                }
+            };
+            match existing {
                 Some(i) => {
                     if let Some(c) = out.get_mut(i) {
                         c.peer_support = c.peer_support.max(share);
@@ -488,12 +534,28 @@ fn expand(
                     }
                 }
                 None if others > 0 => {
+                    // The pair of a tracked key is the aggregator's; the
+                    // member's own keys with the same other side have the
+                    // pair of an untracked one, if it has any.
+                    let pair = match position {
+                        Some(p) => agg.pair_slot_at(p).and_then(|p| u32::try_from(p).ok()),
+                        None => {
+                            let first = own.partition_point(|u| u.service.0 < service.0);
+                            match own.get(first).filter(|u| u.service.0 == service.0) {
+                                Some(u) => u.pair,
+                                None => agg
+                                    .pair_slot_of(key.src, key.dst)
+                                    .and_then(|p| u32::try_from(p).ok()),
+                            }
+                        }
+                    };
                     index.insert(key, position, out.len());
                     out.push(Candidate {
                         key,
                         source: CandidateSource::LabelPeers,
                         // Known but forgotten: its old history still counts.
                         history: History::at(position),
+                        pair,
                         peer_support: share,
                         peers,
                         source_first_seen: 0,

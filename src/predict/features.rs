@@ -118,13 +118,8 @@ impl PairShares {
 
     /// The shares of the candidate's pair, or none for a pair that never
     /// talked (and a key of the outside as a whole, which is no pair).
-    fn of(&self, candidate: &Candidate, agg: &Aggregator) -> Option<(f64, f64)> {
-        let key = candidate.key;
-        let slot = match candidate.position() {
-            Some(position) => agg.pair_slot_at(position),
-            None => agg.pair_slot_of(key.src, key.dst),
-        }?;
-        self.shares.get(slot).copied()
+    fn of(&self, candidate: &Candidate) -> Option<(f64, f64)> {
+        self.shares.get(candidate.pair? as usize).copied()
     }
 }
 
@@ -195,7 +190,7 @@ fn encode(
         .and_then(|p| next_run(&p, now).map(|next| (p, next)))
         .filter(|&(_, next)| next <= (now + horizon_s) as f64)
         .map_or(0.0, |(p, _)| p.confidence);
-    let (hour_share, weekday_share) = shares.of(candidate, agg).unwrap_or((0.0, 0.0));
+    let (hour_share, weekday_share) = shares.of(candidate).unwrap_or((0.0, 0.0));
     let first_seen = activity.map(|a| a.first_seen);
     let windows_since = first_seen.map_or(1, |f| (now.saturating_sub(f) / window_s.max(1)).max(1));
     let active_windows = activity.map_or(0, |a| a.active_windows);
