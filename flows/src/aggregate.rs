@@ -1028,3 +1028,55 @@ impl Aggregator {
         label == EXTERNAL_LABEL
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Endpoint, Timestamp, Verdict};
+
+    fn record(ts: i64, src: &str, dst: &str, dport: u16) -> FlowRecord {
+        FlowRecord {
+            ts: Timestamp::from_secs(ts),
+            src: Endpoint::vm(src),
+            dst: Endpoint::vm(dst),
+            src_port: 40_000,
+            dst_port: dport,
+            protocol: Protocol::TCP,
+            bytes: 5_000,
+            packets: 5,
+            connections: 1,
+            verdict: Verdict::Allowed,
+            bridge: None,
+        }
+    }
+
+    #[test]
+    fn by_position_and_by_slot_agree_with_lookups_by_key() {
+        let mut agg = Aggregator::new(WindowConfig::default());
+        agg.set_keep_closed(false);
+        // Two keys of one pair, at different hours, and a second pair.
+        let day = 1_704_067_200;
+        agg.ingest(&[
+            record(day + 3_600, "a", "b", 80),
+            record(day + 7 * 3_600, "a", "b", 443),
+            record(day + 9 * 3_600, "b", "c", 5432),
+        ]);
+        agg.close_window(day + 86_400);
+        assert_eq!(agg.pair_profiles().len(), 2);
+        for (position, activity) in agg.key_activity().enumerate() {
+            let key = activity.key;
+            assert_eq!(agg.position_of(&key), Some(position));
+            assert_eq!(agg.activity_at(position), agg.activity_of(&key));
+            assert_eq!(agg.periodicity_at(position), agg.periodicity_of(&key));
+            let slot = agg.pair_slot_at(position).unwrap();
+            assert_eq!(agg.pair_slot_of(key.src, key.dst), Some(slot));
+            let (hours, days) = agg.pair_profiles().nth(slot).unwrap();
+            assert_eq!(agg.pair_profile(key.src, key.dst), Some((*hours, *days)));
+            assert_eq!(agg.pair_profile_at(position), Some((*hours, *days)));
+        }
+        let (hours, _) = agg.pair_profiles().next().unwrap();
+        assert_eq!((hours[1], hours[7], hours[9]), (1, 1, 0));
+        assert_eq!(agg.activity_at(3), None);
+        assert_eq!(agg.pair_slot_at(3), None);
+    }
+}
