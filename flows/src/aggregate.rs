@@ -676,9 +676,23 @@ impl Aggregator {
         self.key_periodicity(index)
     }
 
+    /// The recurrence of the key at `position` (in
+    /// [`Aggregator::key_activity`]'s order): [`Aggregator::periodicity_of`]
+    /// without a hash lookup.
+    pub fn periodicity_at(&self, position: usize) -> Option<Periodicity> {
+        self.key_periodicity(u32::try_from(position).ok()?)
+    }
+
     /// Where a tracked key stands in [`Aggregator::key_activity`]'s order.
     pub fn position_of(&self, key: &FlowKey) -> Option<usize> {
         self.index.get(key).map(|&i| i as usize)
+    }
+
+    /// What is known of the key at `position` (in
+    /// [`Aggregator::key_activity`]'s order): [`Aggregator::activity_of`]
+    /// without a hash lookup, for a caller that already has the position.
+    pub fn activity_at(&self, position: usize) -> Option<KeyActivity> {
+        self.keys.get(position).map(KeyState::activity)
     }
 
     /// The activity profile of the pair of the key at `position` (in
@@ -688,6 +702,31 @@ impl Aggregator {
         let state = self.keys.get(position)?;
         let (_, sig) = self.pairs.get(state.pair as usize)?;
         Some((sig.hours, sig.weekdays))
+    }
+
+    /// Where the pair of the key at `position` (in
+    /// [`Aggregator::key_activity`]'s order) stands in
+    /// [`Aggregator::pair_profiles`]' order. With it a caller that needs
+    /// something of every pair computes it once per pair into a dense table
+    /// and reads it per key without hashing.
+    pub fn pair_slot_at(&self, position: usize) -> Option<usize> {
+        self.keys.get(position).map(|state| state.pair as usize)
+    }
+
+    /// Where the pair `(src, dst)` stands in [`Aggregator::pair_profiles`]'
+    /// order, if it ever talked.
+    pub fn pair_slot_of(&self, src: EndpointId, dst: EndpointId) -> Option<usize> {
+        self.pair_index.get(&(src, dst)).map(|&slot| slot as usize)
+    }
+
+    /// The hour-of-day and day-of-week profile of every pair (see
+    /// [`Aggregator::pair_profile`]), in the order pairs were first seen:
+    /// one sequential pass, where a lookup per key would be a random access
+    /// each.
+    pub fn pair_profiles(&self) -> impl ExactSizeIterator<Item = (&[u32; 24], &[u32; 7])> + '_ {
+        self.pairs
+            .iter()
+            .map(|(_, sig)| (&sig.hours, &sig.weekdays))
     }
 
     /// The hour-of-day and day-of-week activity profile of a pair (active
@@ -987,5 +1026,57 @@ impl Aggregator {
     /// Whether `label` names the pseudo-label of external addresses.
     pub fn is_external_label(label: &str) -> bool {
         label == EXTERNAL_LABEL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Endpoint, Timestamp, Verdict};
+
+    fn record(ts: i64, src: &str, dst: &str, dport: u16) -> FlowRecord {
+        FlowRecord {
+            ts: Timestamp::from_secs(ts),
+            src: Endpoint::vm(src),
+            dst: Endpoint::vm(dst),
+            src_port: 40_000,
+            dst_port: dport,
+            protocol: Protocol::TCP,
+            bytes: 5_000,
+            packets: 5,
+            connections: 1,
+            verdict: Verdict::Allowed,
+            bridge: None,
+        }
+    }
+
+    #[test]
+    fn by_position_and_by_slot_agree_with_lookups_by_key() {
+        let mut agg = Aggregator::new(WindowConfig::default());
+        agg.set_keep_closed(false);
+        // Two keys of one pair, at different hours, and a second pair.
+        let day = 1_704_067_200;
+        agg.ingest(&[
+            record(day + 3_600, "a", "b", 80),
+            record(day + 7 * 3_600, "a", "b", 443),
+            record(day + 9 * 3_600, "b", "c", 5432),
+        ]);
+        agg.close_window(day + 86_400);
+        assert_eq!(agg.pair_profiles().len(), 2);
+        for (position, activity) in agg.key_activity().enumerate() {
+            let key = activity.key;
+            assert_eq!(agg.position_of(&key), Some(position));
+            assert_eq!(agg.activity_at(position), agg.activity_of(&key));
+            assert_eq!(agg.periodicity_at(position), agg.periodicity_of(&key));
+            let slot = agg.pair_slot_at(position).unwrap();
+            assert_eq!(agg.pair_slot_of(key.src, key.dst), Some(slot));
+            let (hours, days) = agg.pair_profiles().nth(slot).unwrap();
+            assert_eq!(agg.pair_profile(key.src, key.dst), Some((*hours, *days)));
+            assert_eq!(agg.pair_profile_at(position), Some((*hours, *days)));
+        }
+        let (hours, _) = agg.pair_profiles().next().unwrap();
+        assert_eq!((hours[1], hours[7], hours[9]), (1, 1, 0));
+        assert_eq!(agg.activity_at(3), None);
+        assert_eq!(agg.pair_slot_at(3), None);
     }
 }

@@ -35,14 +35,21 @@ use super::CandidateSource;
 use super::scan::{OutsideSide, ScanDetector};
 
 /// A candidate key and what the candidate search learned about it.
+///
+/// A cycle holds one per candidate, a million or more: the key's history
+/// stays where it is (see [`History`]) and is read when the candidate is
+/// encoded, so that the list stays a third of the size.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate {
     /// The key.
     pub key: FlowKey,
     /// Why it is a candidate.
     pub source: CandidateSource,
-    /// The key's history, if it is tracked.
-    pub activity: Option<KeyActivity>,
+    /// Where the key's history is.
+    pub history: History,
+    /// Where the key's pair stands in [`Aggregator::pair_profiles`]' order,
+    /// if the pair ever talked.
+    pub pair: Option<u32>,
     /// Share of the peers (on the side the key was found from) that use it.
     pub peer_support: f32,
     /// Peers on that side.
@@ -52,8 +59,59 @@ pub struct Candidate {
     /// External addresses the key stands for (1 unless it is a key of the
     /// outside as a whole).
     pub members: u32,
+}
+
+impl Candidate {
     /// The key's position in the aggregator, if it is tracked.
-    pub position: Option<usize>,
+    pub fn position(&self) -> Option<usize> {
+        match self.history {
+            History::Tracked(position) => Some(position as usize),
+            History::Summed(_) | History::Unknown => None,
+        }
+    }
+}
+
+/// Where the history of a candidate's key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// The key is tracked: its history is the aggregator's, at this
+    /// position of [`Aggregator::key_activity`].
+    Tracked(u32),
+    /// The key stands for the outside as a whole: its history is its
+    /// members' summed, at this index of [`Candidates::summed`].
+    Summed(u32),
+    /// The key was never seen.
+    Unknown,
+}
+
+impl History {
+    /// The history of the key at `position` of the aggregator, if any.
+    fn at(position: Option<usize>) -> History {
+        position
+            .and_then(|p| u32::try_from(p).ok())
+            .map_or(History::Unknown, History::Tracked)
+    }
+}
+
+/// The candidates of one cycle.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    /// One per candidate key.
+    pub list: Vec<Candidate>,
+    /// The summed histories of keys of the outside as a whole (see
+    /// [`History::Summed`]).
+    pub summed: Vec<KeyActivity>,
+}
+
+impl Candidates {
+    /// The history of a candidate's key, if it has one.
+    pub fn activity(&self, candidate: &Candidate, agg: &Aggregator) -> Option<KeyActivity> {
+        match candidate.history {
+            History::Tracked(position) => agg.activity_at(position as usize),
+            History::Summed(index) => self.summed.get(index as usize).copied(),
+            History::Unknown => None,
+        }
+    }
 }
 
 /// Limits of the search.
@@ -100,13 +158,10 @@ impl OutsideGroup {
     /// Adds a member. Allowed traffic counts only from members that carried
     /// something; attempts (denied, probes) count from all, since a blocked
     /// new address of a used service is need, not disuse.
-    fn add(&mut self, key: FlowKey, candidate: Candidate, carried: bool) {
-        let a = candidate.activity;
+    fn add(&mut self, key: FlowKey, candidate: Candidate, a: KeyActivity, carried: bool) {
         self.members.push(candidate);
         self.carrying += u32::from(carried);
-        let Some(mut a) = a else {
-            return;
-        };
+        let mut a = a;
         if !carried {
             a.last_allowed = None;
             a.active_windows = 0;
@@ -142,24 +197,65 @@ impl OutsideGroup {
 /// A service as peers use it: the other side, protocol and port.
 type Service = (EndpointId, Protocol, u16);
 
+/// A service a VM uses, with what the search already knows of the key
+/// behind it, so that proposing the services of its peers needs no lookup
+/// for the services it uses itself nor for the pairs it has.
+#[derive(Debug, Clone, Copy)]
+struct Used {
+    service: Service,
+    /// The key's pair (see [`Candidate::pair`]).
+    pair: Option<u32>,
+    /// The key's candidate, an index of the output.
+    candidate: u32,
+}
+
+/// Notes that the candidate about to be pushed at `at` is a used key.
+fn note_used(
+    endpoints: &Endpoints,
+    candidate: &Candidate,
+    at: usize,
+    as_source: &mut HashMap<EndpointId, Vec<Used>, FastState>,
+    as_dest: &mut HashMap<EndpointId, Vec<Used>, FastState>,
+) {
+    let key = candidate.key;
+    let Ok(at) = u32::try_from(at) else {
+        return;
+    };
+    if is_vm(endpoints.endpoint(key.src)) {
+        as_source.entry(key.src).or_default().push(Used {
+            service: (key.dst, key.protocol, key.service_port),
+            pair: candidate.pair,
+            candidate: at,
+        });
+    }
+    if is_vm(endpoints.endpoint(key.dst)) {
+        as_dest.entry(key.dst).or_default().push(Used {
+            service: (key.src, key.protocol, key.service_port),
+            pair: candidate.pair,
+            candidate: at,
+        });
+    }
+}
+
 /// Finds the candidates at `now`.
 pub fn search(
     agg: &Aggregator,
     scans: &ScanDetector,
     limits: &SearchLimits,
     now: i64,
-) -> Vec<Candidate> {
+) -> Candidates {
     let endpoints = agg.endpoints();
     let horizon = now.saturating_sub(limits.forget_after_s);
     let mut first_seen: HashMap<EndpointId, i64, FastState> = HashMap::default();
     let mut out: Vec<Candidate> = Vec::with_capacity(agg.tracked_keys());
+    let mut summed: Vec<KeyActivity> = Vec::new();
     // Candidates by the aggregator's position of their key (a flat table:
     // a million keys need no hashing), and by key for the rest.
     let mut by_position: Vec<u32> = vec![u32::MAX; agg.tracked_keys()];
     let mut tracked: HashMap<FlowKey, usize, FastState> = HashMap::default();
     // Services used per VM as source and as destination, for peer support.
-    let mut as_source: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
-    let mut as_dest: HashMap<EndpointId, Vec<Service>, FastState> = HashMap::default();
+    let mut as_source: HashMap<EndpointId, Vec<Used>, FastState> = HashMap::default();
+    let mut as_dest: HashMap<EndpointId, Vec<Used>, FastState> = HashMap::default();
     let mut outside: HashMap<FlowKey, OutsideGroup, FastState> = HashMap::default();
     for (position, activity) in agg.key_activity().enumerate() {
         let key = activity.key;
@@ -182,12 +278,14 @@ pub fn search(
             } else {
                 CandidateSource::Denied
             },
-            activity: Some(activity),
+            history: History::at(Some(position)),
+            pair: agg
+                .pair_slot_at(position)
+                .and_then(|p| u32::try_from(p).ok()),
             peer_support: 0.0,
             peers: 0,
             source_first_seen: 0,
             members: 1,
-            position: Some(position),
         };
         // Probes (no payload) and denied attempts alone do not make a
         // service of the outside (see `OutsideGroup::add`).
@@ -198,23 +296,17 @@ pub fn search(
             outside
                 .entry(group_key)
                 .or_default()
-                .add(group_key, candidate, carried);
+                .add(group_key, candidate, activity, carried);
             continue;
         }
         if used && !scans.is_scanning(key.src, now) {
-            if is_vm(endpoints.endpoint(key.src)) {
-                as_source.entry(key.src).or_default().push((
-                    key.dst,
-                    key.protocol,
-                    key.service_port,
-                ));
-            }
-            if is_vm(endpoints.endpoint(key.dst)) {
-                as_dest
-                    .entry(key.dst)
-                    .or_default()
-                    .push((key.src, key.protocol, key.service_port));
-            }
+            note_used(
+                endpoints,
+                &candidate,
+                out.len(),
+                &mut as_source,
+                &mut as_dest,
+            );
         }
         if let Some(slot) = by_position.get_mut(position) {
             *slot = u32::try_from(out.len()).unwrap_or(u32::MAX);
@@ -225,46 +317,51 @@ pub fn search(
     // of their own addresses.
     for (group_key, group) in outside {
         let broad = group.carrying >= limits.outside_min_peers;
-        let emitted: Vec<Candidate> = match (broad, group.activity) {
-            (true, Some(activity)) => vec![Candidate {
-                key: group_key,
-                source: if activity.last_allowed.is_some() {
-                    CandidateSource::Seen
-                } else {
-                    CandidateSource::Denied
-                },
-                activity: Some(activity),
-                peer_support: 0.0,
-                peers: 0,
-                source_first_seen: 0,
-                members: group.carrying,
-                position: None,
-            }],
-            _ => group.members,
+        let emitted: Vec<(Candidate, Option<KeyActivity>)> = match (broad, group.activity) {
+            (true, Some(activity)) => {
+                let index = u32::try_from(summed.len()).unwrap_or(u32::MAX);
+                summed.push(activity);
+                vec![(
+                    Candidate {
+                        key: group_key,
+                        source: if activity.last_allowed.is_some() {
+                            CandidateSource::Seen
+                        } else {
+                            CandidateSource::Denied
+                        },
+                        history: History::Summed(index),
+                        pair: agg
+                            .pair_slot_of(group_key.src, group_key.dst)
+                            .and_then(|p| u32::try_from(p).ok()),
+                        peer_support: 0.0,
+                        peers: 0,
+                        source_first_seen: 0,
+                        members: group.carrying,
+                    },
+                    Some(activity),
+                )]
+            }
+            _ => group
+                .members
+                .into_iter()
+                .map(|c| (c, c.position().and_then(|p| agg.activity_at(p))))
+                .collect(),
         };
-        for candidate in emitted {
+        for (candidate, activity) in emitted {
             let key = candidate.key;
-            let used = candidate
-                .activity
+            let used = activity
                 .and_then(|a| a.last_allowed)
                 .is_some_and(|t| t >= horizon);
             if used {
-                if is_vm(endpoints.endpoint(key.src)) {
-                    as_source.entry(key.src).or_default().push((
-                        key.dst,
-                        key.protocol,
-                        key.service_port,
-                    ));
-                }
-                if is_vm(endpoints.endpoint(key.dst)) {
-                    as_dest.entry(key.dst).or_default().push((
-                        key.src,
-                        key.protocol,
-                        key.service_port,
-                    ));
-                }
+                note_used(
+                    endpoints,
+                    &candidate,
+                    out.len(),
+                    &mut as_source,
+                    &mut as_dest,
+                );
             }
-            match candidate.position.and_then(|p| by_position.get_mut(p)) {
+            match candidate.position().and_then(|p| by_position.get_mut(p)) {
                 Some(slot) => *slot = u32::try_from(out.len()).unwrap_or(u32::MAX),
                 None => {
                     tracked.insert(key, out.len());
@@ -325,7 +422,7 @@ pub fn search(
             candidate.source = CandidateSource::NewVm;
         }
     }
-    out
+    Candidates { list: out, summed }
 }
 
 fn is_vm(endpoint: Option<&Endpoint>) -> bool {
@@ -339,8 +436,10 @@ struct Index<'a> {
 }
 
 impl Index<'_> {
-    fn get(&self, agg: &Aggregator, key: &FlowKey) -> Option<usize> {
-        match agg.position_of(key) {
+    /// The candidate of `key`, whose position in the aggregator (if it is
+    /// tracked) is `position`.
+    fn get(&self, key: &FlowKey, position: Option<usize>) -> Option<usize> {
+        match position {
             Some(p) => self
                 .by_position
                 .get(p)
@@ -350,11 +449,8 @@ impl Index<'_> {
         }
     }
 
-    fn insert(&mut self, agg: &Aggregator, key: FlowKey, at: usize) {
-        match agg
-            .position_of(&key)
-            .and_then(|p| self.by_position.get_mut(p))
-        {
+    fn insert(&mut self, key: FlowKey, position: Option<usize>, at: usize) {
+        match position.and_then(|p| self.by_position.get_mut(p)) {
             Some(slot) => *slot = u32::try_from(at).unwrap_or(u32::MAX),
             None => {
                 self.by_key.insert(key, at);
@@ -367,28 +463,37 @@ impl Index<'_> {
 fn expand(
     agg: &Aggregator,
     members: &[EndpointId],
-    used: &HashMap<EndpointId, Vec<Service>, FastState>,
+    used: &HashMap<EndpointId, Vec<Used>, FastState>,
     limits: &SearchLimits,
     key_of: impl Fn(EndpointId, Service) -> FlowKey,
     index: &mut Index<'_>,
     out: &mut Vec<Candidate>,
 ) {
+    let mut sorted_members = members.to_vec();
+    sorted_members.sort_unstable();
+    // Each member's services, sorted and without the members' own
+    // addresses (no service for their peers to use).
+    let owned: Vec<Vec<Used>> = members
+        .iter()
+        .map(|member| {
+            let mut own: Vec<Used> = used
+                .get(member)
+                .map(|services| {
+                    services
+                        .iter()
+                        .copied()
+                        .filter(|u| sorted_members.binary_search(&u.service.0).is_err())
+                        .collect()
+                })
+                .unwrap_or_default();
+            own.sort_unstable_by_key(|u| u.service);
+            own.dedup_by_key(|u| u.service);
+            own
+        })
+        .collect();
     let mut support: HashMap<Service, u32, FastState> = HashMap::default();
-    for member in members {
-        let Some(services) = used.get(member) else {
-            continue;
-        };
-        let mut own: Vec<Service> = services
-            .iter()
-            .copied()
-            // A member's own address is no service for its peers to use.
-            .filter(|s| !members.contains(&s.0))
-            .collect();
-        own.sort_unstable();
-        own.dedup();
-        for service in own {
-            *support.entry(service).or_default() += 1;
-        }
+    for u in owned.iter().flatten() {
+        *support.entry(u.service).or_default() += 1;
     }
     if support.is_empty() {
         return;
@@ -397,19 +502,31 @@ fn expand(
     ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(limits.max_peer_services);
     let peers = u32::try_from(members.len().saturating_sub(1)).unwrap_or(u32::MAX);
-    for &member in members {
-        let own = used.get(&member);
+    for (&member, own) in members.iter().zip(&owned) {
         for &(service, count) in &ranked {
-            // Support among the *other* members.
-            let uses = own.is_some_and(|s| s.contains(&service));
-            let others = count.saturating_sub(u32::from(uses));
+            // Support among the *other* members. Ranked services are never
+            // a member's address, so the filtered list answers for all.
+            let mine = own
+                .binary_search_by(|u| u.service.cmp(&service))
+                .ok()
+                .and_then(|i| own.get(i));
+            let others = count.saturating_sub(u32::from(mine.is_some()));
             let share = if peers > 0 {
                 others as f32 / peers as f32
             } else {
                 0.0
             };
             let key = key_of(member, service);
-            match index.get(agg, &key) {
+            // A service the member uses is its candidate already; for the
+            // rest one lookup in the aggregator's index answers all below.
+            let (existing, position) = match mine {
+                Some(u) => (Some(u.candidate as usize), None),
+                None => {
+                    let position = agg.position_of(&key);
+                    (index.get(&key, position), position)
+                }
+            };
+            match existing {
                 Some(i) => {
                     if let Some(c) = out.get_mut(i) {
                         c.peer_support = c.peer_support.max(share);
@@ -417,17 +534,32 @@ fn expand(
                     }
                 }
                 None if others > 0 => {
-                    index.insert(agg, key, out.len());
+                    // The pair of a tracked key is the aggregator's; the
+                    // member's own keys with the same other side have the
+                    // pair of an untracked one, if it has any.
+                    let pair = match position {
+                        Some(p) => agg.pair_slot_at(p).and_then(|p| u32::try_from(p).ok()),
+                        None => {
+                            let first = own.partition_point(|u| u.service.0 < service.0);
+                            match own.get(first).filter(|u| u.service.0 == service.0) {
+                                Some(u) => u.pair,
+                                None => agg
+                                    .pair_slot_of(key.src, key.dst)
+                                    .and_then(|p| u32::try_from(p).ok()),
+                            }
+                        }
+                    };
+                    index.insert(key, position, out.len());
                     out.push(Candidate {
                         key,
                         source: CandidateSource::LabelPeers,
                         // Known but forgotten: its old history still counts.
-                        activity: agg.activity_of(&key),
+                        history: History::at(position),
+                        pair,
                         peer_support: share,
                         peers,
                         source_first_seen: 0,
                         members: 1,
-                        position: agg.position_of(&key),
                     });
                 }
                 None => {}

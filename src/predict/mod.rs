@@ -357,12 +357,12 @@ impl Predictor {
             outside_min_peers: self.params.outside_min_peers,
         };
         let found = candidates::search(agg, scans, &limits, now);
-        let window_s = i64::from(agg.config().length_s);
+        let encoder = features::Encoder::new(agg, scans, self.params.horizon_s, now);
         let trained = self.model.is_trained();
-        let mut predictions = Vec::with_capacity(found.len());
+        let mut predictions = Vec::with_capacity(found.list.len());
         // A uniform sample for the snapshot that needs no random source: a
         // hash of the key and the instant below the sampling rate.
-        let rate = self.params.snapshot_sample as f64 / found.len().max(1) as f64;
+        let rate = self.params.snapshot_sample as f64 / found.list.len().max(1) as f64;
         let mut taken = snapshot.is_some().then(|| Snapshot {
             at: now,
             keys: Vec::new(),
@@ -373,14 +373,14 @@ impl Predictor {
         // In chunks, so that the feature matrix stays small (a million
         // candidates would otherwise need 120 MB of it at once).
         const CHUNK: usize = 32_768;
-        let mut flat = Vec::with_capacity(CHUNK.min(found.len()) * FEATURES);
-        let mut evidence = Vec::with_capacity(CHUNK.min(found.len()));
-        for chunk in found.chunks(CHUNK) {
+        let mut flat = Vec::with_capacity(CHUNK.min(found.list.len()) * FEATURES);
+        let mut evidence = Vec::with_capacity(CHUNK.min(found.list.len()));
+        for chunk in found.list.chunks(CHUNK) {
             flat.clear();
             evidence.clear();
             for candidate in chunk {
-                let (row, ev) =
-                    features::encode(candidate, agg, scans, window_s, self.params.horizon_s, now);
+                let activity = found.activity(candidate, agg);
+                let (row, ev) = encoder.encode(candidate, activity.as_ref());
                 flat.extend_from_slice(&row);
                 evidence.push(ev);
             }

@@ -102,8 +102,14 @@ impl Model {
             if indices.is_empty() {
                 return;
             }
-            let subset = rows.select(Axis(0), indices);
-            for (&i, raw) in indices.iter().zip(model.raw_scores(subset.view())) {
+            // Rows all of one model (the common case) are scored where they
+            // are rather than copied out.
+            let raw = if indices.len() == rows.nrows() {
+                model.raw_scores(rows)
+            } else {
+                model.raw_scores(rows.select(Axis(0), indices).view())
+            };
+            for (&i, raw) in indices.iter().zip(raw) {
                 if let Some(slot) = out.get_mut(i) {
                     *slot = (raw, model.calibrated(raw));
                 }
