@@ -374,8 +374,7 @@ class Story:
         undone = [v for v in new if isinstance(v['decider'], dict)
                   and 'auto_rollback' in v['decider']]
         queued = [l for l in self.pending()
-                  if l.get('entry') and SCANNER in json.dumps(l['entry'])
-                  and l['entry'].get('created', 0) and True]
+                  if l.get('entry') and SCANNER in l['entry']['summary']['change']]
         return {'attempts': 2 * len(targets) + 10, 'passed': passed,
                 'flagged': re.sub(r'\x1b\[[0-9;]*m', '', flagged[0]).split(' source=')[0],
                 'opened_for_scanner': opened_for_scanner, 'undone': undone,
