@@ -195,10 +195,10 @@ class Story:
                 and any(covers(r['rule'], src, dst, proto, port, self.history.tiers)
                         for r in v.get('added', []))]
 
-    def wait_for(self, what, predicate, timeout=120):
+    def wait_for(self, what, predicate, timeout=120, interval=0.5):
         """Polls `predicate` until it returns something true; raises with
         the daemon's log if it never does."""
-        value = tiers.wait_until(predicate, timeout=timeout, interval=0.5)
+        value = tiers.wait_until(predicate, timeout=timeout, interval=interval)
         if not value:
             raise StoryFailure('%s: not within %d s\n%s' % (what, timeout,
                                                            self.daemon.log()[-6000:]))
@@ -282,7 +282,8 @@ class Story:
         ovs_vsctl(*command[1:])
         status = self.wait_for(
             'the status of the approved entry %s' % entry_id,
-            lambda: root_external_ids().get('augur-status-' + entry_id), timeout=60)
+            lambda: root_external_ids().get('augur-status-' + entry_id), timeout=60,
+            interval=0.02)
         latency = time.monotonic() - started
         match = re.match(r'applied as change (\d+) ', status)
         if not match:
