@@ -10,7 +10,8 @@ decision loop on (`[orchestrate] enabled`), and the story goes on live:
    service, time), and a monitoring scrape no rule of the starting policy
    allows succeeds at its first packet;
 2. web-3, a VM the history never saw, is plugged in (its identity written
-   into OVSDB): augur opens what its tier peers use before it sends
+   into OVSDB): the label rules augur made for its tier (every web VM used
+   the same name and time servers) cover it as it appears, before it sends
    anything, and its first name lookup is answered;
 3. the application's database access is sensitive (PostgreSQL): augur
    queues it in OVSDB, the connection is refused until an operator
@@ -44,6 +45,8 @@ SEED = 3
 CUT_DAYS = 3 + 10 / 24
 NEW_VM = 'web-3'
 SCANNER = 'web-2'
+# The ports the scenario's compromised VM scans (its generator's
+# SCANNED_PORTS).
 SCANNED_PORTS = [22, 23, 135, 139, 445, 3306, 3389, 5432, 5985, 6379]
 # Echo servers: every port the story probes, and every port the scanner
 # tries (so that anything let through would answer). db-2's 5432 is
@@ -246,8 +249,8 @@ class Story:
         }
 
     def step_new_vm(self):
-        """web-3 is plugged in: augur opens what its tier peers use before
-        it sends anything; its first lookups are answered."""
+        """web-3 is plugged in: what augur opened for its tier covers it
+        before it sends anything; its first lookups are answered."""
         before = len(self.versions())
         plugged = time.monotonic()
         self.net.label_vm(NEW_VM)
