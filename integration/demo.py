@@ -73,8 +73,9 @@ def main():
         say()
         say('3. web-3 is plugged in (its identity written into OVSDB)')
         new = story.step_new_vm()
-        say('   covered at once by change %s; its first packets:'
-            % ', '.join(str(v['seq']) for v in new['versions']))
+        say('   augur compiled it into both switches %.2f s later; covered by change %s;'
+            ' its first packets:'
+            % (new['installed_s'], ', '.join(str(v['seq']) for v in new['versions'])))
         show(['%s %s/%d: %s' % (dst, proto, port, verdict(r))
               for (proto, dst, port), r in new['results'].items()])
 

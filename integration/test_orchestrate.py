@@ -72,9 +72,11 @@ class OrchestrationEndToEnd(unittest.TestCase):
 
         # 2. A new VM gets its tier's openings before its first packet.
         new = story.step_new_vm()
-        print('  2. web-3 plugged in: opened by change %s %.1f s later; first packets: %s'
-              % (', '.join(str(v['seq']) for v in new['versions']), new['opened_s'],
+        print('  2. web-3 plugged in: its flows on both switches %.2f s later, covered by '
+              'change %s; first packets: %s'
+              % (new['installed_s'], ', '.join(str(v['seq']) for v in new['versions']),
                  {'%s %s/%d' % (d, p, n): r for (p, d, n), r in new['results'].items()}))
+        self.assertTrue(new['versions'], 'no change in force covers web-3 -> dns-1 udp/53')
         self.assertEqual(new['results'][('udp', 'dns-1', 53)], 'ok')
         self.assertEqual(new['results'][('tcp', 'app-1', 8080)], 'ok')
 
