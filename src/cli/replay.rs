@@ -189,6 +189,19 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
             percent(q.precision),
             percent(q.recall)
         );
+        if !q.by_kind.is_empty() {
+            let kinds: Vec<String> = q
+                .by_kind
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{} {} scored, {} used, AUC {:.3}",
+                        k.kind, k.examples, k.positives, k.roc_auc
+                    )
+                })
+                .collect();
+            println!("by kind of key: {}", kinds.join("; "));
+        }
         let curve: Vec<String> = q
             .reliability
             .iter()

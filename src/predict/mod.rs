@@ -93,7 +93,7 @@ use serde::Deserialize;
 pub use candidates::Candidate;
 pub use features::{FEATURE_NAMES, FEATURES, FeatureRow};
 pub use model::Model;
-pub use quality::{QualityReport, QualityTally};
+pub use quality::{KindQuality, QualityReport, QualityTally};
 pub use scan::{OutsideSide, ScanDetector, ScanFlag, ScanParams};
 
 /// The predictor's settings, as written (see [`PredictorParams::check`]).
@@ -204,6 +204,8 @@ pub struct Predictor {
     pending: VecDeque<Snapshot>,
     last_snapshot: Option<i64>,
     quality: QualityTally,
+    /// The same tally per kind of key.
+    quality_by_kind: [QualityTally; model::KINDS],
 }
 
 /// The predictions of one cycle.
@@ -227,6 +229,9 @@ impl Predictor {
             pending: VecDeque::new(),
             last_snapshot: None,
             quality: QualityTally::new(params.decision_threshold.get()),
+            quality_by_kind: std::array::from_fn(|_| {
+                QualityTally::new(params.decision_threshold.get())
+            }),
             params,
         }
     }
@@ -249,13 +254,31 @@ impl Predictor {
 
     /// Quality of the predictions scored so far.
     pub fn quality(&self) -> QualityReport {
-        self.quality.report()
+        let mut report = self.quality.report();
+        report.by_kind = self
+            .quality_by_kind
+            .iter()
+            .zip(model::KIND_NAMES)
+            .filter(|(tally, _)| tally.examples() > 0)
+            .map(|(tally, kind)| {
+                let r = tally.report();
+                quality::KindQuality {
+                    kind,
+                    examples: r.examples,
+                    positives: r.positives,
+                    roc_auc: r.roc_auc,
+                }
+            })
+            .collect();
+        report
     }
 
     /// Starts a new quality tally (replay does at the end of learning, so
     /// that the report covers the enforced period only).
     pub fn reset_quality(&mut self) {
         self.quality = QualityTally::new(self.params.decision_threshold.get());
+        self.quality_by_kind =
+            std::array::from_fn(|_| QualityTally::new(self.params.decision_threshold.get()));
     }
 
     /// Learns from every snapshot whose horizon has passed at `now`. The
@@ -313,6 +336,9 @@ impl Predictor {
                 };
                 if self.model.is_trained() || p != 0.5 {
                     self.quality.add(p, used);
+                    if let Some(tally) = self.quality_by_kind.get_mut(model::kind_of(row)) {
+                        tally.add(p, used);
+                    }
                 }
                 rows.push(*row);
                 outcomes.push(used);

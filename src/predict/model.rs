@@ -25,10 +25,17 @@ const USED: usize = 1;
 /// Bayesian network one level richer than naive Bayes, which measurably
 /// helps where the kinds mix (a denied attempt means "stale" for a single
 /// address and "needed" for the outside as a whole).
-const KINDS: usize = 3;
+pub(crate) const KINDS: usize = 3;
+
+/// The kinds' names, by index.
+pub(crate) const KIND_NAMES: [&str; KINDS] = [
+    "between VMs",
+    "one external address",
+    "the outside as a whole",
+];
 
 /// The kind of key a feature row describes.
-fn kind_of(row: &[f64]) -> usize {
+pub(crate) fn kind_of(row: &[f64]) -> usize {
     let addresses = row.get(FEATURES - 2).copied().unwrap_or(1.0);
     let external = row.get(FEATURES - 1).copied().unwrap_or(0.0);
     if addresses > 1.0 + 1e-9 {

@@ -57,6 +57,24 @@ pub struct QualityReport {
     pub recall: f64,
     /// Predicted against observed frequency in ten bins.
     pub reliability: Vec<ReliabilityBin>,
+    /// The same measures per kind of key (between VMs, one external
+    /// address, the outside as a whole), where a predictor fills them in:
+    /// the kinds differ in how predictable they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_kind: Vec<KindQuality>,
+}
+
+/// Quality over the predictions of one kind of key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KindQuality {
+    /// The kind (`between VMs`, `one external address`, `the outside`).
+    pub kind: &'static str,
+    /// Predictions scored.
+    pub examples: u64,
+    /// Of which came true.
+    pub positives: u64,
+    /// Area under the ROC curve over this kind's predictions alone.
+    pub roc_auc: f64,
 }
 
 impl QualityTally {
@@ -149,6 +167,7 @@ impl QualityTally {
                     observed: r.2 as f64 / r.0 as f64,
                 })
                 .collect(),
+            by_kind: Vec::new(),
         }
     }
 }

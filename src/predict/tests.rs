@@ -93,6 +93,16 @@ fn learns_a_history_and_ranks_what_comes_next() {
     assert!(quality.examples > 1_000, "{quality:?}");
     assert!(quality.roc_auc > 0.9, "{quality:?}");
     assert!(quality.brier < quality.brier_base_rate, "{quality:?}");
+    // Per kind of key: the kinds partition the predictions.
+    assert!(!quality.by_kind.is_empty());
+    assert_eq!(
+        quality.by_kind.iter().map(|k| k.examples).sum::<u64>(),
+        quality.examples
+    );
+    assert_eq!(
+        quality.by_kind.iter().map(|k| k.positives).sum::<u64>(),
+        quality.positives
+    );
 
     let id = |name: &str| agg.endpoints().get(&Endpoint::vm(name)).unwrap();
     let find = |set: &PredictionSet, src: &str, dst: &str, port: u16| {
