@@ -7,7 +7,6 @@
 //! it unfolded (each cycle sees only what came before it, as the daemon's
 //! own would have), and recommends at the time of the last observation.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
@@ -77,12 +76,7 @@ pub fn run(args: &RecommendArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let scanning: HashSet<_> = learned
-        .scans
-        .flagged()
-        .filter(|(id, _)| learned.scans.is_scanning(*id, now))
-        .map(|(id, _)| id)
-        .collect();
+    let scanning = learned.scans.scanning(now);
     let coverage = Coverage::new(&policy, learned.aggregator.endpoints());
     let input = RecommendInput {
         predictions: &set.predictions,

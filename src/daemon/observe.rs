@@ -163,12 +163,7 @@ impl Brain {
         let at = aggregator.closed_until().min(request.now);
         self.scans.expire(at);
         let set = self.predictor.cycle(aggregator, &self.scans, at);
-        let scanning: HashSet<_> = self
-            .scans
-            .flagged()
-            .filter(|(id, _)| self.scans.is_scanning(*id, at))
-            .map(|(id, _)| id)
-            .collect();
+        let scanning = self.scans.scanning(at);
         let mut candidates = Vec::new();
         if set.trained {
             let coverage = Coverage::new(&request.policy, aggregator.endpoints());

@@ -222,6 +222,16 @@ impl ScanDetector {
     pub fn flagged(&self) -> impl Iterator<Item = (EndpointId, &ScanFlag)> {
         self.flagged.iter().map(|(&id, flag)| (id, flag))
     }
+
+    /// The sources flagged at `now`: what recommendations and harm
+    /// measurements take as scanning.
+    pub fn scanning(&self, now: i64) -> std::collections::HashSet<EndpointId> {
+        self.flagged
+            .keys()
+            .copied()
+            .filter(|&id| self.is_scanning(id, now))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -270,12 +270,7 @@ impl Augur {
         if !set.trained {
             return;
         }
-        let scanning: HashSet<_> = observer
-            .scans
-            .flagged()
-            .filter(|(id, _)| observer.scans.is_scanning(*id, now))
-            .map(|(id, _)| id)
-            .collect();
+        let scanning = observer.scans.scanning(now);
         self.coverage(observer);
         let Some(coverage) = self.coverage.as_ref() else {
             return;
