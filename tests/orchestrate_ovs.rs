@@ -80,34 +80,12 @@ async fn augur_applies_low_risk_queues_high_risk_obeys_decisions_and_undoes_harm
     import(&store, &csv, &example_inventory);
     write_atomically(&inventory_path, "");
 
-    let text = format!(
-        r#"
-policy = "{}"
-inventory = {{ file = "{}" }}
-reload_interval = "200ms"
-[listen]
-tcp = "127.0.0.1:0"
-[openflow]
-audit_interval = "2s"
-[metrics]
-enabled = false
-[observer]
-store = "{}"
-poll_interval = "1s"
-[ovsdb]
-target = "unix:{}"
-configure_bridges = false
-[orchestrate]
-enabled = true
-cycle = "1s"
-watch_for = "300s"
-[orchestrate.harm]
-denied_rise_min = 5
-"#,
-        policy.display(),
-        inventory_path.display(),
-        store.display(),
-        server.sock.display()
+    let text = loop_config(
+        &policy,
+        &inventory_path,
+        &store,
+        &server.sock,
+        "127.0.0.1:0",
     );
     let loaded = daemon::config::load_text(&text, None, Vec::new()).unwrap();
     let daemon = Daemon::start(loaded).await.unwrap();

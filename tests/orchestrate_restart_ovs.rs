@@ -178,36 +178,12 @@ async fn the_loop_survives_sigkill_and_an_ovsdb_restart_and_acts_on_decisions_ma
     let config = dir.path().join("augur.toml");
     write_atomically(
         &config,
-        &format!(
-            r#"
-policy = "{}"
-inventory = {{ file = "{}" }}
-reload_interval = "200ms"
-[logging]
-level = "info"
-[listen]
-tcp = "127.0.0.1:{port}"
-[openflow]
-audit_interval = "2s"
-[metrics]
-enabled = false
-[observer]
-store = "{}"
-poll_interval = "1s"
-[ovsdb]
-target = "unix:{}"
-configure_bridges = false
-[orchestrate]
-enabled = true
-cycle = "1s"
-watch_for = "300s"
-[orchestrate.harm]
-denied_rise_min = 5
-"#,
-            policy.display(),
-            inventory_path.display(),
-            store.display(),
-            server.sock.display()
+        &loop_config(
+            &policy,
+            &inventory_path,
+            &store,
+            &server.sock,
+            &format!("127.0.0.1:{port}"),
         ),
     );
 

@@ -229,3 +229,46 @@ pub fn import(store: &Path, csv: &Path, inventory: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The configuration of a daemon with the decision loop on, over the
+/// files of these tests and the private switch database at `ovsdb_sock`,
+/// listening on `listen` (`127.0.0.1:0` for any port).
+pub fn loop_config(
+    policy: &Path,
+    inventory: &Path,
+    store: &Path,
+    ovsdb_sock: &Path,
+    listen: &str,
+) -> String {
+    format!(
+        r#"
+policy = "{}"
+inventory = {{ file = "{}" }}
+reload_interval = "200ms"
+[logging]
+level = "info"
+[listen]
+tcp = "{listen}"
+[openflow]
+audit_interval = "2s"
+[metrics]
+enabled = false
+[observer]
+store = "{}"
+poll_interval = "1s"
+[ovsdb]
+target = "unix:{}"
+configure_bridges = false
+[orchestrate]
+enabled = true
+cycle = "1s"
+watch_for = "300s"
+[orchestrate.harm]
+denied_rise_min = 5
+"#,
+        policy.display(),
+        inventory.display(),
+        store.display(),
+        ovsdb_sock.display()
+    )
+}
