@@ -25,12 +25,16 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "source_age_hours",
     "never_used",
     "carried_payload",
+    "src_hours_since_active",
+    "dst_hours_since_active",
+    "src_keys",
+    "dst_keys",
     "addresses",
     "external",
 ];
 
 /// Number of features.
-pub const FEATURES: usize = 15;
+pub const FEATURES: usize = 19;
 
 /// One candidate's feature row.
 pub type FeatureRow = [f64; FEATURES];
@@ -123,6 +127,55 @@ impl PairShares {
     }
 }
 
+/// What each endpoint did lately on any of its keys, for every endpoint of
+/// the aggregator.
+///
+/// A key's own history says little when it is young or rare; its endpoints'
+/// say whether they are around at all. An address that was active on
+/// another port ten minutes ago is alive, one silent for a day has probably
+/// gone (a scanner moving on, a laptop switched off), and a VM that talks
+/// on many keys is a busy server.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointActivity {
+    /// Last activity (allowed or denied) on any key, Unix seconds, or
+    /// `i64::MIN`, by endpoint id.
+    last: Vec<i64>,
+    /// Keys tracked, by endpoint id.
+    keys: Vec<u32>,
+}
+
+impl EndpointActivity {
+    /// One pass over the aggregator's keys.
+    pub fn new(agg: &Aggregator) -> EndpointActivity {
+        let n = agg.endpoints().len() + 1;
+        let mut last = vec![i64::MIN; n];
+        let mut keys = vec![0u32; n];
+        for a in agg.key_activity() {
+            let t = a.last_allowed.max(a.last_denied).unwrap_or(a.first_seen);
+            for id in [a.key.src.0, a.key.dst.0] {
+                let i = id as usize;
+                if let (Some(l), Some(k)) = (last.get_mut(i), keys.get_mut(i)) {
+                    *l = (*l).max(t);
+                    *k = k.saturating_add(1);
+                }
+            }
+        }
+        EndpointActivity { last, keys }
+    }
+
+    /// Hours since the endpoint was last active (log scale), and how many
+    /// keys it has (log scale).
+    fn of(&self, id: augur_flows::EndpointId, now: i64) -> (f64, f64) {
+        let i = id.0 as usize;
+        let since = match self.last.get(i) {
+            Some(&t) if t > i64::MIN => log_hours(now.saturating_sub(t)),
+            _ => log_hours(i64::MAX),
+        };
+        let keys = self.keys.get(i).copied().unwrap_or(0);
+        (since, log_count(u64::from(keys)))
+    }
+}
+
 /// What encoding needs at one instant: the history, the scan flags, and
 /// what is computed once per cycle rather than per candidate.
 #[derive(Debug)]
@@ -130,6 +183,7 @@ pub struct Encoder<'a> {
     agg: &'a Aggregator,
     scans: &'a ScanDetector,
     shares: PairShares,
+    endpoints: EndpointActivity,
     window_s: i64,
     horizon_s: i64,
     now: i64,
@@ -148,6 +202,7 @@ impl<'a> Encoder<'a> {
             agg,
             scans,
             shares: PairShares::new(agg, now, horizon_s),
+            endpoints: EndpointActivity::new(agg),
             window_s: i64::from(agg.config().length_s),
             horizon_s,
             now,
@@ -174,6 +229,7 @@ fn encode(
         agg,
         scans,
         ref shares,
+        ref endpoints,
         window_s,
         horizon_s,
         now,
@@ -204,6 +260,8 @@ fn encode(
         )
     });
     let carried = activity.is_some_and(|a| a.carried_payload(scans.params().empty_bytes));
+    let (src_since, src_keys) = endpoints.of(key.src, now);
+    let (dst_since, dst_keys) = endpoints.of(key.dst, now);
     let port = key.service_port;
     // Protocols without ports count with the well-known services.
     let port_class = if !key.protocol.has_ports() || port < 1024 {
@@ -227,6 +285,10 @@ fn encode(
         log_hours(source_age_s),
         if last_allowed.is_some() { 0.0 } else { 1.0 },
         if carried { 1.0 } else { 0.0 },
+        src_since,
+        dst_since,
+        src_keys,
+        dst_keys,
         log_count(u64::from(candidate.members)),
         if external { 1.0 } else { 0.0 },
     ];

@@ -79,6 +79,7 @@ pub struct Prediction {
 pub mod calibrate;
 pub mod candidates;
 pub mod features;
+pub mod logistic;
 pub mod model;
 pub mod quality;
 pub mod scan;
@@ -92,7 +93,7 @@ use serde::Deserialize;
 
 pub use candidates::Candidate;
 pub use features::{FEATURE_NAMES, FEATURES, FeatureRow};
-pub use model::Model;
+pub use model::{Model, ModelFamily};
 pub use quality::{KindQuality, QualityReport, QualityTally};
 pub use scan::{OutsideSide, ScanDetector, ScanFlag, ScanParams};
 
@@ -120,6 +121,8 @@ pub struct PredictorParams {
     pub calibration_pairs: usize,
     /// The probability at which precision and recall are reported.
     pub decision_threshold: Unit,
+    /// The learner (`logistic` or `naive_bayes`).
+    pub model: ModelFamily,
 }
 
 impl Default for PredictorParams {
@@ -134,6 +137,7 @@ impl Default for PredictorParams {
             outside_min_peers: 8,
             calibration_pairs: 50_000,
             decision_threshold: Unit::new(0.5).unwrap_or_default(),
+            model: ModelFamily::default(),
         }
     }
 }
@@ -225,7 +229,7 @@ impl Predictor {
     pub fn new(params: CheckedPredictorParams) -> Predictor {
         let params = params.0;
         Predictor {
-            model: Model::new(params.calibration_pairs),
+            model: Model::new(params.model, params.calibration_pairs),
             pending: VecDeque::new(),
             last_snapshot: None,
             quality: QualityTally::new(params.decision_threshold.get()),

@@ -2,14 +2,30 @@
 //! against what happened in its horizon, and only after that is it learned
 //! from.
 //!
-//! The tally is constant-size: probabilities fall into 1,000 bins per
-//! outcome, which gives ROC AUC to within the ties of a bin (±0.001 at
-//! worst), the Brier score exactly, a ten-bin reliability curve, and
-//! precision and recall at the decision threshold.
+//! The tally is constant-size: probabilities fall into 10,000 bins per
+//! outcome, evenly spaced on the logit scale from p = 1.4e-11 to 1 − 1.4e-11,
+//! which gives ROC AUC to within the ties of a bin, the Brier score
+//! exactly, a ten-bin reliability curve, and precision and recall at the
+//! decision threshold (exactly).
+//!
+//! Bins on the logit scale, not the probability scale: where one key in a
+//! few hundred is used, almost every prediction is below 0.001, and bins of
+//! a thousandth of probability tied most of them, which understated ROC
+//! AUC by up to 0.04 on the real traces.
 
 use serde::Serialize;
 
-const BINS: usize = 1000;
+const BINS: usize = 10_000;
+/// The logit range the bins cover, `-LOGIT_LIMIT..LOGIT_LIMIT`.
+const LOGIT_LIMIT: f64 = 25.0;
+
+/// The bin of a probability.
+fn bin_of(p: f64) -> usize {
+    let p = p.clamp(1e-300, 1.0 - f64::EPSILON);
+    let logit = (p / (1.0 - p)).ln().clamp(-LOGIT_LIMIT, LOGIT_LIMIT);
+    let position = (logit + LOGIT_LIMIT) / (2.0 * LOGIT_LIMIT) * BINS as f64;
+    (position as usize).min(BINS - 1)
+}
 
 /// Running tally of (probability, outcome) pairs.
 #[derive(Debug, Clone)]
@@ -17,6 +33,8 @@ pub struct QualityTally {
     threshold: f64,
     positives: Vec<u64>,
     negatives: Vec<u64>,
+    /// Predictions at or above the threshold, used and unused.
+    above: (u64, u64),
     brier_sum: f64,
     /// Per reliability bin: predictions, sum of probabilities, outcomes.
     reliability: [(u64, f64, u64); 10],
@@ -84,6 +102,7 @@ impl QualityTally {
             threshold,
             positives: vec![0; BINS],
             negatives: vec![0; BINS],
+            above: (0, 0),
             brier_sum: 0.0,
             reliability: [(0, 0.0, 0); 10],
         }
@@ -96,7 +115,14 @@ impl QualityTally {
         } else {
             0.0
         };
-        let bin = ((p * BINS as f64) as usize).min(BINS - 1);
+        let bin = bin_of(p);
+        if p >= self.threshold {
+            if happened {
+                self.above.0 += 1;
+            } else {
+                self.above.1 += 1;
+            }
+        }
         let counts = if happened {
             &mut self.positives
         } else {
@@ -138,9 +164,7 @@ impl QualityTally {
         } else {
             f64::NAN
         };
-        let first_bin = ((self.threshold * BINS as f64).ceil() as usize).min(BINS);
-        let tp: u64 = self.positives.iter().skip(first_bin).sum();
-        let fp: u64 = self.negatives.iter().skip(first_bin).sum();
+        let (tp, fp) = self.above;
         let rate = if n > 0 { pos as f64 / n as f64 } else { 0.0 };
         QualityReport {
             examples: n,
@@ -222,5 +246,17 @@ mod tests {
         assert_eq!(r.precision, 0.5);
         assert_eq!(r.recall, 0.5);
         assert_eq!(r.reliability.len(), 5);
+    }
+
+    #[test]
+    fn small_probabilities_keep_their_order() {
+        // One key in ten used, every probability below 0.001: the
+        // ranking must survive the binning.
+        let mut tally = QualityTally::new(0.5);
+        for i in 0..1000 {
+            let p = 1e-8 * (0.01 * f64::from(i)).exp();
+            tally.add(p, i >= 900);
+        }
+        assert!((tally.report().roc_auc - 1.0).abs() < 1e-12);
     }
 }

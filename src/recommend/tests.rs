@@ -538,6 +538,15 @@ fn a_scanning_source_is_never_low_and_never_joins_a_label_rule() {
         });
     }
     w.predict("web-1", "db-1", Protocol::TCP, 9999, 0.95, |_| {});
+    // The scanners' keys carried something once (their unanswered attempts
+    // would be their scan, and not proposed at all).
+    for (src, dst, port) in [
+        ("web-1", "app-1", 8080),
+        ("web-3", "app-1", 8080),
+        ("web-1", "db-1", 9999),
+    ] {
+        w.traffic(NOW - DAY, src, dst, port, 10_000, Verdict::Allowed);
+    }
     let flagged = w.id("web-1");
     w.scanning.insert(flagged);
     let recs = w.run();
@@ -572,6 +581,45 @@ fn a_scanning_source_is_never_low_and_never_joins_a_label_rule() {
         (web2.risk.score.get() - (1.0 - 0.7 * 0.5)).abs() < 1e-9,
         "{}",
         web2.one_line()
+    );
+}
+
+#[test]
+fn a_scanning_sources_fan_out_is_not_proposed() {
+    let mut w = World::new("");
+    // web-1 scans: attempts that never carried anything, and conversations
+    // with single external addresses, are its scan, whatever their
+    // probability.
+    w.predict("web-1", "app-1", Protocol::TCP, 22, 0.95, |_| {});
+    w.predict("web-1", "203.0.113.9", Protocol::TCP, 51_413, 0.95, |_| {});
+    w.traffic(
+        NOW - DAY,
+        "web-1",
+        "203.0.113.9",
+        51_413,
+        10_000,
+        Verdict::Allowed,
+    );
+    // Its real conversation with a VM is still proposed (for review).
+    w.predict("web-1", "app-1", Protocol::TCP, 8080, 0.95, |_| {});
+    w.traffic(NOW - DAY, "web-1", "app-1", 8080, 10_000, Verdict::Allowed);
+    // web-2 does not scan: its unanswered attempts are judged as usual.
+    w.predict("web-2", "203.0.113.9", Protocol::TCP, 51_413, 0.95, |_| {});
+    let flagged = w.id("web-1");
+    w.scanning.insert(flagged);
+    let recs = w.run();
+    let lines: Vec<String> = recs.iter().map(|r| r.change.to_string()).collect();
+    assert_eq!(recs.len(), 2, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("vm:web-1 ") && l.contains("8080"))
+    );
+    assert!(lines.iter().any(|l| l.contains("vm:web-2 ")));
+    assert!(
+        recs.iter()
+            .filter(|r| r.change.to_string().contains("vm:web-1 "))
+            .all(|r| r.risk.level == RiskLevel::High)
     );
 }
 

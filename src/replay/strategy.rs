@@ -290,17 +290,11 @@ impl Augur {
             })
             .collect();
         let actions = self.engine.cycle(candidates, Observation::default(), now);
-        self.carry_out(observer, actions, now, openings);
+        self.carry_out(actions, now, openings);
     }
 
     /// Does what the engine decided.
-    fn carry_out(
-        &mut self,
-        observer: &Observer,
-        actions: Vec<Action>,
-        now: i64,
-        openings: &mut Openings,
-    ) {
+    fn carry_out(&mut self, actions: Vec<Action>, now: i64, openings: &mut Openings) {
         for action in actions {
             match action {
                 Action::Apply {
@@ -311,7 +305,7 @@ impl Augur {
                         EngineDecider::Automatic => Decider::Automatic,
                         _ => Decider::Human,
                     };
-                    self.apply(observer, &recommendation.change, now, decider, openings);
+                    self.apply(&recommendation.change, now, decider, openings);
                 }
                 Action::Publish { recommendation } => {
                     self.reviewed += 1;
@@ -348,7 +342,7 @@ impl Augur {
                 Verdict::Approve { by: None }
             };
             let actions = self.engine.decision(&id, verdict);
-            self.carry_out(observer, actions, now, openings);
+            self.carry_out(actions, now, openings);
         }
     }
 
@@ -369,7 +363,6 @@ impl Augur {
 
     fn apply(
         &mut self,
-        observer: &Observer,
         change: &PolicyChange,
         now: i64,
         decider: Decider,
@@ -399,8 +392,9 @@ impl Augur {
             self.rule_openings.insert(position, id);
         }
         *self.applied.entry((change.kind(), decider)).or_default() += 1;
+        // Rebuilt when next needed: a cycle that applies many changes
+        // resolves the endpoints against the rules once, not once per change.
         self.coverage = None;
-        self.coverage(observer);
     }
 }
 
