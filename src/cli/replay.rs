@@ -12,6 +12,7 @@ use augur::replay::{ReplayReport, ReplaySettings, replay};
 use ipnet::IpNet;
 
 use super::history::ImportFormat;
+use augur::predict::ModelFamily;
 
 /// Arguments of `augur replay`.
 #[derive(Debug, clap::Args)]
@@ -56,9 +57,22 @@ pub struct ReplayArgs {
     /// How long the simulated operator takes to decide a review.
     #[arg(long, value_name = "DURATION", default_value = "30m")]
     pub review_delay: Interval,
+    /// The predictor's learner (overrides the configuration's): naive
+    /// Bayes reproduces the comparison in the README.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Learners `--model` selects (see [`ModelFamily`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelArg {
+    /// Bayesian logistic regression (the default).
+    Logistic,
+    /// Gaussian naive Bayes (`linfa-bayes`).
+    NaiveBayes,
 }
 
 fn seconds(interval: Interval) -> i64 {
@@ -74,6 +88,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         settings.scan = loaded.config.scan;
         settings.risk = loaded.config.risk;
         settings.recommend = loaded.config.recommend;
+    }
+    match args.model {
+        Some(ModelArg::Logistic) => settings.predictor.model = ModelFamily::Logistic,
+        Some(ModelArg::NaiveBayes) => settings.predictor.model = ModelFamily::NaiveBayes,
+        None => {}
     }
     settings.learning_s = seconds(args.learning);
     settings.cycle_s = seconds(args.cycle).max(1);
