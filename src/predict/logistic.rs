@@ -170,7 +170,7 @@ impl BayesLogistic {
             for (i, q) in self.precision.iter().enumerate() {
                 hessian[[i, i]] += q;
             }
-            let mut step = gradient.clone().insert_axis(ndarray::Axis(1));
+            let mut step = gradient.insert_axis(ndarray::Axis(1));
             hessian
                 .solvec_inplace(&mut step)
                 .map_err(|_| UpdateError::Singular)?;

@@ -70,9 +70,9 @@ pub(crate) fn kind_of(row: &[f64]) -> usize {
     }
 }
 
-/// The learned model: one naive Bayes per kind of key, and one over all
-/// kinds that stands in for a kind not yet learned.
-#[derive(Debug, Clone, Default)]
+/// The learned model: one learner per kind of key, and one over all kinds
+/// that stands in for a kind not yet learned.
+#[derive(Debug, Clone)]
 pub struct Model {
     all: KindModel,
     kinds: [KindModel; KINDS],
@@ -184,12 +184,6 @@ enum Learner {
     NaiveBayes(Option<GaussianNb<f64, usize>>),
 }
 
-impl Default for Learner {
-    fn default() -> Learner {
-        Learner::NaiveBayes(None)
-    }
-}
-
 impl Learner {
     fn new(family: ModelFamily) -> Learner {
         match family {
@@ -255,11 +249,9 @@ impl Learner {
 }
 
 /// One learner and its calibration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct KindModel {
     learner: Learner,
-    /// Whether the learner has learned from any batch.
-    fitted: bool,
     calibration: Platt,
     calibration_pairs: CalibrationPairs,
     examples: u64,
@@ -270,13 +262,16 @@ impl KindModel {
     fn new(family: ModelFamily, calibration_cap: usize) -> KindModel {
         KindModel {
             learner: Learner::new(family),
+            calibration: Platt::default(),
             calibration_pairs: CalibrationPairs::new(calibration_cap),
-            ..KindModel::default()
+            examples: 0,
+            positives: 0,
         }
     }
 
     fn is_trained(&self) -> bool {
-        self.fitted && self.positives > 0 && self.positives < self.examples
+        // Examples count only batches the learner learned from.
+        self.positives > 0 && self.positives < self.examples
     }
 
     /// For a kind seen enough but with one outcome only: the posterior mean
@@ -320,7 +315,6 @@ impl KindModel {
             return;
         };
         if self.learner.learn(&x, outcomes) {
-            self.fitted = true;
             self.examples += rows.len() as u64;
             self.positives += outcomes.iter().filter(|&&u| u).count() as u64;
         }
