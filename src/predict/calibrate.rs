@@ -12,7 +12,7 @@
 
 use ndarray::Array2;
 
-use super::logistic::BayesLogistic;
+use super::logistic::{BayesLogistic, SparseRows};
 
 /// A monotone map from raw score to probability.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,7 +93,7 @@ impl Platt {
         };
         let mut model = BayesLogistic::new(1, PRIOR_VARIANCE);
         if model
-            .update_weighted(x.view(), &outcomes, &weights)
+            .update_weighted(&SparseRows::from_dense(x.view()), &outcomes, &weights)
             .is_err()
         {
             return Platt::default();

@@ -3,38 +3,65 @@
 //! Durations enter as `log2(1 + hours)`, counts as `log2(1 + n)`: what
 //! matters is the order of magnitude (used an hour ago or a week ago), and
 //! the logarithm makes the classes' distributions closer to the Gaussians
-//! the model assumes.
+//! naive Bayes assumes. Each feature's [`Scale`] says where the logistic
+//! model's basis places its knots (see [`super::basis`]).
 
-use augur_flows::{Aggregator, KeyActivity, Periodicity};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState as FastState;
+
+use augur_flows::{Aggregator, FlowKey, KeyActivity, Periodicity, Protocol};
 
 use super::candidates::Candidate;
 use super::{Evidence, ScanDetector};
 
-/// The features, in column order.
-pub const FEATURE_NAMES: [&str; FEATURES] = [
-    "hours_since_use",
-    "connections",
-    "active_ratio",
-    "periodic_due",
-    "hour_share",
-    "weekday_share",
-    "denied",
-    "hours_since_denied",
-    "peer_support",
-    "port_class",
-    "source_age_hours",
-    "never_used",
-    "carried_payload",
-    "src_hours_since_active",
-    "dst_hours_since_active",
-    "src_keys",
-    "dst_keys",
-    "addresses",
-    "external",
+/// How a feature is measured, which decides where the model may bend its
+/// effect (see [`super::basis`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Hours on the `log2(1 + hours)` scale, 0 to about 10.5 (60 days).
+    Hours,
+    /// A count on the `log2(1 + n)` scale.
+    Count,
+    /// A share or a confidence, 0 to 1.
+    Share,
+    /// A class numbered 0, 1, 2.
+    Class,
+    /// 0 or 1.
+    Flag,
+}
+
+/// The features, in column order, with their scales.
+pub const FEATURE_LIST: [(&str, Scale); FEATURES] = [
+    ("hours_since_use", Scale::Hours),
+    ("connections", Scale::Count),
+    ("active_ratio", Scale::Share),
+    ("periodic_due", Scale::Share),
+    ("hour_share", Scale::Share),
+    ("weekday_share", Scale::Share),
+    ("denied", Scale::Count),
+    ("hours_since_denied", Scale::Hours),
+    ("peer_support", Scale::Share),
+    ("port_class", Scale::Class),
+    ("source_age_hours", Scale::Hours),
+    ("never_used", Scale::Flag),
+    ("carried_payload", Scale::Flag),
+    ("onsets", Scale::Count),
+    ("src_hours_since_active", Scale::Hours),
+    ("dst_hours_since_active", Scale::Hours),
+    ("src_keys", Scale::Count),
+    ("dst_keys", Scale::Count),
+    ("service_keys", Scale::Count),
+    ("service_attempts", Scale::Count),
+    ("network_hours_since_active", Scale::Hours),
+    ("network_addresses", Scale::Count),
+    ("addresses", Scale::Count),
+    ("external", Scale::Flag),
 ];
 
 /// Number of features.
-pub const FEATURES: usize = 19;
+pub const FEATURES: usize = 24;
 
 /// One candidate's feature row.
 pub type FeatureRow = [f64; FEATURES];
@@ -134,7 +161,10 @@ impl PairShares {
 /// say whether they are around at all. An address that was active on
 /// another port ten minutes ago is alive, one silent for a day has probably
 /// gone (a scanner moving on, a laptop switched off), and a VM that talks
-/// on many keys is a busy server.
+/// on many keys is a busy server. The same holds one level up for external
+/// addresses: scanners, botnets and content networks come and go by
+/// network, so an address whose neighbours were busy an hour ago is more
+/// likely back than one whose whole network fell silent.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointActivity {
     /// Last activity (allowed or denied) on any key, Unix seconds, or
@@ -142,12 +172,29 @@ pub struct EndpointActivity {
     last: Vec<i64>,
     /// Keys tracked, by endpoint id.
     keys: Vec<u32>,
+    /// For an external endpoint: the last activity of any address of its
+    /// network, and how many of its addresses are tracked, by endpoint id
+    /// (`(i64::MIN, 0)` for VMs and the outside as a whole).
+    network: Vec<(i64, u32)>,
+}
+
+/// The network an external address is counted in: its /24 (IPv4) or /48
+/// (IPv6), the blocks that providers route and assign.
+fn network_of(endpoint: Option<&augur_flows::Endpoint>) -> Option<(bool, u128)> {
+    match endpoint? {
+        augur_flows::Endpoint::External(address) if !address.is_unspecified() => match address {
+            IpAddr::V4(a) => Some((true, u128::from(u32::from(*a) >> 8))),
+            IpAddr::V6(a) => Some((false, u128::from(*a) >> 80)),
+        },
+        _ => None,
+    }
 }
 
 impl EndpointActivity {
-    /// One pass over the aggregator's keys.
+    /// One pass over the aggregator's keys, and one over its endpoints.
     pub fn new(agg: &Aggregator) -> EndpointActivity {
-        let n = agg.endpoints().len() + 1;
+        let endpoints = agg.endpoints();
+        let n = endpoints.len() + 1;
         let mut last = vec![i64::MIN; n];
         let mut keys = vec![0u32; n];
         for a in agg.key_activity() {
@@ -160,7 +207,33 @@ impl EndpointActivity {
                 }
             }
         }
-        EndpointActivity { last, keys }
+        let networks: Vec<Option<(bool, u128)>> = (0..n)
+            .map(|id| {
+                let id = augur_flows::EndpointId(u32::try_from(id).unwrap_or(u32::MAX));
+                network_of(endpoints.endpoint(id))
+            })
+            .collect();
+        let mut by_network: HashMap<(bool, u128), (i64, u32), FastState> = HashMap::default();
+        for (network, &t) in networks.iter().zip(&last) {
+            if let Some(network) = network.filter(|_| t > i64::MIN) {
+                let (latest, addresses) = by_network.entry(network).or_insert((i64::MIN, 0));
+                *latest = (*latest).max(t);
+                *addresses = addresses.saturating_add(1);
+            }
+        }
+        let network = networks
+            .iter()
+            .map(|network| {
+                network
+                    .and_then(|network| by_network.get(&network).copied())
+                    .unwrap_or((i64::MIN, 0))
+            })
+            .collect();
+        EndpointActivity {
+            last,
+            keys,
+            network,
+        }
     }
 
     /// Hours since the endpoint was last active (log scale), and how many
@@ -174,6 +247,66 @@ impl EndpointActivity {
         let keys = self.keys.get(i).copied().unwrap_or(0);
         (since, log_count(u64::from(keys)))
     }
+
+    /// For a key with an external address: hours since any address of that
+    /// address's network was last active, and how many of its addresses are
+    /// tracked (log scales). Zero for keys between VMs and keys of the
+    /// outside as a whole, which have models of their own.
+    fn network_of_key(&self, key: &FlowKey, now: i64) -> (f64, f64) {
+        [key.src, key.dst]
+            .iter()
+            .find_map(|id| {
+                self.network
+                    .get(id.0 as usize)
+                    .filter(|&&(_, addresses)| addresses > 0)
+            })
+            .map_or((0.0, 0.0), |&(t, addresses)| {
+                (
+                    log_hours(now.saturating_sub(t)),
+                    log_count(u64::from(addresses)),
+                )
+            })
+    }
+}
+
+/// How much each service (protocol and port, on any address) is used.
+///
+/// A key's own history is thin (most keys are seen once or twice), but its
+/// service's is not: what reaches telnet or SMB comes back (scanners retry,
+/// worms return), what reaches a port used once does not. The effect is far
+/// from linear, which is what the model's basis is for.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceActivity {
+    /// Keys and attempts (allowed connections and denied attempts) per
+    /// service.
+    services: HashMap<(Protocol, u16), (u32, u64), FastState>,
+}
+
+impl ServiceActivity {
+    /// One pass over the aggregator's keys.
+    pub fn new(agg: &Aggregator) -> ServiceActivity {
+        let mut services: HashMap<(Protocol, u16), (u32, u64), FastState> = HashMap::default();
+        for a in agg.key_activity() {
+            let (keys, attempts) = services
+                .entry((a.key.protocol, a.key.service_port))
+                .or_default();
+            *keys = keys.saturating_add(1);
+            *attempts = attempts
+                .saturating_add(u64::from(a.connections))
+                .saturating_add(u64::from(a.denied));
+        }
+        ServiceActivity { services }
+    }
+
+    /// The keys and attempts of the key's service (log scale).
+    fn of(&self, key: &FlowKey) -> (f64, f64) {
+        let (keys, attempts) = self
+            .services
+            .get(&(key.protocol, key.service_port))
+            .copied()
+            .unwrap_or_default();
+        (log_count(u64::from(keys)), log_count(attempts))
+    }
 }
 
 /// What encoding needs at one instant: the history, the scan flags, and
@@ -184,6 +317,7 @@ pub struct Encoder<'a> {
     scans: &'a ScanDetector,
     shares: PairShares,
     endpoints: EndpointActivity,
+    services: ServiceActivity,
     window_s: i64,
     horizon_s: i64,
     now: i64,
@@ -203,6 +337,7 @@ impl<'a> Encoder<'a> {
             scans,
             shares: PairShares::new(agg, now, horizon_s),
             endpoints: EndpointActivity::new(agg),
+            services: ServiceActivity::new(agg),
             window_s: i64::from(agg.config().length_s),
             horizon_s,
             now,
@@ -230,6 +365,7 @@ fn encode(
         scans,
         ref shares,
         ref endpoints,
+        ref services,
         window_s,
         horizon_s,
         now,
@@ -262,6 +398,8 @@ fn encode(
     let carried = activity.is_some_and(|a| a.carried_payload(scans.params().empty_bytes));
     let (src_since, src_keys) = endpoints.of(key.src, now);
     let (dst_since, dst_keys) = endpoints.of(key.dst, now);
+    let (service_keys, service_attempts) = services.of(&key);
+    let (network_since, network_addresses) = endpoints.network_of_key(&key, now);
     let port = key.service_port;
     // Protocols without ports count with the well-known services.
     let port_class = if !key.protocol.has_ports() || port < 1024 {
@@ -285,10 +423,15 @@ fn encode(
         log_hours(source_age_s),
         if last_allowed.is_some() { 0.0 } else { 1.0 },
         if carried { 1.0 } else { 0.0 },
+        log_count(u64::from(activity.map_or(0, |a| a.onsets))),
         src_since,
         dst_since,
         src_keys,
         dst_keys,
+        service_keys,
+        service_attempts,
+        network_since,
+        network_addresses,
         log_count(u64::from(candidate.members)),
         if external { 1.0 } else { 0.0 },
     ];

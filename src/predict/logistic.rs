@@ -15,21 +15,88 @@
 //! of the replay evaluation that ranks keys better (README).
 
 use linfa_linalg::cholesky::SolveCInplace;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 /// A batch that the update cannot learn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UpdateError {
-    /// Rows and outcomes differ in number, or a row has the wrong width.
+    /// Rows and outcomes differ in number, or a row names a column the
+    /// model does not have.
     #[error("rows and outcomes do not match")]
     Shape,
-    /// A feature is not a finite number.
+    /// A value is not a finite number.
     #[error("a feature is not finite")]
     NotFinite,
     /// Newton's method met a system it could not solve (cannot happen with
     /// a positive prior precision, short of overflow).
     #[error("the Newton system is singular")]
     Singular,
+}
+
+/// Rows of a design matrix by their nonzero columns (compressed sparse
+/// rows). The predictor's rows are expanded over a basis (see
+/// [`super::basis`]) where a few dozen of some two hundred columns are
+/// nonzero, and learning costs what the nonzero terms cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseRows {
+    /// Where each row's terms start in `terms`, then where the last ends.
+    starts: Vec<usize>,
+    /// (column, value) of every row in turn.
+    terms: Vec<(u32, f64)>,
+}
+
+impl Default for SparseRows {
+    fn default() -> SparseRows {
+        SparseRows {
+            starts: vec![0],
+            terms: Vec::new(),
+        }
+    }
+}
+
+impl SparseRows {
+    /// No rows.
+    pub fn new() -> SparseRows {
+        SparseRows::default()
+    }
+
+    /// The rows of a dense matrix.
+    pub fn from_dense(rows: ArrayView2<'_, f64>) -> SparseRows {
+        let mut out = SparseRows::new();
+        for row in rows.rows() {
+            out.push(row.iter().copied().enumerate());
+        }
+        out
+    }
+
+    /// Appends a row given by its (column, value) terms; zero values are
+    /// left out.
+    pub fn push(&mut self, terms: impl IntoIterator<Item = (usize, f64)>) {
+        self.terms.extend(
+            terms
+                .into_iter()
+                .filter(|&(_, v)| v != 0.0)
+                .map(|(c, v)| (u32::try_from(c).unwrap_or(u32::MAX), v)),
+        );
+        self.starts.push(self.terms.len());
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each row's terms.
+    fn rows(&self) -> impl Iterator<Item = &[(u32, f64)]> + '_ {
+        self.starts
+            .windows(2)
+            .map(|w| self.terms.get(w[0]..w[1]).unwrap_or(&[]))
+    }
 }
 
 /// The posterior over the weights: a mean and a precision per weight, the
@@ -60,6 +127,14 @@ fn softplus(z: f64) -> f64 {
     if z > 30.0 { z } else { z.exp().ln_1p() }
 }
 
+/// The linear predictor of a row at weights `w` (intercept last).
+fn linear(w: &Array1<f64>, row: &[(u32, f64)]) -> f64 {
+    let intercept = w.len().checked_sub(1).and_then(|n| w.get(n)).copied();
+    row.iter().fold(intercept.unwrap_or(0.0), |z, &(c, v)| {
+        z + w.get(c as usize).copied().unwrap_or(0.0) * v
+    })
+}
+
 impl BayesLogistic {
     /// The prior: every weight (and the intercept) centred on zero with
     /// variance `prior_variance`.
@@ -76,55 +151,47 @@ impl BayesLogistic {
         self.mean.view()
     }
 
-    fn logit(&self, row: ArrayView1<'_, f64>) -> f64 {
+    /// P(outcome | row) at the posterior mean, for a row given by its
+    /// (column, value) terms. Columns the model does not have count as 0.
+    pub fn probability(&self, terms: impl IntoIterator<Item = (usize, f64)>) -> f64 {
         let n = self.mean.len() - 1;
-        let mut z = self.mean[n];
-        for (w, x) in self.mean.iter().zip(row.iter()).take(n) {
-            z += w * x;
-        }
-        z
+        let z = terms.into_iter().fold(self.mean[n], |z, (c, v)| {
+            z + self.mean.get(c).filter(|_| c < n).copied().unwrap_or(0.0) * v
+        });
+        sigmoid(z)
     }
 
     /// P(outcome | row) at the posterior mean, for each row.
-    pub fn predict(&self, rows: ArrayView2<'_, f64>) -> Vec<f64> {
+    pub fn predict(&self, rows: &SparseRows) -> Vec<f64> {
         rows.rows()
-            .into_iter()
-            .map(|row| sigmoid(self.logit(row)))
+            .map(|row| sigmoid(linear(&self.mean, row)))
             .collect()
     }
 
     /// The negative log posterior at `w` (up to a constant), for the line
     /// search.
-    fn objective(
-        &self,
-        w: &Array1<f64>,
-        x: &Array2<f64>,
-        y: &Array1<f64>,
-        weights: &Array1<f64>,
-    ) -> f64 {
+    fn objective(&self, w: &Array1<f64>, rows: &SparseRows, y: &[f64], weights: &[f64]) -> f64 {
         let prior: f64 = w
             .iter()
             .zip(&self.mean)
             .zip(&self.precision)
             .map(|((w, m), q)| 0.5 * q * (w - m) * (w - m))
             .sum();
-        let likelihood: f64 = x
-            .dot(w)
-            .iter()
+        let likelihood: f64 = rows
+            .rows()
             .zip(y)
             .zip(weights)
-            .map(|((&z, &y), &n)| n * (softplus(z) - y * z))
+            .map(|((row, &y), &n)| {
+                let z = linear(w, row);
+                n * (softplus(z) - y * z)
+            })
             .sum();
         prior + likelihood
     }
 
     /// Updates the posterior with a batch of rows and their outcomes. A
     /// batch that cannot be learned from leaves the posterior as it was.
-    pub fn update(
-        &mut self,
-        rows: ArrayView2<'_, f64>,
-        outcomes: &[bool],
-    ) -> Result<(), UpdateError> {
+    pub fn update(&mut self, rows: &SparseRows, outcomes: &[bool]) -> Result<(), UpdateError> {
         self.update_weighted(rows, outcomes, &vec![1.0; outcomes.len()])
     }
 
@@ -132,60 +199,96 @@ impl BayesLogistic {
     /// (rows of equal value summed into one).
     pub fn update_weighted(
         &mut self,
-        rows: ArrayView2<'_, f64>,
+        rows: &SparseRows,
         outcomes: &[bool],
         weights: &[f64],
     ) -> Result<(), UpdateError> {
         let d = self.mean.len();
-        if rows.nrows() != outcomes.len() || rows.nrows() != weights.len() || rows.ncols() + 1 != d
-        {
+        let intercept = d - 1;
+        if rows.len() != outcomes.len() || rows.len() != weights.len() {
             return Err(UpdateError::Shape);
         }
-        if rows.iter().chain(weights).any(|v| !v.is_finite()) || weights.iter().any(|&w| w < 0.0) {
+        if rows.terms.iter().any(|&(c, _)| c as usize >= intercept) {
+            return Err(UpdateError::Shape);
+        }
+        if rows.terms.iter().any(|(_, v)| !v.is_finite())
+            || weights.iter().any(|&w| !w.is_finite() || w < 0.0)
+        {
             return Err(UpdateError::NotFinite);
         }
-        if rows.nrows() == 0 {
+        if rows.is_empty() {
             return Ok(());
         }
-        // The rows with the intercept's constant column.
-        let mut x = Array2::ones((rows.nrows(), d));
-        for (mut to, from) in x.rows_mut().into_iter().zip(rows.rows()) {
-            for (t, f) in to.iter_mut().zip(from) {
-                *t = *f;
+        let y: Vec<f64> = outcomes.iter().map(|&u| f64::from(u8::from(u))).collect();
+        // Only the columns the batch touches (and the intercept) can move:
+        // elsewhere the gradient is the prior's, zero at the prior's mean,
+        // and the Hessian is the prior's diagonal. Newton's system is solved
+        // over those columns alone: the same answer, at the cost of the
+        // batch's width rather than the model's.
+        let mut local = vec![usize::MAX; d];
+        let mut active = Vec::new();
+        for column in rows
+            .terms
+            .iter()
+            .map(|&(c, _)| c as usize)
+            .chain(std::iter::once(intercept))
+        {
+            if let Some(slot) = local.get_mut(column)
+                && *slot == usize::MAX
+            {
+                *slot = active.len();
+                active.push(column);
             }
         }
-        let y = Array1::from_iter(outcomes.iter().map(|&u| f64::from(u8::from(u))));
-        let weights = Array1::from(weights.to_vec());
+        let k = active.len();
         let mut w = self.mean.clone();
-        let mut current = self.objective(&w, &x, &y, &weights);
+        let mut current = self.objective(&w, rows, &y, weights);
         for _ in 0..MAX_STEPS {
-            let p: Array1<f64> = x.dot(&w).mapv(sigmoid);
-            // Gradient and Hessian of the negative log posterior.
-            let residual: Array1<f64> = (&p - &y) * &weights;
-            let mut gradient = x.t().dot(&residual);
-            gradient += &((&w - &self.mean) * &self.precision);
-            let curvature = &p * &(1.0 - &p) * &weights;
-            let weighted = &x * &curvature.view().insert_axis(ndarray::Axis(1));
-            let mut hessian = x.t().dot(&weighted);
-            for (i, q) in self.precision.iter().enumerate() {
-                hessian[[i, i]] += q;
+            // Gradient and Hessian of the negative log posterior over the
+            // active columns, summed over each row's nonzero terms (and the
+            // intercept's 1).
+            let mut gradient = Array1::zeros(k);
+            let mut hessian = Array2::zeros((k, k));
+            for (i, &column) in active.iter().enumerate() {
+                gradient[i] = (w[column] - self.mean[column]) * self.precision[column];
+                hessian[[i, i]] = self.precision[column];
             }
-            let mut step = gradient.insert_axis(ndarray::Axis(1));
+            for ((row, &y), &n) in rows.rows().zip(&y).zip(weights) {
+                let p = sigmoid(linear(&w, row));
+                let residual = (p - y) * n;
+                let curvature = p * (1.0 - p) * n;
+                let terms = row
+                    .iter()
+                    .map(|&(c, v)| (local[c as usize], v))
+                    .chain(std::iter::once((local[intercept], 1.0)));
+                for (a, va) in terms.clone() {
+                    gradient[a] += residual * va;
+                    let scaled = curvature * va;
+                    for (b, vb) in terms.clone() {
+                        hessian[[a, b]] += scaled * vb;
+                    }
+                }
+            }
+            let mut step = gradient.insert_axis(Axis(1));
             hessian
                 .solvec_inplace(&mut step)
                 .map_err(|_| UpdateError::Singular)?;
-            let step = step.remove_axis(ndarray::Axis(1));
+            let mut full = Array1::zeros(d);
+            for (&column, s) in active.iter().zip(step.iter()) {
+                full[column] = *s;
+            }
+            let step = full;
             // Halve the step until the objective does not increase: pure
             // Newton can overshoot where the likelihood is nearly flat. (A
             // NaN objective counts as an increase.)
             let improves = |value: f64| value <= current;
             let mut scale = 1.0;
             let mut next = &w - &step;
-            let mut value = self.objective(&next, &x, &y, &weights);
+            let mut value = self.objective(&next, rows, &y, weights);
             while !improves(value) && scale > 1e-6 {
                 scale *= 0.5;
                 next = &w - &(&step * scale);
-                value = self.objective(&next, &x, &y, &weights);
+                value = self.objective(&next, rows, &y, weights);
             }
             if !improves(value) {
                 break;
@@ -198,10 +301,14 @@ impl BayesLogistic {
             }
         }
         // Laplace: the precision gains the batch's curvature at the new mean.
-        let p: Array1<f64> = x.dot(&w).mapv(sigmoid);
-        let curvature = &p * &(1.0 - &p) * &weights;
-        let gained = x.mapv(|v| v * v).t().dot(&curvature);
-        self.precision += &gained;
+        for (row, &n) in rows.rows().zip(weights) {
+            let p = sigmoid(linear(&w, row));
+            let curvature = p * (1.0 - p) * n;
+            for &(c, v) in row {
+                self.precision[c as usize] += curvature * v * v;
+            }
+            self.precision[intercept] += curvature;
+        }
         self.mean = w;
         Ok(())
     }
@@ -217,13 +324,17 @@ mod tests {
         let mut model = BayesLogistic::new(1, 1.0);
         let rows = array![[0.0], [0.0], [1.0], [1.0]];
         let outcomes = [false, true, true, false];
-        model.update(rows.view(), &outcomes).unwrap();
+        model
+            .update(&SparseRows::from_dense(rows.view()), &outcomes)
+            .unwrap();
         // The feature says nothing: no effect learned.
         assert!(model.weights()[0].abs() < 1e-6);
         let rows = array![[0.0], [0.0], [0.0], [1.0], [1.0], [1.0]];
         let outcomes = [false, false, false, true, true, true];
-        model.update(rows.view(), &outcomes).unwrap();
-        let p = model.predict(array![[0.0], [1.0]].view());
+        model
+            .update(&SparseRows::from_dense(rows.view()), &outcomes)
+            .unwrap();
+        let p = model.predict(&SparseRows::from_dense(array![[0.0], [1.0]].view()));
         assert!(p[0] < 0.5 && p[1] > 0.5, "{p:?}");
     }
 
@@ -239,22 +350,24 @@ mod tests {
         let flat: Vec<f64> = rows.iter().flatten().copied().collect();
         let x = Array2::from_shape_vec((400, 2), flat).unwrap();
         let mut whole = BayesLogistic::new(2, 100.0);
-        whole.update(x.view(), &outcomes).unwrap();
+        whole
+            .update(&SparseRows::from_dense(x.view()), &outcomes)
+            .unwrap();
         let mut halves = BayesLogistic::new(2, 100.0);
         halves
             .update(
-                x.slice_axis(ndarray::Axis(0), (..200).into()),
+                &SparseRows::from_dense(x.slice_axis(ndarray::Axis(0), (..200).into())),
                 &outcomes[..200],
             )
             .unwrap();
         halves
             .update(
-                x.slice_axis(ndarray::Axis(0), (200..).into()),
+                &SparseRows::from_dense(x.slice_axis(ndarray::Axis(0), (200..).into())),
                 &outcomes[200..],
             )
             .unwrap();
-        let a = whole.predict(x.view());
-        let b = halves.predict(x.view());
+        let a = whole.predict(&SparseRows::from_dense(x.view()));
+        let b = halves.predict(&SparseRows::from_dense(x.view()));
         let worst = a
             .iter()
             .zip(&b)
@@ -274,14 +387,55 @@ mod tests {
         let mut model = BayesLogistic::new(2, 1.0);
         let before = model.clone();
         assert_eq!(
-            model.update(array![[1.0, f64::NAN]].view(), &[true]),
+            model.update(
+                &SparseRows::from_dense(array![[1.0, f64::NAN]].view()),
+                &[true]
+            ),
             Err(UpdateError::NotFinite)
         );
         assert_eq!(
-            model.update(array![[1.0, 2.0]].view(), &[true, false]),
+            model.update(
+                &SparseRows::from_dense(array![[1.0, 2.0]].view()),
+                &[true, false]
+            ),
+            Err(UpdateError::Shape)
+        );
+        // A column the model does not have.
+        assert_eq!(
+            model.update(
+                &SparseRows::from_dense(array![[1.0, 2.0, 3.0]].view()),
+                &[true]
+            ),
             Err(UpdateError::Shape)
         );
         assert_eq!(model, before);
+    }
+
+    #[test]
+    fn a_batch_moves_only_the_columns_it_touches() {
+        let mut model = BayesLogistic::new(3, 1.0);
+        let mut rows = SparseRows::new();
+        for i in 0..40 {
+            rows.push([(0, f64::from(i % 4)), (2, 1.0)]);
+        }
+        let outcomes: Vec<bool> = (0..40).map(|i| i % 4 >= 2).collect();
+        model.update(&rows, &outcomes).unwrap();
+        let w = model.weights();
+        assert!(w[0] > 0.1, "{w:?}");
+        assert_eq!(w[1], 0.0);
+        assert_eq!(model.precision[1], 1.0);
+        assert!(model.precision[0] > 1.0 && model.precision[2] > 1.0);
+        // Sparse and dense forms of the same rows learn the same.
+        let mut dense = BayesLogistic::new(3, 1.0);
+        let x = Array2::from_shape_fn((40, 3), |(i, j)| match j {
+            0 => f64::from(i as u32 % 4),
+            1 => 0.0,
+            _ => 1.0,
+        });
+        dense
+            .update(&SparseRows::from_dense(x.view()), &outcomes)
+            .unwrap();
+        assert_eq!(dense, model);
     }
 
     #[test]
@@ -291,11 +445,14 @@ mod tests {
         let mut model = BayesLogistic::new(1, 1.0);
         for _ in 0..50 {
             model
-                .update(array![[0.0], [10.0]].view(), &[false, true])
+                .update(
+                    &SparseRows::from_dense(array![[0.0], [10.0]].view()),
+                    &[false, true],
+                )
                 .unwrap();
         }
         assert!(model.weights().iter().all(|w| w.is_finite()));
-        let p = model.predict(array![[0.0], [10.0]].view());
+        let p = model.predict(&SparseRows::from_dense(array![[0.0], [10.0]].view()));
         assert!(p[0] < 0.1 && p[1] > 0.9, "{p:?}");
     }
 }

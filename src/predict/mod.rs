@@ -76,6 +76,7 @@ pub struct Prediction {
     pub evidence: Evidence,
 }
 
+pub mod basis;
 pub mod calibrate;
 pub mod candidates;
 pub mod features;
@@ -92,7 +93,7 @@ use crate::risk::Unit;
 use serde::Deserialize;
 
 pub use candidates::Candidate;
-pub use features::{FEATURE_NAMES, FEATURES, FeatureRow};
+pub use features::{FEATURE_LIST, FEATURES, FeatureRow, Scale};
 pub use model::{Model, ModelFamily};
 pub use quality::{KindQuality, QualityReport, QualityTally};
 pub use scan::{OutsideSide, ScanDetector, ScanFlag, ScanParams};
