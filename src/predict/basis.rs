@@ -61,84 +61,138 @@ pub const WIDTH: usize = {
     width
 };
 
-/// Nonzero columns of an expanded row at most.
-pub const MAX_TERMS: usize = 3 * FEATURES;
-
-/// One feature row expanded: its nonzero columns and their values.
-#[derive(Debug, Clone, Copy)]
-pub struct Terms {
-    terms: [(u32, f64); MAX_TERMS],
+/// The expansion of one feature row: its nonzero columns and their values,
+/// computed as they are read, so that scoring a million rows stores none of
+/// them.
+#[derive(Debug, Clone)]
+pub struct Terms<I> {
+    values: I,
+    /// The next feature to expand, and its first column.
+    feature: usize,
+    column: usize,
+    /// The current feature's terms, and how many of them were read.
+    pending: [(usize, f64); 3],
     len: usize,
+    read: usize,
 }
 
-impl Terms {
-    /// The nonzero columns and their values.
-    pub fn iter(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
-        self.terms
-            .iter()
-            .take(self.len)
-            .map(|&(column, value)| (column as usize, value))
-    }
+/// Where a value falls among its scale's knots: the segment `i` between
+/// knots `i` and `i + 1`, how far along it (0 to 1), and the value clamped
+/// to the knots. None for a flag.
+fn locate(knots: &[f64], x: f64) -> Option<(usize, f64, f64)> {
+    let (&first, &last) = (knots.first()?, knots.last()?);
+    // The value column takes the clamped value too: beyond the last knot
+    // (60 days, 16 million) nothing changes.
+    let x = if x.is_nan() {
+        first
+    } else {
+        x.clamp(first, last)
+    };
+    let segments = knots.len().checked_sub(1).filter(|&n| n > 0)?;
+    // Counting the knots at or below x (a handful, all compared without a
+    // branch) finds the segment faster than a binary search would.
+    let below = knots.iter().map(|&k| usize::from(k <= x)).sum::<usize>();
+    let i = below.saturating_sub(1).min(segments - 1);
+    let (lo, hi) = (*knots.get(i)?, *knots.get(i + 1)?);
+    Some((i, (x - lo) / (hi - lo), x))
+}
 
-    fn push(&mut self, column: usize, value: f64) {
-        if value == 0.0 {
-            return;
+/// A flag's value as it enters its column.
+fn flag(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+/// The dot product of `weights` (one per column) with the expansion of a
+/// row, without forming the expansion: what scoring a million candidates
+/// needs. Columns beyond `weights` count as 0.
+pub fn dot(row: impl IntoIterator<Item = f64>, weights: &[f64]) -> f64 {
+    let weight = |column: usize| weights.get(column).copied().unwrap_or(0.0);
+    let mut column = 0;
+    let mut sum = 0.0;
+    let mut values = row.into_iter();
+    for &(_, scale) in &FEATURE_LIST {
+        let x = values.next().unwrap_or(0.0);
+        let knots = knots(scale);
+        sum += match locate(knots, x) {
+            Some((i, t, x)) => {
+                weight(column + i) * (1.0 - t)
+                    + weight(column + i + 1) * t
+                    + weight(column + knots.len()) * x
+            }
+            None => weight(column) * flag(x),
+        };
+        column += columns(scale);
+    }
+    sum
+}
+
+impl<I: Iterator<Item = f64>> Terms<I> {
+    /// Expands the next feature of scale `scale` and value `x` into
+    /// `pending`.
+    fn load(&mut self, scale: Scale, x: f64) {
+        let knots = knots(scale);
+        self.read = 0;
+        match locate(knots, x) {
+            Some((i, t, x)) => {
+                self.pending = [
+                    (self.column + i, 1.0 - t),
+                    (self.column + i + 1, t),
+                    (self.column + knots.len(), x),
+                ];
+                self.len = 3;
+            }
+            None => {
+                self.pending[0] = (self.column, flag(x));
+                self.len = 1;
+            }
         }
-        if let Some(slot) = self.terms.get_mut(self.len) {
-            *slot = (column as u32, value);
-            self.len += 1;
+        self.column += columns(scale);
+    }
+}
+
+impl<I: Iterator<Item = f64>> Iterator for Terms<I> {
+    type Item = (usize, f64);
+
+    fn next(&mut self) -> Option<(usize, f64)> {
+        loop {
+            if self.read < self.len {
+                let term = self.pending.get(self.read).copied();
+                self.read += 1;
+                if let Some(term) = term.filter(|&(_, value)| value != 0.0) {
+                    return Some(term);
+                }
+                continue;
+            }
+            let &(_, scale) = FEATURE_LIST.get(self.feature)?;
+            self.feature += 1;
+            let x = self.values.next().unwrap_or(0.0);
+            self.load(scale, x);
         }
     }
 }
 
 /// Expands a feature row (in [`FEATURE_LIST`] order; missing values count
-/// as 0). For the hats, a value outside its knots counts as the nearest
-/// knot; a value that is not a number counts as the first knot (as 0 for a
-/// flag).
-pub fn expand(row: impl IntoIterator<Item = f64>) -> Terms {
-    let mut out = Terms {
-        terms: [(0, 0.0); MAX_TERMS],
+/// as 0) into its nonzero columns and their values. For the hats, a value
+/// outside its knots counts as the nearest knot; a value that is not a
+/// number counts as the first knot (as 0 for a flag).
+pub fn expand<R: IntoIterator<Item = f64>>(row: R) -> Terms<R::IntoIter> {
+    Terms {
+        values: row.into_iter(),
+        feature: 0,
+        column: 0,
+        pending: [(0, 0.0); 3],
         len: 0,
-    };
-    let mut column = 0;
-    let mut values = row.into_iter();
-    for &(_, scale) in &FEATURE_LIST {
-        let x = values.next().unwrap_or(0.0);
-        let knots = knots(scale);
-        match (knots.first(), knots.last()) {
-            (Some(&first), Some(&last)) if knots.len() >= 2 => {
-                let x = if x.is_nan() {
-                    first
-                } else {
-                    x.clamp(first, last)
-                };
-                // The value column takes the clamped value too: beyond the
-                // last knot (60 days, 16 million) nothing changes.
-                // The segment [knots[i], knots[i + 1]] that holds x.
-                let i = knots
-                    .partition_point(|&k| k <= x)
-                    .saturating_sub(1)
-                    .min(knots.len() - 2);
-                let (lo, hi) = (knots[i], knots[i + 1]);
-                let t = (x - lo) / (hi - lo);
-                out.push(column + i, 1.0 - t);
-                out.push(column + i + 1, t);
-                out.push(column + knots.len(), x);
-            }
-            _ => out.push(column, if x.is_finite() { x } else { 0.0 }),
-        }
-        column += columns(scale);
+        read: 0,
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn dense(terms: &Terms) -> Vec<f64> {
+    fn dense(terms: impl Iterator<Item = (usize, f64)>) -> Vec<f64> {
         let mut out = vec![0.0; WIDTH];
-        for (column, value) in terms.iter() {
+        for (column, value) in terms {
             out[column] += value;
         }
         out
@@ -151,7 +205,7 @@ mod tests {
         // between the knots 1 and 2 (columns 2 and 3), and its value in the
         // column after the knots.
         row[0] = 1.5;
-        let x = dense(&expand(row));
+        let x = dense(expand(row));
         let mut expected = vec![0.0; HOURS.len() + 1];
         expected[2] = 0.5;
         expected[3] = 0.5;
@@ -159,7 +213,7 @@ mod tests {
         assert_eq!(&x[..=HOURS.len()], &expected[..]);
         // Every feature's hats sum to 1: at zero, each feature but the
         // flags has its first knot's column set and nothing else.
-        let x = dense(&expand([0.0; FEATURES]));
+        let x = dense(expand([0.0; FEATURES]));
         let hats = FEATURE_LIST.iter().filter(|f| f.1 != Scale::Flag).count();
         assert_eq!(x.iter().sum::<f64>(), hats as f64);
     }
@@ -169,12 +223,26 @@ mod tests {
         let last = HOURS.len() - 1;
         let mut row = [0.0; FEATURES];
         row[0] = 100.0;
-        let x = dense(&expand(row));
+        let x = dense(expand(row));
         assert_eq!((x[last], x[last + 1]), (1.0, HOURS[last]));
         for odd in [f64::NAN, -3.0] {
             row[0] = odd;
-            let x = dense(&expand(row));
+            let x = dense(expand(row));
             assert_eq!((x[0], x[last + 1]), (1.0, 0.0));
+        }
+    }
+
+    #[test]
+    fn the_dot_product_is_that_of_the_expansion() {
+        let weights: Vec<f64> = (0..WIDTH).map(|c| (c as f64 * 0.37).sin()).collect();
+        for row in [
+            [0.0; FEATURES],
+            [1.5; FEATURES],
+            std::array::from_fn(|i| i as f64 * 0.61 - 1.0),
+            [f64::NAN; FEATURES],
+        ] {
+            let expanded: f64 = expand(row).map(|(c, v)| weights[c] * v).sum();
+            assert!((dot(row, &weights) - expanded).abs() < 1e-12);
         }
     }
 
@@ -187,12 +255,12 @@ mod tests {
         let column: usize = FEATURE_LIST[..flag].iter().map(|f| columns(f.1)).sum();
         let mut row = [0.0; FEATURES];
         row[flag] = 1.0;
-        assert_eq!(dense(&expand(row))[column], 1.0);
+        assert_eq!(dense(expand(row))[column], 1.0);
         for value in [-1.0, 0.3, 7.0, 1e9, f64::INFINITY] {
-            let terms = expand([value; FEATURES]);
-            assert!(terms.iter().all(|(c, v)| c < WIDTH && v.is_finite()));
+            let mut terms = expand([value; FEATURES]);
+            assert!(terms.all(|(c, v)| c < WIDTH && v.is_finite()));
         }
         // A short row counts its missing values as 0.
-        assert_eq!(dense(&expand([0.0; 3])), dense(&expand([0.0; FEATURES])));
+        assert_eq!(dense(expand([0.0; 3])), dense(expand([0.0; FEATURES])));
     }
 }

@@ -204,7 +204,7 @@ impl Learner {
             Learner::Logistic(model) => rows
                 .rows()
                 .into_iter()
-                .map(|row| model.probability(basis::expand(row.iter().copied()).iter()))
+                .map(|row| model.probability_with(|w| basis::dot(row.iter().copied(), w)))
                 .collect(),
             Learner::NaiveBayes(None) => vec![0.5; rows.nrows()],
             Learner::NaiveBayes(Some(nb)) => {
@@ -260,7 +260,7 @@ impl Learner {
 fn expanded(x: &Array2<f64>) -> SparseRows {
     let mut rows = SparseRows::new();
     for row in x.rows() {
-        rows.push(basis::expand(row.iter().copied()).iter());
+        rows.push(basis::expand(row.iter().copied()));
     }
     rows
 }
