@@ -748,7 +748,7 @@ impl<'a> Cycle<'a> {
             .iter()
             .filter(|p| p.probability >= threshold && p.probability.is_finite())
             .filter(|p| coverage.covering_rule(&p.key, self.at).is_none())
-            .filter(|p| !self.is_scan_fan_out(p))
+            .filter(|p| !self.is_scan_fan_out(p) && !is_unanswered(p))
             .collect();
         let mut taken: HashSet<FlowKey> = HashSet::new();
         self.time_bound(&candidates, &mut taken, out);
@@ -1653,6 +1653,17 @@ fn peer_of_name(name: String) -> Peer {
         Some(Ok(selector)) => Peer::Selector(selector),
         _ => Peer::Name(name),
     }
+}
+
+/// Whether a prediction is of a TCP key that was allowed and never
+/// answered: its connections, while they were let through, carried nothing
+/// beyond a handshake that failed (the destination has no such service).
+/// Opening it again would serve no one, and on the campus traces such keys
+/// are the Internet's scanners retrying ports the host does not serve: they
+/// tripled strato-008's review load once the model learned they come back.
+/// (Datagram keys are exempt: one-way UDP such as syslog never answers.)
+fn is_unanswered(p: &Prediction) -> bool {
+    p.key.protocol == Protocol::TCP && p.evidence.last_seen.is_some() && !p.evidence.carried_payload
 }
 
 /// The policy protocol of a key's protocol, where a rule can name it.

@@ -313,6 +313,15 @@ fn a_recurring_flow_gets_a_time_bound_opening() {
         });
     };
     w.predict("db-1", "10.9.9.9", Protocol::TCP, 873, 0.97, daily);
+    // Yesterday's run carried the backup.
+    w.traffic(
+        NOW - DAY + 2 * 3_600 + 120,
+        "db-1",
+        "10.9.9.9",
+        873,
+        50_000_000,
+        Verdict::Allowed,
+    );
     let recs = w.run();
     assert_eq!(kinds(&recs), ["time_bound"]);
     let rec = &recs[0];
@@ -357,6 +366,14 @@ fn a_recurring_flow_gets_a_time_bound_opening() {
                 p.confidence = confidence;
             }
         });
+        w.traffic(
+            NOW - DAY + 2 * 3_600 + 120,
+            "db-1",
+            "10.9.9.9",
+            873,
+            50_000_000,
+            Verdict::Allowed,
+        );
         assert_eq!(kinds(&w.run()), ["add_pair"]);
     }
 }
@@ -624,6 +641,45 @@ fn a_scanning_sources_fan_out_is_not_proposed() {
 }
 
 #[test]
+fn a_tcp_key_that_was_let_through_and_never_answered_is_not_proposed() {
+    let mut w = World::new("");
+    // An address that was let in to port 23 forty times and never got an
+    // answer: the host serves no telnet, and opening it would serve no one.
+    let let_through = |e: &mut Evidence| e.last_seen = Some(NOW - DAY);
+    w.predict(
+        "198.51.100.7",
+        "web-1",
+        Protocol::TCP,
+        23,
+        0.95,
+        let_through,
+    );
+    for i in 0..40 {
+        w.traffic(
+            NOW - DAY - i,
+            "198.51.100.7",
+            "web-1",
+            23,
+            60,
+            Verdict::Allowed,
+        );
+    }
+    // The same with an answer is proposed; so is a key that was only ever
+    // denied (no answer could come), and one-way UDP.
+    w.predict("web-2", "app-1", Protocol::TCP, 8080, 0.95, let_through);
+    w.traffic(NOW - DAY, "web-2", "app-1", 8080, 10_000, Verdict::Allowed);
+    w.predict("web-1", "db-1", Protocol::TCP, 5432, 0.95, |e| e.denied = 3);
+    w.predict("web-1", "app-1", Protocol::UDP, 514, 0.95, let_through);
+    let recs = w.run();
+    let lines: Vec<String> = recs.iter().map(|r| r.change.to_string()).collect();
+    assert_eq!(recs.len(), 3, "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("198.51.100.7")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
 fn ids_are_stable_across_cycles_and_differ_between_changes() {
     let build = || {
         let mut w = World::new("");
@@ -716,8 +772,8 @@ fn a_large_cycle_completes() {
                 source: CandidateSource::Seen,
                 connections: 1,
                 active_windows: 1,
-                first_seen: Some(NOW - DAY),
-                last_seen: Some(NOW - DAY),
+                first_seen: None,
+                last_seen: None,
                 denied: 0,
                 last_denied: None,
                 periodicity: None,
