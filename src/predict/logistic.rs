@@ -12,7 +12,7 @@
 //! Where naive Bayes counts correlated evidence once per feature (recency,
 //! frequency and activity ratio all say "used lately"), the weights here are
 //! fitted jointly, so correlated features share one effect. On every trace
-//! of the replay evaluation that ranks keys better (README).
+//! of the replay evaluation but one, that ranks keys better (README).
 
 use linfa_linalg::cholesky::SolveCInplace;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};

@@ -8,8 +8,9 @@
 //! the horizon or not) is the parent of every feature, and the features are
 //! independent given it. Naive Bayes counts correlated evidence once per
 //! feature; the logistic posterior weighs the features jointly and ranks
-//! better on every trace of the replay evaluation (README), so it is the
-//! default, and naive Bayes stays selectable to reproduce the comparison.
+//! better on every trace of the replay evaluation but one (README), so it
+//! is the default, and naive Bayes stays selectable to reproduce the
+//! comparison.
 
 use linfa::DatasetView;
 use linfa::traits::FitWith;
