@@ -312,16 +312,20 @@ fn a_recurring_flow_gets_a_time_bound_opening() {
             cycles: 6,
         });
     };
-    w.predict("db-1", "10.9.9.9", Protocol::TCP, 873, 0.97, daily);
     // Yesterday's run carried the backup.
-    w.traffic(
-        NOW - DAY + 2 * 3_600 + 120,
-        "db-1",
-        "10.9.9.9",
-        873,
-        50_000_000,
-        Verdict::Allowed,
-    );
+    let backed_up = |w: &mut World| {
+        let yesterday = NOW - DAY + 2 * 3_600 + 120;
+        w.traffic(
+            yesterday,
+            "db-1",
+            "10.9.9.9",
+            873,
+            50_000_000,
+            Verdict::Allowed,
+        );
+    };
+    w.predict("db-1", "10.9.9.9", Protocol::TCP, 873, 0.97, daily);
+    backed_up(&mut w);
     let recs = w.run();
     assert_eq!(kinds(&recs), ["time_bound"]);
     let rec = &recs[0];
@@ -366,14 +370,7 @@ fn a_recurring_flow_gets_a_time_bound_opening() {
                 p.confidence = confidence;
             }
         });
-        w.traffic(
-            NOW - DAY + 2 * 3_600 + 120,
-            "db-1",
-            "10.9.9.9",
-            873,
-            50_000_000,
-            Verdict::Allowed,
-        );
+        backed_up(&mut w);
         assert_eq!(kinds(&w.run()), ["add_pair"]);
     }
 }
