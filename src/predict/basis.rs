@@ -61,21 +61,6 @@ pub const WIDTH: usize = {
     width
 };
 
-/// The expansion of one feature row: its nonzero columns and their values,
-/// computed as they are read, so that scoring a million rows stores none of
-/// them.
-#[derive(Debug, Clone)]
-pub struct Terms<I> {
-    values: I,
-    /// The next feature to expand, and its first column.
-    feature: usize,
-    column: usize,
-    /// The current feature's terms, and how many of them were read.
-    pending: [(usize, f64); 3],
-    len: usize,
-    read: usize,
-}
-
 /// Where a value falls among its scale's knots: the segment `i` between
 /// knots `i` and `i + 1`, how far along it (0 to 1), and the value clamped
 /// to the knots. None for a flag.
@@ -102,95 +87,58 @@ fn flag(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
 }
 
-/// The dot product of `weights` (one per column) with the expansion of a
-/// row, without forming the expansion: what scoring a million candidates
-/// needs. Columns beyond `weights` count as 0.
-pub fn dot(row: impl IntoIterator<Item = f64>, weights: &[f64]) -> f64 {
-    let weight = |column: usize| weights.get(column).copied().unwrap_or(0.0);
+/// Calls `term(column, value)` for each column of a row's expansion, in
+/// column order (zeros included). Generic over `term`, so that each caller
+/// gets the traversal compiled with its own use of the terms inlined: the
+/// dot product of a million candidates stores none of them.
+fn visit(row: impl IntoIterator<Item = f64>, mut term: impl FnMut(usize, f64)) {
     let mut column = 0;
-    let mut sum = 0.0;
     let mut values = row.into_iter();
     for &(_, scale) in &FEATURE_LIST {
         let x = values.next().unwrap_or(0.0);
         let knots = knots(scale);
-        sum += match locate(knots, x) {
-            Some((i, t, x)) => {
-                weight(column + i) * (1.0 - t)
-                    + weight(column + i + 1) * t
-                    + weight(column + knots.len()) * x
-            }
-            None => weight(column) * flag(x),
-        };
-        column += columns(scale);
-    }
-    sum
-}
-
-impl<I: Iterator<Item = f64>> Terms<I> {
-    /// Expands the next feature of scale `scale` and value `x` into
-    /// `pending`.
-    fn load(&mut self, scale: Scale, x: f64) {
-        let knots = knots(scale);
-        self.read = 0;
         match locate(knots, x) {
             Some((i, t, x)) => {
-                self.pending = [
-                    (self.column + i, 1.0 - t),
-                    (self.column + i + 1, t),
-                    (self.column + knots.len(), x),
-                ];
-                self.len = 3;
+                term(column + i, 1.0 - t);
+                term(column + i + 1, t);
+                term(column + knots.len(), x);
             }
-            None => {
-                self.pending[0] = (self.column, flag(x));
-                self.len = 1;
-            }
+            None => term(column, flag(x)),
         }
-        self.column += columns(scale);
+        column += columns(scale);
     }
 }
 
-impl<I: Iterator<Item = f64>> Iterator for Terms<I> {
-    type Item = (usize, f64);
-
-    fn next(&mut self) -> Option<(usize, f64)> {
-        loop {
-            if self.read < self.len {
-                let term = self.pending.get(self.read).copied();
-                self.read += 1;
-                if let Some(term) = term.filter(|&(_, value)| value != 0.0) {
-                    return Some(term);
-                }
-                continue;
-            }
-            let &(_, scale) = FEATURE_LIST.get(self.feature)?;
-            self.feature += 1;
-            let x = self.values.next().unwrap_or(0.0);
-            self.load(scale, x);
-        }
-    }
+/// The dot product of `weights` (one per column) with the expansion of a
+/// row, without forming the expansion: what scoring a million candidates
+/// needs. Columns beyond `weights` count as 0.
+pub fn dot(row: impl IntoIterator<Item = f64>, weights: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    visit(row, |column, value| {
+        sum += weights.get(column).copied().unwrap_or(0.0) * value;
+    });
+    sum
 }
 
 /// Expands a feature row (in [`FEATURE_LIST`] order; missing values count
 /// as 0) into its nonzero columns and their values. For the hats, a value
 /// outside its knots counts as the nearest knot; a value that is not a
 /// number counts as the first knot (as 0 for a flag).
-pub fn expand<R: IntoIterator<Item = f64>>(row: R) -> Terms<R::IntoIter> {
-    Terms {
-        values: row.into_iter(),
-        feature: 0,
-        column: 0,
-        pending: [(0, 0.0); 3],
-        len: 0,
-        read: 0,
-    }
+pub fn expand(row: impl IntoIterator<Item = f64>) -> Vec<(usize, f64)> {
+    let mut terms = Vec::with_capacity(3 * FEATURES);
+    visit(row, |column, value| {
+        if value != 0.0 {
+            terms.push((column, value));
+        }
+    });
+    terms
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn dense(terms: impl Iterator<Item = (usize, f64)>) -> Vec<f64> {
+    fn dense(terms: Vec<(usize, f64)>) -> Vec<f64> {
         let mut out = vec![0.0; WIDTH];
         for (column, value) in terms {
             out[column] += value;
@@ -241,7 +189,7 @@ mod tests {
             std::array::from_fn(|i| i as f64 * 0.61 - 1.0),
             [f64::NAN; FEATURES],
         ] {
-            let expanded: f64 = expand(row).map(|(c, v)| weights[c] * v).sum();
+            let expanded: f64 = expand(row).iter().map(|&(c, v)| weights[c] * v).sum();
             assert!((dot(row, &weights) - expanded).abs() < 1e-12);
         }
     }
@@ -257,8 +205,8 @@ mod tests {
         row[flag] = 1.0;
         assert_eq!(dense(expand(row))[column], 1.0);
         for value in [-1.0, 0.3, 7.0, 1e9, f64::INFINITY] {
-            let mut terms = expand([value; FEATURES]);
-            assert!(terms.all(|(c, v)| c < WIDTH && v.is_finite()));
+            let terms = expand([value; FEATURES]);
+            assert!(terms.iter().all(|&(c, v)| c < WIDTH && v.is_finite()));
         }
         // A short row counts its missing values as 0.
         assert_eq!(dense(expand([0.0; 3])), dense(expand([0.0; FEATURES])));

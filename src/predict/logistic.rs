@@ -151,16 +151,6 @@ impl BayesLogistic {
         self.mean.view()
     }
 
-    /// P(outcome | row) at the posterior mean, for a row given by its
-    /// (column, value) terms. Columns the model does not have count as 0.
-    pub fn probability(&self, terms: impl IntoIterator<Item = (usize, f64)>) -> f64 {
-        let n = self.mean.len() - 1;
-        let z = terms.into_iter().fold(self.mean[n], |z, (c, v)| {
-            z + self.mean.get(c).filter(|_| c < n).copied().unwrap_or(0.0) * v
-        });
-        sigmoid(z)
-    }
-
     /// P(outcome | row) at the posterior mean, where `linear` computes the
     /// row's dot product with the weights it is given (the intercept
     /// aside): for rows that are cheaper to multiply than to list.
