@@ -54,6 +54,10 @@ pub struct ReplayArgs {
     /// Observation windows (short traces want short windows).
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub window: Interval,
+    /// A silence of the whole trace longer than this is a gap between
+    /// captures: nothing is decided, learned or scored across it.
+    #[arg(long, value_name = "DURATION")]
+    pub recording_gap: Option<Interval>,
     /// How long the simulated operator takes to decide a review.
     #[arg(long, value_name = "DURATION", default_value = "30m")]
     pub review_delay: Interval,
@@ -99,6 +103,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     settings.episode_gap_s = seconds(args.episode_gap);
     settings.review_delay_s = seconds(args.review_delay);
     settings.window_s = u16::try_from(seconds(args.window).max(1)).unwrap_or(u16::MAX);
+    settings.recording_gap_s = args.recording_gap.map_or(0, seconds);
     if let Some(horizon) = args.horizon {
         settings.predictor.horizon_s = seconds(horizon);
         settings.predictor.snapshot_every_s = settings
@@ -159,6 +164,14 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
         hours(report.learning_end - report.start),
         report.elapsed_s
     );
+    if !report.unrecorded.is_empty() {
+        let gap_s: i64 = report.unrecorded.iter().map(|(a, b)| b - a).sum();
+        println!(
+            "{} gaps between captures, {:.1} h in all: nothing decided, learned, scored or counted in them",
+            report.unrecorded.len(),
+            hours(gap_s)
+        );
+    }
     let cards = &report.scorecards;
     let mut header = format!("{:<38}", "");
     for card in cards {

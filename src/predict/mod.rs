@@ -353,6 +353,16 @@ impl Predictor {
         }
     }
 
+    /// Nothing was observed between `from` and `to` (the controller was
+    /// down, a trace was not recording): whether a key was used then is
+    /// unknown, so the samples whose horizon reaches past `from` are
+    /// neither learned from nor scored.
+    pub fn unobserved(&mut self, from: i64, to: i64) {
+        let horizon = self.params.horizon_s;
+        self.pending
+            .retain(|s| s.at.saturating_add(horizon) <= from || s.at >= to);
+    }
+
     /// Predicts every candidate at `now`, without learning.
     pub fn predict(&self, agg: &Aggregator, scans: &ScanDetector, now: i64) -> PredictionSet {
         self.predict_inner(agg, scans, now, None)

@@ -219,3 +219,24 @@ fn settings_are_checked() {
     };
     assert_eq!(bad.check().unwrap_err().name, "snapshot_every_s");
 }
+
+#[test]
+fn samples_reaching_into_an_unobserved_time_are_not_learned() {
+    let mut agg = Aggregator::new(WindowConfig::default());
+    agg.set_keep_closed(false);
+    let scans = ScanDetector::new(ScanParams::default());
+    let mut predictor = Predictor::new(PredictorParams::default().check().unwrap());
+    // A sample every 15 min for the first half hour.
+    for t in (START..=START + 1800).step_by(300) {
+        agg.ingest(&[record(t, "app-1", "db-1", 5432)]);
+        agg.close_window(t + 60);
+        let _ = predictor.cycle(&agg, &scans, t + 60);
+    }
+    let taken: Vec<i64> = predictor.pending.iter().map(|s| s.at).collect();
+    assert_eq!(taken, [START + 60, START + 960, START + 1860]);
+    // Nothing seen from the hour's end on: only the first sample's horizon
+    // ends before that.
+    predictor.unobserved(START + 3700, START + DAY);
+    let kept: Vec<i64> = predictor.pending.iter().map(|s| s.at).collect();
+    assert_eq!(kept, [START + 60]);
+}

@@ -102,18 +102,27 @@ impl Openings {
         self.items.is_empty()
     }
 
-    /// Rule-hours open without use within `[from, until)`.
-    pub fn exposure_hours(&self, from: i64, until: i64) -> f64 {
+    /// Rule-hours open without use within `[from, until)`, not counting the
+    /// gaps the trace did not record.
+    pub fn exposure_hours(&self, from: i64, until: i64, unrecorded: &[(i64, i64)]) -> f64 {
         self.items
             .iter()
             .map(|o| {
                 let start = o.opened.max(from);
                 let end = o.closed.unwrap_or(until).min(until);
-                let open_hours = (end - start).max(0) as f64 / 3600.0;
-                (open_hours - o.used_hours as f64).max(0.0)
+                let open_s = (end - start).max(0) - overlap(unrecorded, start, end);
+                (open_s as f64 / 3600.0 - o.used_hours as f64).max(0.0)
             })
-            .sum()
+            // Not `sum`: an empty float sum is -0.0, printed "-0".
+            .fold(0.0, |total, hours| total + hours)
     }
+}
+
+/// Seconds of `[from, until)` inside the `gaps` (disjoint intervals).
+pub fn overlap(gaps: &[(i64, i64)], from: i64, until: i64) -> i64 {
+    gaps.iter()
+        .map(|&(a, b)| (b.min(until) - a.max(from)).max(0))
+        .sum()
 }
 
 /// One strategy's results.
@@ -183,7 +192,10 @@ mod tests {
         let c = openings.open(0, None, Decider::Automatic);
         openings.close(c, 1800);
         // a: 10 h open, 2 used; b: 2 h; c: 0.5 h.
-        assert!((openings.exposure_hours(0, 36_000) - 10.5).abs() < 1e-9);
+        assert!((openings.exposure_hours(0, 36_000, &[]) - 10.5).abs() < 1e-9);
+        // A gap of 4 h in the recording: a loses 4 open hours, b 1, c none.
+        let gaps = [(2 * 3600, 6 * 3600)];
+        assert!((openings.exposure_hours(0, 36_000, &gaps) - 5.5).abs() < 1e-9);
         assert_eq!(openings.decider(b), Some(Decider::Human));
     }
 

@@ -51,6 +51,11 @@ pub trait Strategy {
     fn cycle(&mut self, observer: &Observer, now: i64, enforcing: bool, openings: &mut Openings) {
         let _ = (observer, now, enforcing, openings);
     }
+    /// The trace recorded nothing from `from` to `to` (a gap between
+    /// captures).
+    fn unrecorded(&mut self, from: i64, to: i64) {
+        let _ = (from, to);
+    }
     /// A VM appeared in the inventory at `now` (before its first packet).
     fn vm_appeared(&mut self, observer: &Observer, now: i64, openings: &mut Openings) {
         let _ = (observer, now, openings);
@@ -430,6 +435,10 @@ impl Strategy for Augur {
                 .predictor
                 .cycle(&observer.aggregator, &observer.scans, now);
         }
+    }
+
+    fn unrecorded(&mut self, from: i64, to: i64) {
+        self.predictor.unobserved(from, to);
     }
 
     fn vm_appeared(&mut self, observer: &Observer, now: i64, openings: &mut Openings) {
