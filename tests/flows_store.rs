@@ -302,3 +302,45 @@ fn disk_use_per_tracked_key() {
     assert!(per_row < 80.0, "{per_row}");
     assert!(per_key < 200.0, "{per_key}");
 }
+
+/// One daemon run from `from` to `until`: app-1 calls db-1 every minute.
+fn run(dir: &Path, from: i64, until: i64) {
+    let mut history = SignatureStore::open(dir, StoreSettings::default(), from).unwrap();
+    for t in (from..until).step_by(60) {
+        history
+            .ingest(&[record(t, "app-1", "db-1", 5432, 2_000)])
+            .unwrap();
+        history.close_window(t + 60).unwrap();
+    }
+}
+
+#[test]
+fn time_nobody_watched_is_not_learned_from() {
+    use augur::predict::{PredictorParams, ScanParams};
+    use augur::store::learn::learn_history;
+    let dir = tempfile::tempdir().unwrap();
+    // Six hours, a restart, six hours, a day down, six hours.
+    run(dir.path(), T0, T0 + 6 * 3600);
+    run(dir.path(), T0 + 6 * 3600 + 30, T0 + 12 * 3600);
+    run(dir.path(), T0 + 36 * 3600, T0 + 42 * 3600);
+    // This run starts an hour after the last.
+    let store = SignatureStore::open(dir.path(), StoreSettings::default(), T0 + 43 * 3600).unwrap();
+    assert_eq!(
+        store.store().unobserved(120).unwrap(),
+        [
+            (T0 + 12 * 3600 + 30, T0 + 36 * 3600),
+            (T0 + 42 * 3600, T0 + 43 * 3600)
+        ],
+        "a restart of 30 s is not a gap"
+    );
+    let params = PredictorParams::default().check().unwrap();
+    let learned = learn_history(store.store(), params, ScanParams::default(), 300).unwrap();
+    assert_eq!(learned.unobserved.len(), 2);
+    // Cycles every 5 min over the 18 watched hours, none in the day down
+    // (but the one before the watching resumed).
+    assert!(
+        (18 * 12..=18 * 12 + 2).contains(&learned.cycles),
+        "{} cycles",
+        learned.cycles
+    );
+}

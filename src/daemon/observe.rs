@@ -107,7 +107,8 @@ impl Brain {
         )?;
         tracing::info!(
             cycles = learned.cycles,
-            "predictor trained on the stored history"
+            unwatched_gaps = learned.unobserved.len(),
+            "predictor trained on the stored history (not on the time augur was not running)"
         );
         Ok(Brain {
             predictor: learned.predictor,

@@ -31,21 +31,28 @@ pub struct SignatureStore {
     aggregator: Aggregator,
     /// Closed rows whose write failed, retried with the next write.
     unwritten: Vec<WindowRow>,
+    /// When this run started watching, for the store's watched spans; none
+    /// for a store opened to report on its history.
+    watching_since: Option<i64>,
 }
 
 impl SignatureStore {
-    /// Opens the store in `dir` and rebuilds the signatures from every row
-    /// it holds; `now_s` (Unix seconds) is the caller's clock, so that the
-    /// time since the last stored window counts as quiet.
+    /// Opens the store in `dir` to watch the network from `now_s` (Unix
+    /// seconds, the caller's clock) and rebuilds the signatures from every
+    /// row it holds. The time since the last stored window counts as quiet
+    /// for the signatures; for learning, the store keeps that nobody watched
+    /// it (see [`Store::unobserved`]).
     pub fn open(dir: &Path, settings: StoreSettings, now_s: i64) -> anyhow::Result<SignatureStore> {
-        let store = Store::open(dir, settings)?;
+        let mut store = Store::open(dir, settings)?;
         let mut aggregator = Aggregator::new(store.settings().window);
         store.replay(&mut aggregator)?;
         aggregator.advance_clock(now_s);
+        store.observed(now_s, now_s)?;
         Ok(SignatureStore {
             store,
             aggregator,
             unwritten: Vec::new(),
+            watching_since: Some(now_s),
         })
     }
 
@@ -62,6 +69,7 @@ impl SignatureStore {
             store,
             aggregator,
             unwritten: Vec::new(),
+            watching_since: None,
         })
     }
 
@@ -73,10 +81,15 @@ impl SignatureStore {
     }
 
     /// Closes the windows that end at or before `now_s` and writes them in
-    /// one transaction. Returns how many rows were written.
+    /// one transaction, and notes that this run watched until `now_s`.
+    /// Returns how many rows were written.
     pub fn close_window(&mut self, now_s: i64) -> anyhow::Result<usize> {
         self.aggregator.close_window(now_s);
-        self.flush()
+        let written = self.flush()?;
+        if let Some(since) = self.watching_since {
+            self.store.observed(since, now_s)?;
+        }
+        Ok(written)
     }
 
     /// Writes closed rows (and any a failed write left behind).

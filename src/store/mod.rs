@@ -35,6 +35,11 @@
 //! - `imports(source, fingerprint, lines, records)`: how far each imported
 //!   file got (and a hash of those lines), committed with its rows, so an
 //!   interrupted import resumes.
+//! - `observed(start, until)`: the spans augur watched the network, one per
+//!   daemon run, extended at every window close. Between two spans the
+//!   history is silent because nobody looked, which learning must not take
+//!   for "nothing was used" (history before the first span, such as
+//!   imported logs, counts as watched).
 //! - `meta(name, value)`: schema version and window length.
 //!
 //! # Durability
@@ -215,6 +220,10 @@ impl Store {
                  last_off INTEGER NOT NULL,
                  PRIMARY KEY (start, key)
              ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS observed (
+                 start INTEGER PRIMARY KEY,
+                 until INTEGER NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS imports (
                  source TEXT PRIMARY KEY,
                  fingerprint TEXT NOT NULL,
@@ -332,6 +341,41 @@ impl Store {
             }
         }
         result.with_context(|| format!("cannot write to {}", self.path.display()))
+    }
+
+    /// Records that augur watched the network from `start` (a daemon run's
+    /// start) until `until`.
+    pub fn observed(&mut self, start: i64, until: i64) -> anyhow::Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO observed (start, until) VALUES (?1, ?2)
+                 ON CONFLICT (start) DO UPDATE SET until = max(until, excluded.until)",
+                params![start, until.max(start)],
+            )
+            .with_context(|| format!("cannot write to {}", self.path.display()))?;
+        Ok(())
+    }
+
+    /// The gaps longer than `min_gap_s` between the spans augur watched, in
+    /// time order: `(end of one span, start of the next)`.
+    pub fn unobserved(&self, min_gap_s: i64) -> anyhow::Result<Vec<(i64, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT start, until FROM observed ORDER BY start")?;
+        let spans = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut gaps = Vec::new();
+        let mut watched_until: Option<i64> = None;
+        for (start, until) in spans {
+            if let Some(end) = watched_until
+                && start.saturating_sub(end) > min_gap_s
+            {
+                gaps.push((end, start));
+            }
+            watched_until = Some(watched_until.map_or(until, |end| end.max(until)));
+        }
+        Ok(gaps)
     }
 
     /// The committed progress of an import of `source`.
