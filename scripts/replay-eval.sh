@@ -51,3 +51,9 @@ echo "== otrf-lateral (every flow an attack; no learning period: nothing may be 
 replay --trace "$shared/otrf-lateral.csv" \
     --internal 10.0.0.0/8 --internal 172.16.0.0/12 --internal 192.168.0.0/16 \
     --learning 0s --cycle 5m
+echo
+echo "== otrf-lateral at its sessions' scale (cycle 10 s, horizon 1 min, windows 5 s; the months between sessions are gaps in the recording)"
+replay --trace "$shared/otrf-lateral.csv" \
+    --internal 10.0.0.0/8 --internal 172.16.0.0/12 --internal 192.168.0.0/16 \
+    --learning 0s --cycle 10s --horizon 1m --window 5s --episode-gap 1m --review-delay 1m \
+    --recording-gap 10m
