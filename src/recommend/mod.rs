@@ -614,6 +614,53 @@ struct Lookup<'m, 'p> {
     by_key: &'m HashMap<FlowKey, &'p Prediction>,
 }
 
+/// Which end of its keys a label rule names by label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LabelEnd {
+    /// The sources: every web VM to the database.
+    Source,
+    /// The destinations: monitoring to every web VM.
+    Destination,
+}
+
+impl LabelEnd {
+    /// The key's fixed end and its labelled end.
+    fn split(self, key: &FlowKey) -> (EndpointId, EndpointId) {
+        match self {
+            LabelEnd::Source => (key.dst, key.src),
+            LabelEnd::Destination => (key.src, key.dst),
+        }
+    }
+
+    /// The key between `fixed` and the labelled end `member`.
+    fn join(self, fixed: EndpointId, member: EndpointId, protocol: Protocol, port: u16) -> FlowKey {
+        let (src, dst) = match self {
+            LabelEnd::Source => (member, fixed),
+            LabelEnd::Destination => (fixed, member),
+        };
+        FlowKey {
+            src,
+            dst,
+            protocol,
+            service_port: port,
+        }
+    }
+}
+
+/// A label every member of which uses one service with one endpoint (see
+/// [`Cycle::label_groups`]).
+#[derive(Debug)]
+struct LabelGroup {
+    /// The label, `key=value`.
+    label: String,
+    /// Its members.
+    members: BTreeSet<EndpointId>,
+    /// The endpoint at the other end.
+    fixed: EndpointId,
+    /// The candidate keys the group covers, one per member that had one.
+    keys: Vec<FlowKey>,
+}
+
 /// One cycle's shared state.
 struct Cycle<'a> {
     input: &'a RecommendInput<'a>,
@@ -903,6 +950,10 @@ impl<'a> Cycle<'a> {
                 .is_some_and(|a| a.last_allowed.is_some())
     }
 
+    /// Where every member of a source label uses one service of one
+    /// destination, one rule from the label (which also covers the members
+    /// that come later); where that label reaches every member of a
+    /// destination label on the service, one rule between the two labels.
     fn label_rules(
         &self,
         candidates: &[&Prediction],
@@ -912,78 +963,7 @@ impl<'a> Cycle<'a> {
     ) {
         let min = self.settings.label_min_members as usize;
         let (predicted, by_key) = (lookup.predicted, lookup.by_key);
-        // Destination × service → sources with an uncovered candidate key.
-        let mut services: BTreeMap<(EndpointId, Protocol, u16), BTreeSet<EndpointId>> =
-            BTreeMap::new();
-        for p in candidates {
-            if !taken.contains(&p.key) && self.scanning_free(p.key.src) {
-                services
-                    .entry((p.key.dst, p.key.protocol, p.key.service_port))
-                    .or_default()
-                    .insert(p.key.src);
-            }
-        }
-        // Source label → destination rules found, per service.
-        struct Found {
-            label: String,
-            members: BTreeSet<EndpointId>,
-            dst: EndpointId,
-            keys: Vec<FlowKey>,
-        }
-        let mut found: Vec<Found> = Vec::new();
-        for (&(dst, protocol, port), sources) in &services {
-            // Only the labels the sources carry: work bounded by the
-            // candidates, not by every label times every service.
-            let mut labels: Vec<(&String, &BTreeSet<EndpointId>)> = self
-                .labels_of_all(sources.iter().copied())
-                .into_iter()
-                .filter(|(_, m)| m.len() >= min)
-                .collect();
-            // The widest label first; ties by text, for stable output.
-            labels.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-            let mut left: BTreeSet<EndpointId> = sources.clone();
-            for (label, members) in labels {
-                // A label with a scanning member is not widened to: the
-                // scanner's keys stay pair openings, each high risk.
-                if !members.iter().any(|m| left.contains(m))
-                    || members.contains(&dst)
-                    || members.iter().any(|m| self.scanning.contains(m))
-                {
-                    continue;
-                }
-                let all_use = members.iter().all(|&m| {
-                    let key = FlowKey {
-                        src: m,
-                        dst,
-                        protocol,
-                        service_port: port,
-                    };
-                    sources.contains(&m) || self.member_uses(&key, predicted)
-                });
-                if !all_use {
-                    continue;
-                }
-                let keys: Vec<FlowKey> = members
-                    .iter()
-                    .filter(|m| left.contains(m))
-                    .map(|&m| FlowKey {
-                        src: m,
-                        dst,
-                        protocol,
-                        service_port: port,
-                    })
-                    .collect();
-                for m in members {
-                    left.remove(m);
-                }
-                found.push(Found {
-                    label: label.clone(),
-                    members: members.clone(),
-                    dst,
-                    keys,
-                });
-            }
-        }
+        let found = self.label_groups(candidates, predicted, taken, LabelEnd::Source);
         // Lift destinations to a label where the same source label reaches
         // every member of one, on the same service.
         let mut groups: BTreeMap<(String, Protocol, u16), Vec<usize>> = BTreeMap::new();
@@ -999,7 +979,7 @@ impl<'a> Cycle<'a> {
             let dsts: BTreeSet<EndpointId> = indexes
                 .iter()
                 .filter_map(|&n| found.get(n))
-                .map(|f| f.dst)
+                .map(|f| f.fixed)
                 .collect();
             let mut dst_label: Option<(&String, &BTreeSet<EndpointId>)> = None;
             for (text, members) in self.labels_of_all(dsts.iter().copied()) {
@@ -1040,12 +1020,7 @@ impl<'a> Cycle<'a> {
                     .map(|id| self.name(id))
                     .collect();
                 new_members.sort();
-                let probability = keys
-                    .iter()
-                    .filter_map(|k| by_key.get(k))
-                    .map(|p| p.probability)
-                    .fold(0.0, f64::max);
-                let observed = keys.iter().any(|k| self.observed(k));
+                let (probability, observed) = self.support(&keys, by_key);
                 let context = RiskContext {
                     probability,
                     observed,
@@ -1070,22 +1045,22 @@ impl<'a> Cycle<'a> {
                     let keys: Vec<FlowKey> = indexes
                         .iter()
                         .filter_map(|&n| found.get(n))
-                        .filter(|f| members.contains(&f.dst))
+                        .filter(|f| members.contains(&f.fixed))
                         .flat_map(|f| f.keys.iter().copied())
                         .collect();
                     emit(Peer::Selector(selector), members.clone(), keys);
                     for f in indexes.iter().filter_map(|&n| found.get(n)) {
-                        if !members.contains(&f.dst) {
-                            if let Some(peer) = self.peer(f.dst) {
-                                emit(peer, BTreeSet::from([f.dst]), f.keys.clone());
+                        if !members.contains(&f.fixed) {
+                            if let Some(peer) = self.peer(f.fixed) {
+                                emit(peer, BTreeSet::from([f.fixed]), f.keys.clone());
                             }
                         }
                     }
                 }
                 _ => {
                     for f in indexes.iter().filter_map(|&n| found.get(n)) {
-                        if let Some(peer) = self.peer(f.dst) {
-                            emit(peer, BTreeSet::from([f.dst]), f.keys.clone());
+                        if let Some(peer) = self.peer(f.fixed) {
+                            emit(peer, BTreeSet::from([f.fixed]), f.keys.clone());
                         }
                     }
                 }
@@ -1104,100 +1079,144 @@ impl<'a> Cycle<'a> {
         taken: &mut HashSet<FlowKey>,
         out: &mut Vec<Recommendation>,
     ) {
-        let min = self.settings.label_min_members as usize;
         let (predicted, by_key) = (lookup.predicted, lookup.by_key);
+        for group in self.label_groups(candidates, predicted, taken, LabelEnd::Destination) {
+            let LabelGroup {
+                label,
+                members,
+                fixed: src,
+                keys,
+            } = group;
+            let (Some(from), Some(to), Some(proto), Some(first)) = (
+                self.peer(src),
+                label_selector(&label),
+                keys.first().and_then(|k| proto_of(k.protocol)),
+                keys.first(),
+            ) else {
+                continue;
+            };
+            let port = first.service_port;
+            let rule = Opening {
+                from: vec![from],
+                to: vec![Peer::Selector(to)],
+                proto,
+                ports: ports_of(first),
+                rate: None,
+                expires: None,
+                name: None,
+            };
+            let (probability, observed) = self.support(&keys, by_key);
+            let context = RiskContext {
+                probability,
+                observed,
+                source_scanning: false,
+                pairs: members.len() as u64,
+                src_labels: self.labels(src),
+                dst_labels: self.shared_labels(&members),
+            };
+            let short = label.split_once('=').map_or(label.as_str(), |(_, v)| v);
+            let who = rule
+                .from
+                .first()
+                .map_or_else(String::new, ToString::to_string);
+            let explanation = format!(
+                "{who} uses {}:{} on {n} of {n} {short} VMs; p={probability:.2}",
+                rule.proto.name(),
+                port,
+                n = members.len(),
+            );
+            let new_members: Vec<String> = keys.iter().map(|k| self.name(k.dst)).collect();
+            for k in &keys {
+                taken.insert(*k);
+            }
+            let change = PolicyChange::LabelRule { rule, new_members };
+            out.push(self.assess(change, probability, context, explanation, keys));
+        }
+    }
+
+    /// The labels whose every member uses one service with one endpoint
+    /// (`fixed`), found from the candidates not yet `taken`: for each
+    /// endpoint and service, the labels of the other ends, the widest first,
+    /// each taking the candidates no wider label took. Members count as
+    /// users if they are candidates or [`Cycle::member_uses`] says so; a
+    /// label with a scanning member, or one that contains `fixed`, is not
+    /// widened to (the scanner's keys stay pair openings, each high risk).
+    fn label_groups(
+        &self,
+        candidates: &[&Prediction],
+        predicted: &HashMap<FlowKey, f64>,
+        taken: &HashSet<FlowKey>,
+        end: LabelEnd,
+    ) -> Vec<LabelGroup> {
+        let min = self.settings.label_min_members as usize;
+        // Fixed end × service → the other ends with an uncovered candidate.
         let mut services: BTreeMap<(EndpointId, Protocol, u16), BTreeSet<EndpointId>> =
             BTreeMap::new();
         for p in candidates {
             if !taken.contains(&p.key) && self.scanning_free(p.key.src) {
+                let (fixed, other) = end.split(&p.key);
                 services
-                    .entry((p.key.src, p.key.protocol, p.key.service_port))
+                    .entry((fixed, p.key.protocol, p.key.service_port))
                     .or_default()
-                    .insert(p.key.dst);
+                    .insert(other);
             }
         }
-        for (&(src, protocol, port), dsts) in &services {
+        let mut groups = Vec::new();
+        for (&(fixed, protocol, port), others) in &services {
+            let key = |m: EndpointId| end.join(fixed, m, protocol, port);
+            // Only the labels the other ends carry: work bounded by the
+            // candidates, not by every label times every service.
             let mut labels: Vec<(&String, &BTreeSet<EndpointId>)> = self
-                .labels_of_all(dsts.iter().copied())
+                .labels_of_all(others.iter().copied())
                 .into_iter()
                 .filter(|(_, m)| m.len() >= min)
                 .collect();
+            // The widest label first; ties by text, for stable output.
             labels.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-            let mut left: BTreeSet<EndpointId> = dsts.clone();
+            let mut left: BTreeSet<EndpointId> = others.clone();
             for (label, members) in labels {
-                if !members.iter().any(|m| left.contains(m))
-                    || members.contains(&src)
+                let usable = label_selector(label).is_some()
+                    && proto_of(protocol).is_some()
+                    // A rule from one source names it.
+                    && (end == LabelEnd::Source || self.peer(fixed).is_some());
+                if !usable
+                    || !members.iter().any(|m| left.contains(m))
+                    || members.contains(&fixed)
                     || members.iter().any(|m| self.scanning.contains(m))
+                    || !members
+                        .iter()
+                        .all(|&m| others.contains(&m) || self.member_uses(&key(m), predicted))
                 {
                     continue;
                 }
-                let key_to = |m: EndpointId| FlowKey {
-                    src,
-                    dst: m,
-                    protocol,
-                    service_port: port,
-                };
-                let all_use = members
-                    .iter()
-                    .all(|&m| dsts.contains(&m) || self.member_uses(&key_to(m), predicted));
-                if !all_use {
-                    continue;
-                }
-                let (Some(from), Some(to), Some(proto)) =
-                    (self.peer(src), label_selector(label), proto_of(protocol))
-                else {
-                    continue;
-                };
-                let keys: Vec<FlowKey> = members
+                let keys = members
                     .iter()
                     .filter(|m| left.contains(m))
-                    .map(|&m| key_to(m))
+                    .map(|&m| key(m))
                     .collect();
                 for m in members {
                     left.remove(m);
                 }
-                let rule = Opening {
-                    from: vec![from],
-                    to: vec![Peer::Selector(to)],
-                    proto,
-                    ports: keys.first().and_then(ports_of),
-                    rate: None,
-                    expires: None,
-                    name: None,
-                };
-                let probability = keys
-                    .iter()
-                    .filter_map(|k| by_key.get(k))
-                    .map(|p| p.probability)
-                    .fold(0.0, f64::max);
-                let observed = keys.iter().any(|k| self.observed(k));
-                let context = RiskContext {
-                    probability,
-                    observed,
-                    source_scanning: false,
-                    pairs: members.len() as u64,
-                    src_labels: self.labels(src),
-                    dst_labels: self.shared_labels(members),
-                };
-                let short = label.split_once('=').map_or(label.as_str(), |(_, v)| v);
-                let who = rule
-                    .from
-                    .first()
-                    .map_or_else(String::new, ToString::to_string);
-                let explanation = format!(
-                    "{who} uses {}:{} on {n} of {n} {short} VMs; p={probability:.2}",
-                    rule.proto.name(),
-                    port,
-                    n = members.len(),
-                );
-                let new_members: Vec<String> = keys.iter().map(|k| self.name(k.dst)).collect();
-                for k in &keys {
-                    taken.insert(*k);
-                }
-                let change = PolicyChange::LabelRule { rule, new_members };
-                out.push(self.assess(change, probability, context, explanation, keys));
+                groups.push(LabelGroup {
+                    label: label.clone(),
+                    members: members.clone(),
+                    fixed,
+                    keys,
+                });
             }
         }
+        groups
+    }
+
+    /// What speaks for a rule over `keys`: the highest probability among
+    /// them, and whether any was seen working.
+    fn support(&self, keys: &[FlowKey], by_key: &HashMap<FlowKey, &Prediction>) -> (f64, bool) {
+        let probability = keys
+            .iter()
+            .filter_map(|k| by_key.get(k))
+            .map(|p| p.probability)
+            .fold(0.0, f64::max);
+        (probability, keys.iter().any(|k| self.observed(k)))
     }
 
     /// Whether a key ever carried allowed traffic with a payload: probes
