@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use anyhow::Context;
 use augur_flows::{Aggregator, Endpoint, FlowRecord, Signature, WindowRow};
 
 use super::{RetentionReport, Store, StoreSettings};
@@ -87,7 +88,9 @@ impl SignatureStore {
         self.aggregator.close_window(now_s);
         let written = self.flush()?;
         if let Some(since) = self.watching_since {
-            self.store.observed(since, now_s)?;
+            self.store
+                .observed(since, now_s)
+                .context("the window's rows are written, the watched span is not")?;
         }
         Ok(written)
     }
