@@ -164,11 +164,11 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
         hours(report.learning_end - report.start),
         report.elapsed_s
     );
-    if !report.unrecorded.is_empty() {
-        let gap_s: i64 = report.unrecorded.iter().map(|(a, b)| b - a).sum();
+    if !report.unobserved.is_empty() {
+        let gap_s: i64 = report.unobserved.iter().map(|(a, b)| b - a).sum();
         println!(
             "{} gaps between captures, {:.1} h in all: nothing decided, learned, scored or counted in them",
-            report.unrecorded.len(),
+            report.unobserved.len(),
             hours(gap_s)
         );
     }

@@ -10,8 +10,6 @@
 //! regression, tried first, pooled the many low scores into flat blocks and
 //! cost 0.1 of ROC AUC on the short real traces, where it saw few pairs.
 
-use ndarray::Array2;
-
 use super::logistic::{BayesLogistic, SparseRows};
 
 /// A monotone map from raw score to probability.
@@ -85,17 +83,14 @@ impl Platt {
         if !bins.keys().any(|k| k.1) || !bins.keys().any(|k| !k.1) {
             return Platt::default();
         }
-        let column: Vec<f64> = bins.keys().map(|&(bin, _)| bin as f64 / 100.0).collect();
+        let mut rows = SparseRows::new();
+        for &(bin, _) in bins.keys() {
+            rows.push([(0, bin as f64 / 100.0)]);
+        }
         let outcomes: Vec<bool> = bins.keys().map(|&(_, o)| o).collect();
         let weights: Vec<f64> = bins.values().map(|&n| f64::from(n)).collect();
-        let Ok(x) = Array2::from_shape_vec((column.len(), 1), column) else {
-            return Platt::default();
-        };
         let mut model = BayesLogistic::new(1, PRIOR_VARIANCE);
-        if model
-            .update_weighted(&SparseRows::from_dense(x.view()), &outcomes, &weights)
-            .is_err()
-        {
+        if model.update_weighted(&rows, &outcomes, &weights).is_err() {
             return Platt::default();
         }
         let w = model.weights();

@@ -15,7 +15,7 @@
 //! of the replay evaluation but one, that ranks keys better (README).
 
 use linfa_linalg::cholesky::SolveCInplace;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 /// A batch that the update cannot learn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -60,8 +60,9 @@ impl SparseRows {
         SparseRows::default()
     }
 
-    /// The rows of a dense matrix.
-    pub fn from_dense(rows: ArrayView2<'_, f64>) -> SparseRows {
+    /// The rows of a dense matrix (tests write their rows that way).
+    #[cfg(test)]
+    pub fn from_dense(rows: ndarray::ArrayView2<'_, f64>) -> SparseRows {
         let mut out = SparseRows::new();
         for row in rows.rows() {
             out.push(row.iter().copied().enumerate());

@@ -9,7 +9,9 @@ use super::*;
 const DAY: i64 = 86_400;
 const START: i64 = 1_700_006_400; // a Wednesday, 00:00 UTC
 
-fn record(ts: i64, src: &str, dst: &str, port: u16) -> FlowRecord {
+/// An allowed TCP connection of 2 kB between two VMs (other modules' tests
+/// use it too).
+pub(crate) fn record(ts: i64, src: &str, dst: &str, port: u16) -> FlowRecord {
     FlowRecord {
         ts: Timestamp::from_secs(ts),
         src: Endpoint::vm(src),

@@ -95,7 +95,7 @@ pub struct ReplayReport {
     pub learning_end: i64,
     /// Gaps between captures (see [`ReplaySettings::recording_gap_s`]),
     /// from the last record before to the first after.
-    pub unrecorded: Vec<(i64, i64)>,
+    pub unobserved: Vec<(i64, i64)>,
     /// One per strategy; augur first.
     pub scorecards: Vec<Scorecard>,
     /// Changes augur applied, by kind and who decided.
@@ -206,7 +206,7 @@ pub fn replay(
     }
     let mut next_boot = 0usize;
 
-    let mut unrecorded: Vec<(i64, i64)> = Vec::new();
+    let mut unobserved: Vec<(i64, i64)> = Vec::new();
     let mut previous = start;
     for event in events {
         let ts = event.record.ts.secs();
@@ -214,11 +214,11 @@ pub fn replay(
             // Nobody saw the gap: skip its cycles but the last one before
             // the recording resumes.
             for strategy in &mut strategies {
-                strategy.unrecorded(previous, ts);
+                strategy.unobserved(previous, ts);
             }
             let cycle = settings.cycle_s.max(1);
             next_cycle = next_cycle.max(cycle * ts.div_euclid(cycle));
-            unrecorded.push((previous, ts));
+            unobserved.push((previous, ts));
         }
         previous = ts;
         // Cycles due before this record, then VMs booting before it.
@@ -345,7 +345,7 @@ pub fn replay(
     }
 
     let enforced_s =
-        end.saturating_sub(learning_end).max(0) - overlap(&unrecorded, learning_end, end);
+        end.saturating_sub(learning_end).max(0) - overlap(&unobserved, learning_end, end);
     let enforced_days = (enforced_s as f64 / 86_400.0).max(1.0 / 24.0);
     let scorecards = strategies
         .iter()
@@ -382,7 +382,7 @@ pub fn replay(
                 never_allowed: tally.delays.iter().filter(|d| d.is_none()).count() as u64,
                 exposure_rule_hours: tally
                     .openings
-                    .exposure_hours(learning_end, end, &unrecorded),
+                    .exposure_hours(learning_end, end, &unobserved),
                 openings: tally.openings.len() as u64,
                 attack_flows_opened_automatically: tally.attack_flows_auto,
                 attack_keys_opened_automatically: tally.attack_keys_auto.len() as u64,
@@ -426,7 +426,7 @@ pub fn replay(
         start,
         end,
         learning_end,
-        unrecorded,
+        unobserved,
         scorecards,
         augur_changes,
         augur_missed,
@@ -439,7 +439,6 @@ mod tests {
     use super::*;
     use crate::replay::scenario::{ScenarioParams, generate};
     use crate::replay::trace::TraceEvent;
-    use augur_flows::{Protocol, Timestamp};
 
     fn card<'a>(report: &'a ReplayReport, strategy: &str) -> &'a Scorecard {
         report
@@ -476,19 +475,7 @@ mod tests {
     fn gaps_between_captures_are_not_counted() {
         // The same flow for ten minutes, then again 30 days later.
         let at = |ts: i64| TraceEvent {
-            record: FlowRecord {
-                ts: Timestamp::from_secs(ts),
-                src: Endpoint::vm("a"),
-                dst: Endpoint::vm("b"),
-                src_port: 40_000,
-                dst_port: 80,
-                protocol: Protocol::TCP,
-                bytes: 2_000,
-                packets: 10,
-                connections: 1,
-                verdict: Verdict::Allowed,
-                bridge: None,
-            },
+            record: crate::predict::tests::record(ts, "a", "b", 80),
             truth: Truth::Benign,
         };
         let start = 1_700_000_000;
@@ -506,7 +493,7 @@ mod tests {
             ..ReplaySettings::default()
         };
         let seamless = replay(&trace, &settings, None).unwrap();
-        assert!(seamless.unrecorded.is_empty());
+        assert!(seamless.unobserved.is_empty());
         assert!(card(&seamless, "allow on first attempt").exposure_rule_hours > 700.0);
 
         let settings = ReplaySettings {
@@ -514,7 +501,7 @@ mod tests {
             ..settings
         };
         let gapped = replay(&trace, &settings, None).unwrap();
-        assert_eq!(gapped.unrecorded, [(start + 540, later)]);
+        assert_eq!(gapped.unobserved, [(start + 540, later)]);
         assert!(card(&gapped, "allow on first attempt").exposure_rule_hours < 1.0);
     }
 }

@@ -104,13 +104,13 @@ impl Openings {
 
     /// Rule-hours open without use within `[from, until)`, not counting the
     /// gaps the trace did not record.
-    pub fn exposure_hours(&self, from: i64, until: i64, unrecorded: &[(i64, i64)]) -> f64 {
+    pub fn exposure_hours(&self, from: i64, until: i64, unobserved: &[(i64, i64)]) -> f64 {
         self.items
             .iter()
             .map(|o| {
                 let start = o.opened.max(from);
                 let end = o.closed.unwrap_or(until).min(until);
-                let open_s = (end - start).max(0) - overlap(unrecorded, start, end);
+                let open_s = (end - start).max(0) - overlap(unobserved, start, end);
                 (open_s as f64 / 3600.0 - o.used_hours as f64).max(0.0)
             })
             // Not `sum`: an empty float sum is -0.0, printed "-0".

@@ -53,7 +53,7 @@ pub trait Strategy {
     }
     /// The trace recorded nothing from `from` to `to` (a gap between
     /// captures).
-    fn unrecorded(&mut self, from: i64, to: i64) {
+    fn unobserved(&mut self, from: i64, to: i64) {
         let _ = (from, to);
     }
     /// A VM appeared in the inventory at `now` (before its first packet).
@@ -437,7 +437,7 @@ impl Strategy for Augur {
         }
     }
 
-    fn unrecorded(&mut self, from: i64, to: i64) {
+    fn unobserved(&mut self, from: i64, to: i64) {
         self.predictor.unobserved(from, to);
     }
 
