@@ -344,3 +344,31 @@ fn time_nobody_watched_is_not_learned_from() {
         learned.cycles
     );
 }
+
+#[test]
+fn time_with_every_switch_disconnected_is_not_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = SignatureStore::open(dir.path(), StoreSettings::default(), T0).unwrap();
+    // An hour watched, two hours with no switch, an hour watched again; a
+    // switch missing at one window close only is no gap.
+    for w in 1..=240 {
+        let t = T0 + w * 60;
+        let connected = !(60..180).contains(&w) && w != 200;
+        history.set_watching(connected, t).unwrap();
+        history.close_window(t).unwrap();
+    }
+    assert_eq!(
+        history.store().unobserved(120).unwrap(),
+        [(T0 + 59 * 60, T0 + 180 * 60)]
+    );
+    // A store opened for reports records no watched time.
+    drop(history);
+    let mut report =
+        SignatureStore::open_at_last_window(dir.path(), StoreSettings::default()).unwrap();
+    report.set_watching(true, T0 + 300 * 60).unwrap();
+    report.close_window(T0 + 400 * 60).unwrap();
+    assert_eq!(
+        report.store().unobserved(120).unwrap(),
+        [(T0 + 59 * 60, T0 + 180 * 60)]
+    );
+}

@@ -297,3 +297,34 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn an_import_records_the_time_its_log_covers_as_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let day = "ts,src,dst,proto,dport,bytes
+1700000000,10.0.0.1,10.0.0.2,tcp,443,100
+1700003600,10.0.0.1,10.0.0.2,tcp,443,100
+";
+    let later = "ts,src,dst,proto,dport,bytes
+1700086400,10.0.0.1,10.0.0.2,tcp,443,100
+1700090000,10.0.0.1,10.0.0.2,tcp,443,100
+";
+    let mut store = Store::open(&store_dir, StoreSettings::default()).unwrap();
+    for (name, text) in [("day.csv", day), ("later.csv", later)] {
+        let file = write(dir.path(), name, text);
+        import_file(&mut store, Format::Flat, &file, &ImportOptions::default()).unwrap();
+    }
+    drop(store);
+    // augur starts an hour after the second log ends.
+    let history =
+        SignatureStore::open(&store_dir, StoreSettings::default(), 1_700_093_600).unwrap();
+    assert_eq!(
+        history.store().unobserved(120).unwrap(),
+        [
+            (1_700_003_600, 1_700_086_400),
+            (1_700_090_000, 1_700_093_600)
+        ],
+        "nothing recorded between the two logs nor since the second"
+    );
+}

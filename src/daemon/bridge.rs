@@ -217,6 +217,7 @@ where
         id,
     };
     let _connected = ConnectedGuard::new(ctx.metrics.clone());
+    let _watching = ctx.history.as_ref().map(super::observe::HistorySink::watch);
     let switch = Switch {
         desired: ctx.desired.clone(),
         handle,

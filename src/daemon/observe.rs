@@ -10,6 +10,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -226,9 +227,29 @@ const QUEUE_BATCHES: usize = 1024;
 pub struct HistorySink {
     tx: SyncSender<Message>,
     dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Switches connected now: with none, nobody watches the network.
+    switches: Arc<AtomicUsize>,
+}
+
+/// A connected switch, counted while it lives (see [`HistorySink::watch`]).
+#[derive(Debug)]
+pub struct Watching(Arc<AtomicUsize>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl HistorySink {
+    /// Counts a connected switch until the guard is dropped. The history
+    /// records the time when no switch was connected as unwatched (see
+    /// [`SignatureStore::set_watching`]).
+    pub fn watch(&self) -> Watching {
+        self.switches.fetch_add(1, Ordering::Relaxed);
+        Watching(self.switches.clone())
+    }
+
     /// Hands the writer the inventory's VMs with their labels. A VM is
     /// known to the history (and to the predictor, which proposes for it
     /// what its label peers use) from the moment it appears in the
@@ -300,6 +321,8 @@ pub fn start(
     let tick = Duration::from_secs(u64::from(store.aggregator().config().length_s));
     let with_brain = brain.is_some();
     let (tx, rx) = mpsc::sync_channel::<Message>(QUEUE_BATCHES);
+    let switches = Arc::new(AtomicUsize::new(0));
+    let connected = switches.clone();
     let thread = std::thread::Builder::new()
         .name("augur-history".into())
         .spawn(move || {
@@ -320,6 +343,7 @@ pub fn start(
             // The labels last stored per VM, so that an unchanged inventory
             // writes nothing.
             let mut labelled: HashMap<Endpoint, BTreeMap<String, String>> = HashMap::new();
+            let mut watching = true;
             loop {
                 let wait = next_close.saturating_duration_since(std::time::Instant::now());
                 match rx.recv_timeout(wait) {
@@ -361,7 +385,23 @@ pub fn start(
                     },
                     Err(RecvTimeoutError::Timeout) => {
                         next_close += tick;
-                        match store.close_window(now().secs()) {
+                        let now_s = now().secs();
+                        let any = connected.load(Ordering::Relaxed) > 0;
+                        if any != watching {
+                            if any {
+                                tracing::info!("history: a switch is connected; watching again");
+                            } else {
+                                tracing::warn!(
+                                    "history: no switch is connected; until one is, this time \
+                                     counts as unwatched and is not learned from"
+                                );
+                            }
+                        }
+                        match store.set_watching(any, now_s) {
+                            Ok(()) => watching = any,
+                            Err(e) => tracing::warn!("history: watched time not written: {e:#}"),
+                        }
+                        match store.close_window(now_s) {
                             Ok(rows) => tracing::debug!(rows, "history: window closed"),
                             Err(e) => tracing::warn!("history: window not written: {e:#}"),
                         }
@@ -380,8 +420,44 @@ pub fn start(
         sink: HistorySink {
             tx,
             dropped: Arc::default(),
+            switches,
         },
         cycles,
         thread,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// The writer's own clock and thread, with one-second windows: while
+    /// no switch is connected, nothing is watched.
+    #[test]
+    fn time_without_a_connected_switch_is_not_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start(dir.path(), Duration::from_secs(1), None).unwrap();
+        let connected = writer.sink.watch();
+        std::thread::sleep(Duration::from_millis(2500));
+        drop(connected);
+        std::thread::sleep(Duration::from_millis(4500));
+        let connected = writer.sink.watch();
+        std::thread::sleep(Duration::from_millis(2500));
+        drop((connected, writer.sink, writer.cycles));
+        writer.thread.join().unwrap();
+        let settings = StoreSettings {
+            window: WindowConfig::with_length(1).unwrap(),
+            ..StoreSettings::default()
+        };
+        let gaps = Store::open(dir.path(), settings)
+            .unwrap()
+            .unobserved(2)
+            .unwrap();
+        // Four or five window closes without a switch: the span ends at the
+        // last close with one and resumes at the first close with one again.
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        let (from, to) = gaps[0];
+        assert!((3..=7).contains(&(to - from)), "{gaps:?}");
+    }
 }

@@ -43,7 +43,7 @@ use augur_flows::{
 };
 use serde::Deserialize;
 
-use crate::store::{ImportProgress, Store};
+use crate::store::{ImportCommit, ImportProgress, Store};
 
 /// What to do with a malformed line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -446,11 +446,15 @@ pub fn import(
     let mut total_records = done.records;
     let mut last_line = 0;
     let batch_size = options.batch_records.max(1) as u64;
+    // The time the records read so far cover, for the store's watched
+    // spans.
+    let mut recorded: Option<(i64, i64)> = None;
     let mut commit = |store: &mut Store,
                       endpoints: &Endpoints,
                       batch: &mut WindowBatch,
                       lines: u64,
                       records: u64,
+                      recorded: Option<(i64, i64)>,
                       report: &mut ImportReport|
      -> anyhow::Result<()> {
         let rows = batch.drain();
@@ -459,7 +463,12 @@ pub fn import(
             lines,
             records,
         };
-        store.write_batch(endpoints, &rows, Some((source.id, &progress)))?;
+        let import = ImportCommit {
+            source: source.id,
+            progress: &progress,
+            recorded,
+        };
+        store.write_batch(endpoints, &rows, Some(import))?;
         report.rows_written += rows.len() as u64;
         report.batches += 1;
         Ok(())
@@ -490,6 +499,8 @@ pub fn import(
                         verdict: raw.verdict,
                     },
                 );
+                let t = raw.ts.secs();
+                recorded = Some(recorded.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
                 report.records += 1;
                 total_records += 1;
                 if batch.observations() >= batch_size {
@@ -499,6 +510,7 @@ pub fn import(
                         &mut batch,
                         line,
                         total_records,
+                        recorded,
                         &mut report,
                     )?;
                 }
@@ -523,6 +535,7 @@ pub fn import(
                         &mut batch,
                         before,
                         total_records,
+                        recorded,
                         &mut report,
                     )?;
                     report.stopped = true;
@@ -538,6 +551,7 @@ pub fn import(
             &mut batch,
             last_line,
             total_records,
+            recorded,
             &mut report,
         )?;
     }

@@ -32,9 +32,21 @@ pub struct SignatureStore {
     aggregator: Aggregator,
     /// Closed rows whose write failed, retried with the next write.
     unwritten: Vec<WindowRow>,
-    /// When this run started watching, for the store's watched spans; none
-    /// for a store opened to report on its history.
-    watching_since: Option<i64>,
+    /// Whether this run is watching the network, for the store's watched
+    /// spans.
+    watch: Watch,
+}
+
+/// Whether a [`SignatureStore`] is watching the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// Opened to report on its history: it records no watched time.
+    Report,
+    /// Watching since then (Unix seconds): each window close extends the
+    /// span that starts there.
+    Since(i64),
+    /// Nothing to watch with (every switch disconnected).
+    Paused,
 }
 
 impl SignatureStore {
@@ -53,7 +65,7 @@ impl SignatureStore {
             store,
             aggregator,
             unwritten: Vec::new(),
-            watching_since: Some(now_s),
+            watch: Watch::Since(now_s),
         })
     }
 
@@ -70,7 +82,7 @@ impl SignatureStore {
             store,
             aggregator,
             unwritten: Vec::new(),
-            watching_since: None,
+            watch: Watch::Report,
         })
     }
 
@@ -82,17 +94,35 @@ impl SignatureStore {
     }
 
     /// Closes the windows that end at or before `now_s` and writes them in
-    /// one transaction, and notes that this run watched until `now_s`.
-    /// Returns how many rows were written.
+    /// one transaction, and notes that this run watched until `now_s` (if
+    /// it is watching). Returns how many rows were written.
     pub fn close_window(&mut self, now_s: i64) -> anyhow::Result<usize> {
         self.aggregator.close_window(now_s);
         let written = self.flush()?;
-        if let Some(since) = self.watching_since {
+        if let Watch::Since(since) = self.watch {
             self.store
                 .observed(since, now_s)
                 .context("the window's rows are written, the watched span is not")?;
         }
         Ok(written)
+    }
+
+    /// Notes whether this run can see the network from `now_s`: with every
+    /// switch disconnected (an OVS restart, a controller address changed)
+    /// augur records nothing, and that time must not look quiet to the
+    /// predictor any more than time augur was stopped. Watching ends at the
+    /// last window close before it stopped, and resumes as a new span from
+    /// `now_s`. A store opened for reports ignores this.
+    pub fn set_watching(&mut self, watching: bool, now_s: i64) -> anyhow::Result<()> {
+        match (self.watch, watching) {
+            (Watch::Since(_), false) => self.watch = Watch::Paused,
+            (Watch::Paused, true) => {
+                self.store.observed(now_s, now_s)?;
+                self.watch = Watch::Since(now_s);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Writes closed rows (and any a failed write left behind).

@@ -36,10 +36,12 @@
 //!   file got (and a hash of those lines), committed with its rows, so an
 //!   interrupted import resumes.
 //! - `observed(start, until)`: the spans augur watched the network, one per
-//!   daemon run, extended at every window close. Between two spans the
+//!   daemon run (and per stretch of it with a switch connected), extended
+//!   at every window close, and the span each import's records cover
+//!   (first to last record), committed with its rows. Between two spans the
 //!   history is silent because nobody looked, which learning must not take
-//!   for "nothing was used" (history before the first span, such as
-//!   imported logs, counts as watched).
+//!   for "nothing was used" (history before the first span counts as
+//!   watched).
 //! - `meta(name, value)`: schema version and window length.
 //!
 //! # Durability
@@ -131,6 +133,22 @@ pub struct ImportProgress {
     pub lines: u64,
     /// Records stored from them.
     pub records: u64,
+}
+
+/// Adds a watched span, or extends the one with the same start.
+const OBSERVED_UPSERT: &str = "INSERT INTO observed (start, until) VALUES (?1, ?2)
+     ON CONFLICT (start) DO UPDATE SET until = max(until, excluded.until)";
+
+/// What an import commits with a batch of its rows.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportCommit<'a> {
+    /// The imported file's identity.
+    pub source: &'a str,
+    /// How far the import got.
+    pub progress: &'a ImportProgress,
+    /// The time its records cover so far, first to last (Unix seconds):
+    /// whatever wrote the log watched the network then.
+    pub recorded: Option<(i64, i64)>,
 }
 
 /// A window row with its endpoints spelt out, as exports and reports read
@@ -291,13 +309,14 @@ impl Store {
         self.write_batch(endpoints, rows, None)
     }
 
-    /// Writes rows and an import's progress in one transaction, so that the
-    /// progress never claims rows that are not there.
+    /// Writes rows and an import's progress and recorded span in one
+    /// transaction, so that the progress never claims rows that are not
+    /// there.
     pub fn write_batch(
         &mut self,
         endpoints: &Endpoints,
         rows: &[WindowRow],
-        progress: Option<(&str, &ImportProgress)>,
+        import: Option<ImportCommit<'_>>,
     ) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
         // Ids assigned in a transaction that fails must not stay cached.
@@ -313,7 +332,15 @@ impl Store {
             &mut new_keys,
         )
         .and_then(|()| {
-            if let Some((source, progress)) = progress {
+            if let Some(ImportCommit {
+                source,
+                progress,
+                recorded,
+            }) = import
+            {
+                if let Some((start, until)) = recorded {
+                    tx.execute(OBSERVED_UPSERT, params![start, until.max(start)])?;
+                }
                 tx.execute(
                     "INSERT INTO imports (source, fingerprint, lines, records)
                      VALUES (?1, ?2, ?3, ?4)
@@ -347,11 +374,7 @@ impl Store {
     /// start) until `until`.
     pub fn observed(&mut self, start: i64, until: i64) -> anyhow::Result<()> {
         self.conn
-            .execute(
-                "INSERT INTO observed (start, until) VALUES (?1, ?2)
-                 ON CONFLICT (start) DO UPDATE SET until = max(until, excluded.until)",
-                params![start, until.max(start)],
-            )
+            .execute(OBSERVED_UPSERT, params![start, until.max(start)])
             .with_context(|| format!("cannot write to {}", self.path.display()))?;
         Ok(())
     }
