@@ -10,25 +10,14 @@ use std::time::{Duration, Instant};
 
 use augur::import::{Format, ImportOptions, import_file};
 use augur::store::{SignatureStore, Store, StoreSettings};
-use augur_flows::{Endpoint, Endpoints, FlowRecord, Protocol, Timestamp, Verdict};
+use augur_flows::{Endpoint, Endpoints, FlowRecord, Timestamp};
 
 /// 2024-01-01 00:00:00 UTC.
 const T0: i64 = 1_704_067_200;
 
 fn record(ts: i64, src: &str, dst: &str, port: u16, bytes: u64) -> FlowRecord {
-    FlowRecord {
-        ts: Timestamp::from_secs(ts),
-        src: Endpoint::vm(src),
-        dst: Endpoint::vm(dst),
-        src_port: 40_000,
-        dst_port: port,
-        protocol: Protocol::TCP,
-        bytes,
-        packets: 1,
-        connections: 1,
-        verdict: Verdict::Allowed,
-        bridge: None,
-    }
+    let (src, dst) = (Endpoint::vm(src), Endpoint::vm(dst));
+    FlowRecord::tcp_connection(Timestamp::from_secs(ts), src, dst, port, bytes, 1)
 }
 
 /// Sum of connections and bytes over every stored row.

@@ -1032,22 +1032,11 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Endpoint, Timestamp, Verdict};
+    use crate::record::{Endpoint, Timestamp};
 
     fn record(ts: i64, src: &str, dst: &str, dport: u16) -> FlowRecord {
-        FlowRecord {
-            ts: Timestamp::from_secs(ts),
-            src: Endpoint::vm(src),
-            dst: Endpoint::vm(dst),
-            src_port: 40_000,
-            dst_port: dport,
-            protocol: Protocol::TCP,
-            bytes: 5_000,
-            packets: 5,
-            connections: 1,
-            verdict: Verdict::Allowed,
-            bridge: None,
-        }
+        let (src, dst) = (Endpoint::vm(src), Endpoint::vm(dst));
+        FlowRecord::tcp_connection(Timestamp::from_secs(ts), src, dst, dport, 5_000, 5)
     }
 
     #[test]

@@ -26,19 +26,14 @@
 //! let mut agg = Aggregator::new(WindowConfig::default());
 //! agg.set_keep_closed(false);
 //! for k in 0..20 {
-//!     agg.ingest(&[FlowRecord {
-//!         ts: Timestamp::from_secs(1_700_000_000 + 300 * k),
-//!         src: Endpoint::vm("web-1"),
-//!         dst: Endpoint::vm("db-1"),
-//!         src_port: 40000,
-//!         dst_port: 5432,
-//!         protocol: Protocol::TCP,
-//!         bytes: 1200,
-//!         packets: 10,
-//!         connections: 1,
-//!         verdict: Verdict::Allowed,
-//!         bridge: None,
-//!     }]);
+//!     agg.ingest(&[FlowRecord::tcp_connection(
+//!         Timestamp::from_secs(1_700_000_000 + 300 * k),
+//!         Endpoint::vm("web-1"),
+//!         Endpoint::vm("db-1"),
+//!         5432,
+//!         1200,
+//!         10,
+//!     )]);
 //! }
 //! agg.close_window(1_700_000_000 + 300 * 20);
 //! let web = agg.endpoints().get(&Endpoint::vm("web-1")).unwrap();

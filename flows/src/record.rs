@@ -309,6 +309,33 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// One allowed TCP connection that opened at `ts` from `src` to the
+    /// service `dst_port` of `dst` and carried `bytes` in `packets`, from
+    /// an unknown source port and on no known bridge. Callers that need
+    /// another protocol or verdict change those fields by struct update.
+    pub fn tcp_connection(
+        ts: Timestamp,
+        src: Endpoint,
+        dst: Endpoint,
+        dst_port: u16,
+        bytes: u64,
+        packets: u64,
+    ) -> FlowRecord {
+        FlowRecord {
+            ts,
+            src,
+            dst,
+            src_port: 0,
+            dst_port,
+            protocol: Protocol::TCP,
+            bytes,
+            packets,
+            connections: 1,
+            verdict: Verdict::Allowed,
+            bridge: None,
+        }
+    }
+
     /// The service this record belongs to: the destination port of the
     /// connection's first packet.
     pub const fn service_port(&self) -> u16 {

@@ -17,19 +17,9 @@ fn lcg(state: &mut u64) -> f64 {
 }
 
 fn record(ts: i64, src: &str, dst: &str, dport: u16, bytes: u64) -> FlowRecord {
-    FlowRecord {
-        ts: Timestamp::from_secs(ts),
-        src: Endpoint::vm(src),
-        dst: Endpoint::vm(dst),
-        src_port: 40_000,
-        dst_port: dport,
-        protocol: Protocol::TCP,
-        bytes,
-        packets: bytes.div_ceil(1000),
-        connections: 1,
-        verdict: Verdict::Allowed,
-        bridge: None,
-    }
+    let (src, dst) = (Endpoint::vm(src), Endpoint::vm(dst));
+    let packets = bytes.div_ceil(1000);
+    FlowRecord::tcp_connection(Timestamp::from_secs(ts), src, dst, dport, bytes, packets)
 }
 
 fn aggregator() -> Aggregator {

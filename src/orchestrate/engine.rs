@@ -1887,19 +1887,17 @@ mod tests {
 
     #[test]
     fn measures_denials_per_vm_and_the_volume_of_the_asked_pairs() {
-        use augur_flows::{FlowRecord, Protocol, Timestamp, Verdict, WindowConfig};
-        let record = |ts: i64, src: &str, dst: &str, bytes: u64, verdict| FlowRecord {
-            ts: Timestamp::from_secs(ts),
-            src: Endpoint::vm(src),
-            dst: Endpoint::vm(dst),
-            src_port: 40_000,
-            dst_port: 6000,
-            protocol: Protocol::TCP,
-            bytes,
-            packets: 10,
-            connections: 1,
-            verdict,
-            bridge: None,
+        use augur_flows::{FlowRecord, Timestamp, Verdict, WindowConfig};
+        let record = |ts: i64, src: &str, dst: &str, bytes: u64, verdict| {
+            let (ts, src, dst) = (
+                Timestamp::from_secs(ts),
+                Endpoint::vm(src),
+                Endpoint::vm(dst),
+            );
+            FlowRecord {
+                verdict,
+                ..FlowRecord::tcp_connection(ts, src, dst, 6000, bytes, 10)
+            }
         };
         let mut aggregator = Aggregator::new(WindowConfig::with_length(10).unwrap());
         aggregator.ingest(&[

@@ -12,19 +12,8 @@ const START: i64 = 1_700_006_400; // a Wednesday, 00:00 UTC
 /// An allowed TCP connection of 2 kB between two VMs (other modules' tests
 /// use it too).
 pub(crate) fn record(ts: i64, src: &str, dst: &str, port: u16) -> FlowRecord {
-    FlowRecord {
-        ts: Timestamp::from_secs(ts),
-        src: Endpoint::vm(src),
-        dst: Endpoint::vm(dst),
-        src_port: 40_000,
-        dst_port: port,
-        protocol: Protocol::TCP,
-        bytes: 2_000,
-        packets: 10,
-        connections: 1,
-        verdict: Verdict::Allowed,
-        bridge: None,
-    }
+    let (src, dst) = (Endpoint::vm(src), Endpoint::vm(dst));
+    FlowRecord::tcp_connection(Timestamp::from_secs(ts), src, dst, port, 2_000, 10)
 }
 
 /// web VMs call the app tier every few minutes in office hours, the app

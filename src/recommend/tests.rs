@@ -67,18 +67,10 @@ impl World {
 
     /// Traffic on a key at `t`.
     fn traffic(&mut self, t: i64, src: &str, dst: &str, port: u16, bytes: u64, verdict: Verdict) {
+        let (ts, src, dst) = (Timestamp::from_secs(t), endpoint(src), endpoint(dst));
         self.records.push(FlowRecord {
-            ts: Timestamp::from_secs(t),
-            src: endpoint(src),
-            dst: endpoint(dst),
-            src_port: 40_000,
-            dst_port: port,
-            protocol: Protocol::TCP,
-            bytes,
-            packets: 10,
-            connections: 1,
             verdict,
-            bridge: None,
+            ..FlowRecord::tcp_connection(ts, src, dst, port, bytes, 10)
         });
     }
 

@@ -478,19 +478,14 @@ mod tests {
     #[test]
     fn internal_addresses_become_vms_with_subnet_labels() {
         let record = |src: &str, dst: &str| TraceEvent {
-            record: FlowRecord {
-                ts: Timestamp(0),
-                src: src.parse().unwrap(),
-                dst: dst.parse().unwrap(),
-                src_port: 40000,
-                dst_port: 445,
-                protocol: Protocol::TCP,
-                bytes: 0,
-                packets: 0,
-                connections: 1,
-                verdict: augur_flows::Verdict::Allowed,
-                bridge: None,
-            },
+            record: FlowRecord::tcp_connection(
+                Timestamp(0),
+                src.parse().unwrap(),
+                dst.parse().unwrap(),
+                445,
+                0,
+                0,
+            ),
             truth: Truth::Unknown,
         };
         let mut trace = Trace {

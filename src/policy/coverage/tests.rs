@@ -1,6 +1,6 @@
 use std::time::{Duration, UNIX_EPOCH};
 
-use augur_flows::{Aggregator, FlowRecord, Timestamp, Verdict as FlowVerdict, WindowConfig};
+use augur_flows::{Aggregator, FlowRecord, Timestamp, WindowConfig};
 use proptest::prelude::*;
 
 use super::*;
@@ -174,18 +174,9 @@ fn usage_credits_the_deciding_rule_with_its_keys_last_use() {
     let inventory = inventory();
     let mut agg = Aggregator::new(WindowConfig::default());
     *agg.endpoints_mut() = table(&inventory);
-    let record = |t: i64, src: &str, dst: &str, port: u16| FlowRecord {
-        ts: Timestamp::from_secs(t),
-        src: FlowEndpoint::vm(src),
-        dst: FlowEndpoint::vm(dst),
-        src_port: 40000,
-        dst_port: port,
-        protocol: Protocol::TCP,
-        bytes: 100,
-        packets: 1,
-        connections: 1,
-        verdict: FlowVerdict::Allowed,
-        bridge: None,
+    let record = |t: i64, src: &str, dst: &str, port: u16| {
+        let (src, dst) = (FlowEndpoint::vm(src), FlowEndpoint::vm(dst));
+        FlowRecord::tcp_connection(Timestamp::from_secs(t), src, dst, port, 100, 1)
     };
     agg.ingest(&[
         record(1_000, "web-1", "app-1", 8080),
