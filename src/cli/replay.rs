@@ -143,6 +143,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         vm_from_internal(&mut trace, &args.internal);
     }
     let report = replay(&trace, &settings, policy)?;
+    if report.learning_end >= report.end {
+        eprintln!(
+            "{}: the trace ends {:.1} h in, before the learning period does ({:.1} h): nothing \
+             was enforced or scored. For a short trace, pass a shorter --learning, and --cycle, \
+             --horizon and --window on the trace's own time scale (README, \"Replay\").",
+            args.trace.display(),
+            (report.end - report.start) as f64 / 3600.0,
+            (report.learning_end - report.start) as f64 / 3600.0,
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
