@@ -7,7 +7,7 @@ use anyhow::Context;
 use augur::daemon::config::{Interval, load};
 use augur::policy::Policy;
 use augur::replay::score::Scorecard;
-use augur::replay::trace::{Trace, load_trace, vm_from_internal};
+use augur::replay::trace::{Trace, load_trace, vm_from_internal, vm_from_local};
 use augur::replay::{ReplayReport, ReplaySettings, replay};
 use ipnet::IpNet;
 
@@ -29,6 +29,9 @@ pub struct ReplayArgs {
     pub inventory: Option<PathBuf>,
     /// Addresses inside these networks are VMs (named `vm-ADDRESS`,
     /// labelled by their /24) when no inventory lists them. Repeatable.
+    /// Without it, a Zeek log's local marks (`local_orig`, `local_resp`)
+    /// say which addresses are VMs, and without those or an inventory, the
+    /// private ranges.
     #[arg(long, value_name = "CIDR")]
     pub internal: Vec<IpNet>,
     /// The operator's static policy (empty if none): where every strategy
@@ -139,8 +142,25 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
             errors.first().map(ToString::to_string).unwrap_or_default()
         );
     }
+    // Which addresses are VMs: as the operator says; else as the log
+    // says (Zeek marks its site's own addresses); else, without an
+    // inventory, the private ranges, where clouds number their VMs.
     if !args.internal.is_empty() {
         vm_from_internal(&mut trace, &args.internal);
+    } else if !trace.local.is_empty() {
+        let vms = vm_from_local(&mut trace);
+        eprintln!(
+            "{}: {vms} VMs: the addresses the log marks local (local_orig, local_resp); \
+             --internal overrides",
+            args.trace.display()
+        );
+    } else if args.inventory.is_none() {
+        let vms = vm_from_internal(&mut trace, &private_networks());
+        eprintln!(
+            "{}: {vms} VMs: the addresses in private ranges (10/8, 172.16/12, 192.168/16, \
+             fc00::/7), as neither --internal nor an inventory says which are",
+            args.trace.display()
+        );
     }
     let report = replay(&trace, &settings, policy)?;
     if report.learning_end >= report.end {
@@ -159,6 +179,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         print_report(&trace, &report);
     }
     Ok(())
+}
+
+/// The private address ranges (RFC 1918, RFC 4193).
+fn private_networks() -> Vec<IpNet> {
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+        .iter()
+        .filter_map(|net| net.parse().ok())
+        .collect()
 }
 
 fn print_report(trace: &Trace, report: &ReplayReport) {

@@ -45,6 +45,8 @@ struct Columns {
     orig_pkts: Option<usize>,
     resp_pkts: Option<usize>,
     label: Option<usize>,
+    local_orig: Option<usize>,
+    local_resp: Option<usize>,
 }
 
 impl Columns {
@@ -66,6 +68,8 @@ impl Columns {
             orig_pkts: find("orig_pkts"),
             resp_pkts: find("resp_pkts"),
             label: find("label"),
+            local_orig: find("local_orig"),
+            local_resp: find("local_resp"),
         })
     }
 }
@@ -85,6 +89,8 @@ pub struct ZeekReader<R> {
     label_span: Option<(usize, usize)>,
     /// The last JSON line's label.
     json_label: Option<String>,
+    /// The last line's `local_orig` and `local_resp`.
+    local: Option<[bool; 2]>,
 }
 
 impl<R: Read> ZeekReader<R> {
@@ -101,6 +107,7 @@ impl<R: Read> ZeekReader<R> {
             keep_labels: false,
             label_span: None,
             json_label: None,
+            local: None,
         }
     }
 
@@ -127,6 +134,14 @@ impl<R: Read> ZeekReader<R> {
             return None;
         }
         std::str::from_utf8(value).ok()
+    }
+
+    /// Whether the originator and the responder of the line
+    /// [`FlowReader::next_line`] returned last are local to the site that
+    /// recorded it: Zeek's `local_orig` and `local_resp`, which it sets from
+    /// its `Site::local_nets` (`None` if either is unset or absent).
+    pub fn local(&self) -> Option<[bool; 2]> {
+        self.local
     }
 
     fn directive(&mut self, line: &[u8]) -> Parsed {
@@ -196,6 +211,14 @@ impl<R: Read> ZeekReader<R> {
             let value = line.get(a..b)?;
             (value != unset).then_some(value)
         };
+        let flag = |index: Option<usize>| match index.and_then(field) {
+            Some(b"T") => Some(true),
+            Some(b"F") => Some(false),
+            _ => None,
+        };
+        self.local = flag(columns.local_orig)
+            .zip(flag(columns.local_resp))
+            .map(<[bool; 2]>::from);
         let text = |index: usize, name: &str| -> Result<&str, String> {
             let value = field(index).ok_or_else(|| format!("{name} is unset"))?;
             std::str::from_utf8(value).map_err(|_| format!("{name} is not UTF-8"))
@@ -250,6 +273,10 @@ impl<R: Read> ZeekReader<R> {
         if self.keep_labels {
             self.json_label = json_text(&object, "label");
         }
+        let flag = |name: &str| object.get(name).and_then(Value::as_bool);
+        self.local = flag("local_orig")
+            .zip(flag("local_resp"))
+            .map(<[bool; 2]>::from);
         let result = (|| -> Result<RawRecord, String> {
             let texts: Vec<String> = [
                 "ts",
@@ -393,6 +420,7 @@ impl<R: Read> FlowReader for ZeekReader<R> {
         self.line += 1;
         self.label_span = None;
         self.json_label = None;
+        self.local = None;
         let mut line = std::mem::take(&mut self.buf);
         while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
@@ -485,6 +513,29 @@ short\tline
         assert_eq!(record.dst_port, 22);
         let bad = read_all(r#"{"ts":1,"id.orig_h":"x"}"#);
         assert!(matches!(&bad[0].1, Parsed::Bad(r) if r == "id.orig_p is missing"));
+    }
+
+    #[test]
+    fn local_marks_are_read_in_both_forms() {
+        let tsv =
+            "#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tlocal_orig\tlocal_resp
+1\t10.0.0.1\t40000\t8.8.8.8\t53\tudp\tT\tF
+2\t8.8.8.8\t40000\t10.0.0.1\t22\ttcp\t-\tT
+";
+        let json = r#"{"ts":1,"id.orig_h":"10.0.0.1","id.orig_p":1,"id.resp_h":"10.0.0.2","id.resp_p":22,"proto":"tcp","local_orig":true,"local_resp":true}"#;
+        let marks = |text: &str| {
+            let mut reader = ZeekReader::new(text.as_bytes(), "test");
+            let mut out = Vec::new();
+            while let Some((_, parsed)) = reader.next_line(&AddressBook::default()).unwrap() {
+                if matches!(parsed, Parsed::Record(_)) {
+                    out.push(reader.local());
+                }
+            }
+            out
+        };
+        assert_eq!(marks(tsv), [Some([true, false]), None], "unset is no mark");
+        assert_eq!(marks(json), [Some([true, true])]);
+        assert_eq!(marks(LOG).iter().flatten().count(), 0, "no such columns");
     }
 
     #[test]

@@ -487,6 +487,7 @@ mod tests {
                 .collect(),
             inventory: Default::default(),
             name: "two captures".into(),
+            local: Default::default(),
         };
         let settings = ReplaySettings {
             learning_s: 0,

@@ -420,6 +420,7 @@ pub fn generate(params: &ScenarioParams) -> Trace {
         events: generator.events,
         inventory,
         name: format!("scenario-seed{}-{}d", params.seed, params.days),
+        local: Default::default(),
     }
 }
 

@@ -17,7 +17,7 @@
 //! `From-Normal-…` / `From-Botnet-…` / `Background-…` (CTU-13), and
 //! `attack-window|…` (OTRF).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::io::Read;
 use std::net::IpAddr;
@@ -104,6 +104,10 @@ pub struct Trace {
     /// What the trace is called in reports (the file name, or the
     /// scenario).
     pub name: String,
+    /// Addresses the recorder marked local to its site (Zeek's
+    /// `local_orig` and `local_resp`); empty where the format has no such
+    /// mark.
+    pub local: BTreeSet<IpAddr>,
 }
 
 impl Trace {
@@ -113,14 +117,23 @@ impl Trace {
     }
 }
 
-/// The importer's readers, with the label accessor only replay uses.
+/// The importer's readers, with the accessors only replay uses.
 trait LabelledReader: FlowReader {
     fn label(&self) -> Option<&str>;
+
+    /// Whether the last line's ends are local (see [`ZeekReader::local`]).
+    fn local(&self) -> Option<[bool; 2]> {
+        None
+    }
 }
 
 impl<R: Read> LabelledReader for ZeekReader<R> {
     fn label(&self) -> Option<&str> {
         ZeekReader::label(self)
+    }
+
+    fn local(&self) -> Option<[bool; 2]> {
+        ZeekReader::local(self)
     }
 }
 
@@ -145,16 +158,19 @@ pub fn load_trace(
     };
     let name = path.display().to_string();
     let input = open_flow_file(path)?;
+    let mut local = BTreeSet::new();
     let (mut events, errors) = match format {
         Format::Zeek => read_events(
             &mut ZeekReader::new(input, &name).with_labels(),
             &book,
             &name,
+            &mut local,
         ),
         Format::Flat => read_events(
             &mut FlatReader::new(input, &name)?.with_labels(),
             &book,
             &name,
+            &mut local,
         ),
     }
     .with_context(|| format!("cannot read {name}"))?;
@@ -166,6 +182,7 @@ pub fn load_trace(
         name: path
             .file_name()
             .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned()),
+        local,
     };
     Ok((trace, errors))
 }
@@ -174,6 +191,7 @@ fn read_events(
     reader: &mut dyn LabelledReader,
     book: &AddressBook,
     name: &str,
+    local: &mut BTreeSet<IpAddr>,
 ) -> anyhow::Result<(Vec<TraceEvent>, Vec<LineError>)> {
     let mut events = Vec::new();
     let mut errors = Vec::new();
@@ -186,6 +204,15 @@ fn read_events(
                 reason,
             }),
             Parsed::Record(raw) => {
+                // Before orienting: the marks are the log's originator's
+                // and responder's.
+                if let Some(marks) = reader.local() {
+                    for (end, marked) in [&raw.src, &raw.dst].into_iter().zip(marks) {
+                        if let (Endpoint::External(ip), true) = (end, marked) {
+                            local.insert(*ip);
+                        }
+                    }
+                }
                 let raw = raw.orient();
                 let record = FlowRecord {
                     ts: raw.ts,
@@ -220,9 +247,20 @@ pub fn internal_vm_id(ip: IpAddr) -> String {
 /// [`internal_vm_id`] with the label `subnet=` its /24 (/64 for IPv6), and
 /// joins `trace.inventory`. Returns how many VMs it made.
 pub fn vm_from_internal(trace: &mut Trace, internal: &[IpNet]) -> usize {
-    if internal.is_empty() {
-        return 0;
-    }
+    vm_from(trace, |ip| internal.iter().any(|net| net.contains(ip)))
+}
+
+/// As [`vm_from_internal`], for the addresses the recorder marked local
+/// ([`Trace::local`]): Zeek's conn.log says which ends are inside the site
+/// it watched, so it needs no `--internal`.
+pub fn vm_from_local(trace: &mut Trace) -> usize {
+    let local = std::mem::take(&mut trace.local);
+    let made = vm_from(trace, |ip| local.contains(ip));
+    trace.local = local;
+    made
+}
+
+fn vm_from(trace: &mut Trace, is_internal: impl Fn(&IpAddr) -> bool) -> usize {
     let mut made: BTreeMap<IpAddr, Endpoint> = BTreeMap::new();
     let mut seen: HashMap<IpAddr, Option<Endpoint>> = HashMap::new();
     let inventory = &trace.inventory;
@@ -231,7 +269,7 @@ pub fn vm_from_internal(trace: &mut Trace, internal: &[IpNet]) -> usize {
             return;
         };
         let vm = seen.entry(ip).or_insert_with(|| {
-            if !internal.iter().any(|net| net.contains(&ip)) {
+            if !is_internal(&ip) {
                 return None;
             }
             // An address the inventory already gives a VM keeps that VM.
@@ -595,11 +633,25 @@ mod tests {
 
     #[test]
     fn dataset_strato_010() {
-        let Some((_, c)) = load_counts("strato-010.conn.log", Format::Zeek) else {
+        let Some((trace, c)) = load_counts("strato-010.conn.log", Format::Zeek) else {
             return;
         };
         assert_eq!((c.events, c.errors), (5347, 0));
         assert_eq!((c.attack, c.benign, c.unknown), (3373, 1937, 37));
+        // Zeek's local marks name the campus's addresses: the same VMs as
+        // --internal 147.32.0.0/16.
+        let mut marked = trace.clone();
+        let mut by_network = trace;
+        assert_eq!(vm_from_local(&mut marked), 5);
+        let campus: Vec<IpNet> = vec!["147.32.0.0/16".parse().unwrap()];
+        assert_eq!(vm_from_internal(&mut by_network, &campus), 5);
+        assert!(
+            marked
+                .events
+                .iter()
+                .zip(&by_network.events)
+                .all(|(a, b)| a.record == b.record)
+        );
     }
 
     #[test]
