@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -226,9 +226,52 @@ const QUEUE_BATCHES: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct HistorySink {
     tx: SyncSender<Message>,
-    dropped: Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<AtomicU64>,
     /// Switches connected now: with none, nobody watches the network.
     switches: Arc<AtomicUsize>,
+}
+
+/// What the history thread knows of whether augur sees the network: a
+/// window closed with no switch connected, or after records were dropped,
+/// counts as unwatched (see [`SignatureStore::set_watching`]).
+#[derive(Debug)]
+struct Sight {
+    switches: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+    /// Records dropped up to the last window close.
+    dropped_seen: u64,
+    /// Whether the last window close counted as watched.
+    watching: bool,
+}
+
+impl Sight {
+    /// Whether the window closing at `now_s` counts as watched; says so
+    /// when that changes.
+    fn watching(&mut self, now_s: i64) -> bool {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let lost = dropped > self.dropped_seen;
+        self.dropped_seen = dropped;
+        let connected = self.switches.load(Ordering::Relaxed) > 0;
+        let watching = connected && !lost;
+        if watching != self.watching {
+            if watching {
+                tracing::info!(now_s, "history: watching the network again");
+            } else {
+                let why = if connected {
+                    "records were dropped"
+                } else {
+                    "no switch is connected"
+                };
+                tracing::warn!(
+                    now_s,
+                    "history: {why}; until that changes, this time counts as unwatched and \
+                     is not learned from"
+                );
+            }
+        }
+        self.watching = watching;
+        watching
+    }
 }
 
 /// A connected switch, counted while it lives (see [`HistorySink::watch`]).
@@ -270,10 +313,7 @@ impl HistorySink {
         match self.tx.try_send(Message::Records(records)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                let total = self
-                    .dropped
-                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
-                    + n;
+                let total = self.dropped.fetch_add(n, Ordering::Relaxed) + n;
                 tracing::warn!(
                     dropped = total,
                     "the history writer is behind: records dropped"
@@ -322,7 +362,13 @@ pub fn start(
     let with_brain = brain.is_some();
     let (tx, rx) = mpsc::sync_channel::<Message>(QUEUE_BATCHES);
     let switches = Arc::new(AtomicUsize::new(0));
-    let connected = switches.clone();
+    let dropped = Arc::new(AtomicU64::new(0));
+    let mut sight = Sight {
+        switches: switches.clone(),
+        dropped: dropped.clone(),
+        dropped_seen: 0,
+        watching: true,
+    };
     let thread = std::thread::Builder::new()
         .name("augur-history".into())
         .spawn(move || {
@@ -343,9 +389,23 @@ pub fn start(
             // The labels last stored per VM, so that an unchanged inventory
             // writes nothing.
             let mut labelled: HashMap<Endpoint, BTreeMap<String, String>> = HashMap::new();
-            let mut watching = true;
             loop {
+                // Checked before the queue, which a busy network never
+                // empties: windows close and watched time is kept on time.
                 let wait = next_close.saturating_duration_since(std::time::Instant::now());
+                if wait.is_zero() {
+                    next_close += tick;
+                    let now_s = now().secs();
+                    let watching = sight.watching(now_s);
+                    if let Err(e) = store.set_watching(watching, now_s) {
+                        tracing::warn!("history: watched time not written: {e:#}");
+                    }
+                    match store.close_window(now_s) {
+                        Ok(rows) => tracing::debug!(rows, "history: window closed"),
+                        Err(e) => tracing::warn!("history: window not written: {e:#}"),
+                    }
+                    continue;
+                }
                 match rx.recv_timeout(wait) {
                     Ok(Message::Records(records)) => {
                         let novel: Vec<bool> = match brain {
@@ -383,29 +443,7 @@ pub fn start(
                         Some(brain) => brain.cycle(&store, request),
                         None => drop(request),
                     },
-                    Err(RecvTimeoutError::Timeout) => {
-                        next_close += tick;
-                        let now_s = now().secs();
-                        let any = connected.load(Ordering::Relaxed) > 0;
-                        if any != watching {
-                            if any {
-                                tracing::info!("history: a switch is connected; watching again");
-                            } else {
-                                tracing::warn!(
-                                    "history: no switch is connected; until one is, this time \
-                                     counts as unwatched and is not learned from"
-                                );
-                            }
-                        }
-                        match store.set_watching(any, now_s) {
-                            Ok(()) => watching = any,
-                            Err(e) => tracing::warn!("history: watched time not written: {e:#}"),
-                        }
-                        match store.close_window(now_s) {
-                            Ok(rows) => tracing::debug!(rows, "history: window closed"),
-                            Err(e) => tracing::warn!("history: window not written: {e:#}"),
-                        }
-                    }
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
                         if let Err(e) = store.close_window(now().secs()) {
                             tracing::warn!("history: last window not written: {e:#}");
@@ -419,7 +457,7 @@ pub fn start(
     Ok(HistoryWriter {
         sink: HistorySink {
             tx,
-            dropped: Arc::default(),
+            dropped,
             switches,
         },
         cycles,
@@ -431,6 +469,24 @@ pub fn start(
 mod tests {
     use super::*;
     use crate::store::Store;
+
+    #[test]
+    fn a_window_is_watched_with_a_switch_connected_and_no_record_dropped() {
+        let switches = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut sight = Sight {
+            switches: switches.clone(),
+            dropped: dropped.clone(),
+            dropped_seen: 0,
+            watching: true,
+        };
+        assert!(!sight.watching(60), "no switch");
+        switches.store(2, Ordering::Relaxed);
+        assert!(sight.watching(120));
+        dropped.fetch_add(10, Ordering::Relaxed);
+        assert!(!sight.watching(180), "records dropped in the window");
+        assert!(sight.watching(240), "none since");
+    }
 
     /// The writer's own clock and thread, with one-second windows: while
     /// no switch is connected, nothing is watched.
