@@ -245,6 +245,17 @@ struct Sight {
 }
 
 impl Sight {
+    /// Sight of the switches counted in `switches`, whose dropped records
+    /// are counted in `dropped`.
+    fn new(switches: Arc<AtomicUsize>, dropped: Arc<AtomicU64>) -> Sight {
+        Sight {
+            dropped_seen: dropped.load(Ordering::Relaxed),
+            switches,
+            dropped,
+            watching: true,
+        }
+    }
+
     /// Whether the window closing at `now_s` counts as watched; says so
     /// when that changes.
     fn watching(&mut self, now_s: i64) -> bool {
@@ -363,12 +374,7 @@ pub fn start(
     let (tx, rx) = mpsc::sync_channel::<Message>(QUEUE_BATCHES);
     let switches = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
-    let mut sight = Sight {
-        switches: switches.clone(),
-        dropped: dropped.clone(),
-        dropped_seen: 0,
-        watching: true,
-    };
+    let mut sight = Sight::new(switches.clone(), dropped.clone());
     let thread = std::thread::Builder::new()
         .name("augur-history".into())
         .spawn(move || {
@@ -474,12 +480,7 @@ mod tests {
     fn a_window_is_watched_with_a_switch_connected_and_no_record_dropped() {
         let switches = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
-        let mut sight = Sight {
-            switches: switches.clone(),
-            dropped: dropped.clone(),
-            dropped_seen: 0,
-            watching: true,
-        };
+        let mut sight = Sight::new(switches.clone(), dropped.clone());
         assert!(!sight.watching(60), "no switch");
         switches.store(2, Ordering::Relaxed);
         assert!(sight.watching(120));
