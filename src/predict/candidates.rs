@@ -315,6 +315,11 @@ pub fn search(
     }
     // Broad services of the outside become one key; narrow ones stay keys
     // of their own addresses.
+    // In key order, as the label groups below: the candidates' order is
+    // the order the model learns its rows in, and a hash map's order
+    // changes from run to run (a replay must give the same figures twice).
+    let mut outside: Vec<(FlowKey, OutsideGroup)> = outside.into_iter().collect();
+    outside.sort_unstable_by_key(|(key, _)| *key);
     for (group_key, group) in outside {
         let broad = group.carrying >= limits.outside_min_peers;
         let emitted: Vec<(Candidate, Option<KeyActivity>)> = match (broad, group.activity) {
@@ -378,7 +383,9 @@ pub fn search(
             groups.entry(labels).or_default().push(id);
         }
     }
-    for members in groups.values().filter(|m| m.len() >= 2) {
+    let mut groups: Vec<(&[LabelId], Vec<EndpointId>)> = groups.into_iter().collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for members in groups.iter().map(|(_, m)| m).filter(|m| m.len() >= 2) {
         expand(
             agg,
             members,

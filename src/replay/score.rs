@@ -111,10 +111,15 @@ impl Openings {
                 let start = o.opened.max(from);
                 let end = o.closed.unwrap_or(until).min(until);
                 let open_s = (end - start).max(0) - overlap(unobserved, start, end);
-                (open_s as f64 / 3600.0 - o.used_hours as f64).max(0.0)
+                let used_s = i64::try_from(o.used_hours)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(3600);
+                open_s.saturating_sub(used_s).max(0)
             })
-            // Not `sum`: an empty float sum is -0.0, printed "-0".
-            .fold(0.0, |total, hours| total + hours)
+            // In whole seconds: exact, so the openings' order (a hash
+            // map's, which changes from run to run) cannot change the sum.
+            .fold(0i64, i64::saturating_add) as f64
+            / 3600.0
     }
 }
 
