@@ -313,11 +313,11 @@ pub fn search(
         }
         out.push(candidate);
     }
-    // Broad services of the outside become one key; narrow ones stay keys
-    // of their own addresses.
     // In key order, as the label groups below: the candidates' order is
     // the order the model learns its rows in, and a hash map's order
     // changes from run to run (a replay must give the same figures twice).
+    // Broad services of the outside become one key; narrow ones stay keys
+    // of their own addresses.
     let mut outside: Vec<(FlowKey, OutsideGroup)> = outside.into_iter().collect();
     outside.sort_unstable_by_key(|(key, _)| *key);
     for (group_key, group) in outside {

@@ -478,4 +478,4 @@ fn sample_hash(key: &FlowKey, at: i64) -> f64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -9,9 +9,8 @@ use super::*;
 const DAY: i64 = 86_400;
 const START: i64 = 1_700_006_400; // a Wednesday, 00:00 UTC
 
-/// An allowed TCP connection of 2 kB between two VMs (other modules' tests
-/// use it too).
-pub(crate) fn record(ts: i64, src: &str, dst: &str, port: u16) -> FlowRecord {
+/// An allowed TCP connection of 2 kB between two VMs.
+fn record(ts: i64, src: &str, dst: &str, port: u16) -> FlowRecord {
     let (src, dst) = (Endpoint::vm(src), Endpoint::vm(dst));
     FlowRecord::tcp_connection(Timestamp::from_secs(ts), src, dst, port, 2_000, 10)
 }

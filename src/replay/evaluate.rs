@@ -481,7 +481,14 @@ mod tests {
     fn gaps_between_captures_are_not_counted() {
         // The same flow for ten minutes, then again 30 days later.
         let at = |ts: i64| TraceEvent {
-            record: crate::predict::tests::record(ts, "a", "b", 80),
+            record: FlowRecord::tcp_connection(
+                augur_flows::Timestamp::from_secs(ts),
+                Endpoint::vm("a"),
+                Endpoint::vm("b"),
+                80,
+                2_000,
+                10,
+            ),
             truth: Truth::Benign,
         };
         let start = 1_700_000_000;

@@ -45,7 +45,8 @@ enum Watch {
     /// Watching since then (Unix seconds): each window close extends the
     /// span that starts there.
     Since(i64),
-    /// Nothing to watch with (every switch disconnected).
+    /// Not watching (no switch connected, records dropped): the time
+    /// until watching resumes is a gap.
     Paused,
 }
 
