@@ -38,7 +38,7 @@ struct KeyState {
     pair: u32,
     /// First observation, Unix seconds; the base of `onsets`.
     first_seen: i64,
-    /// Last allowed observation, for the burst gap; `i64::MIN` before one.
+    /// Last allowed observation; `i64::MIN` before one.
     last_allowed: i64,
     /// Last window with a denied attempt; `i64::MIN` before one.
     last_denied: i64,
@@ -83,7 +83,8 @@ pub struct KeyActivity {
     pub last_denied: Option<i64>,
     /// Windows with allowed traffic.
     pub active_windows: u32,
-    /// Onsets kept (bursts after a quiet gap), at most the ring's size.
+    /// Onsets kept (bursts of attempts, allowed or denied, after a quiet
+    /// gap), at most the ring's size.
     pub onsets: u32,
     /// Connections seen allowed.
     pub connections: u32,
@@ -615,19 +616,24 @@ impl Aggregator {
             (row.start_s, row.start_s)
         };
         state.first_seen = state.first_seen.min(first);
+        let previous = state.last_allowed.max(state.last_denied);
         state.denied = state.denied.saturating_add(row.denied);
         if row.denied > 0 {
             let denied_at = row.start_s.saturating_add(i64::from(row.last_offset_s));
             state.last_denied = state.last_denied.max(denied_at);
         }
-        if active {
-            let onset = state.last_allowed == i64::MIN
-                || first.saturating_sub(state.last_allowed) >= burst_gap;
+        // An onset is a burst of attempts whatever their verdict: a nightly
+        // job that the policy denies still runs nightly, and its recurrence
+        // is what says to open it before the next run.
+        if active || row.denied > 0 {
+            let onset = previous == i64::MIN || first.saturating_sub(previous) >= burst_gap;
             if onset {
                 let offset = u32::try_from(first.saturating_sub(state.first_seen).max(0))
                     .unwrap_or(u32::MAX);
                 state.onsets.push(state.first_seen, offset);
             }
+        }
+        if active {
             state.last_allowed = state.last_allowed.max(last);
             state.active_windows = state.active_windows.saturating_add(row.active_windows);
             state.connections = state.connections.saturating_add(row.connections);

@@ -202,6 +202,36 @@ fn denied_attempts_and_their_trend() {
 }
 
 #[test]
+fn a_denied_daily_job_keeps_its_period() {
+    // The policy denies a nightly backup; it still runs every night at
+    // 02:00, and that recurrence is what an opening before the next run
+    // rests on.
+    let mut agg = aggregator();
+    let mut rng = 7;
+    for day in 0..10 {
+        let start = MONDAY + day * 86_400 + 2 * 3600 + (lcg(&mut rng) * 50.0) as i64;
+        for c in 0..3 {
+            let mut r = record(start + c * 5, "db", "backup", 22, 0);
+            r.verdict = Verdict::Denied;
+            agg.ingest(&[r]);
+        }
+    }
+    agg.close_window(MONDAY + 10 * 86_400);
+    let sig = pair(&agg, "db", "backup");
+    let ssh = &sig.services[0];
+    assert_eq!((ssh.denied, ssh.active_windows), (30, 0));
+    let fit = ssh.periodicity.expect("the denied job's period");
+    assert!((fit.period_s - 86_400.0).abs() < 864.0, "{fit:?}");
+    let next = fit.next_expected_s.expect("a next run");
+    assert!(
+        (next - (MONDAY + 10 * 86_400 + 7200) as f64).abs() < 300.0,
+        "{next}"
+    );
+    let key = agg.key_activity().next().expect("one key");
+    assert_eq!(key.onsets, 10, "one onset per night, not per attempt");
+}
+
+#[test]
 fn label_pairs_sum_their_members() {
     let mut agg = aggregator();
     for (vm, tier) in [("web-1", "web"), ("web-2", "web"), ("db-1", "db")] {

@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn a_value_is_split_between_its_two_knots() {
         let mut row = [0.0; FEATURES];
-        // hours_since_use (the first feature, on HOURS) at 1.5: halfway
+        // hours_since_attempt (the first feature, on HOURS) at 1.5: halfway
         // between the knots 1 and 2 (columns 2 and 3), and its value in the
         // column after the knots.
         row[0] = 1.5;

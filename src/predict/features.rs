@@ -5,6 +5,15 @@
 //! the logarithm makes the classes' distributions closer to the Gaussians
 //! naive Bayes assumes. Each feature's [`Scale`] says where the logistic
 //! model's basis places its knots (see [`super::basis`]).
+//!
+//! A key's own history counts attempts whatever their verdict, as its
+//! outcome does (a key is used when it is attempted, allowed or denied).
+//! Replay learns first over a period in which nothing is denied, and a
+//! daemon's policy changes under it: evidence split by verdict (denied
+//! attempts, last denial, "never allowed") had no examples until
+//! enforcement began and met a quarter of strato-010's candidates with
+//! weights it never trained. Counted together, what the model learned of
+//! allowed scanners and clients holds for denied ones.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -34,18 +43,15 @@ pub enum Scale {
 
 /// The features, in column order, with their scales.
 pub const FEATURE_LIST: [(&str, Scale); FEATURES] = [
-    ("hours_since_use", Scale::Hours),
-    ("connections", Scale::Count),
+    ("hours_since_attempt", Scale::Hours),
+    ("attempts", Scale::Count),
     ("active_ratio", Scale::Share),
     ("periodic_due", Scale::Share),
     ("hour_share", Scale::Share),
     ("weekday_share", Scale::Share),
-    ("denied", Scale::Count),
-    ("hours_since_denied", Scale::Hours),
     ("peer_support", Scale::Share),
     ("port_class", Scale::Class),
     ("source_age_hours", Scale::Hours),
-    ("never_used", Scale::Flag),
     ("carried_payload", Scale::Flag),
     ("onsets", Scale::Count),
     ("src_hours_since_active", Scale::Hours),
@@ -61,7 +67,7 @@ pub const FEATURE_LIST: [(&str, Scale); FEATURES] = [
 ];
 
 /// Number of features.
-pub const FEATURES: usize = 24;
+pub const FEATURES: usize = 21;
 
 /// One candidate's feature row.
 pub type FeatureRow = [f64; FEATURES];
@@ -410,18 +416,17 @@ fn encode(
         2.0
     };
     let row = [
-        last_allowed.map_or(log_hours(i64::MAX), |t| log_hours(now - t)),
-        log_count(connections),
+        last_allowed
+            .max(last_denied)
+            .map_or(log_hours(i64::MAX), |t| log_hours(now - t)),
+        log_count(connections + u64::from(denied)),
         (f64::from(active_windows) / windows_since as f64).min(1.0),
         periodic_due,
         hour_share,
         weekday_share,
-        log_count(u64::from(denied)),
-        last_denied.map_or(log_hours(i64::MAX), |t| log_hours(now - t)),
         f64::from(candidate.peer_support),
         port_class,
         log_hours(source_age_s),
-        if last_allowed.is_some() { 0.0 } else { 1.0 },
         if carried { 1.0 } else { 0.0 },
         log_count(u64::from(activity.map_or(0, |a| a.onsets))),
         src_since,
@@ -458,6 +463,64 @@ fn encode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_denied_history_reads_like_an_allowed_one() {
+        use augur_flows::{Endpoint, FlowRecord, Timestamp, Verdict, WindowConfig};
+
+        // Two VMs attempt the same service at the same instants, one
+        // allowed and one denied: their attempts, recency and onsets are
+        // the same evidence.
+        let mut agg = Aggregator::new(WindowConfig::default());
+        agg.set_keep_closed(false);
+        let t0 = 1_700_006_400;
+        for run in 0..5 {
+            for (src, verdict) in [("web-1", Verdict::Allowed), ("web-2", Verdict::Denied)] {
+                let at = Timestamp::from_secs(t0 + run * 3600);
+                let mut r = FlowRecord::tcp_connection(
+                    at,
+                    Endpoint::vm(src),
+                    Endpoint::vm("db-1"),
+                    5432,
+                    2_000,
+                    10,
+                );
+                r.verdict = verdict;
+                agg.ingest(&[r]);
+            }
+        }
+        let now = t0 + 5 * 3600;
+        agg.close_window(now);
+        let scans = ScanDetector::new(super::super::ScanParams::default());
+        let limits = super::super::candidates::SearchLimits {
+            forget_after_s: 7 * 86_400,
+            new_vm_age_s: 86_400,
+            max_peer_services: 8,
+            outside_min_peers: 16,
+        };
+        let found = super::super::candidates::search(&agg, &scans, &limits, now);
+        let encoder = Encoder::new(&agg, &scans, 3600, now);
+        let row_of = |src: &str| {
+            let id = agg.endpoints().get(&Endpoint::vm(src));
+            let candidate = found
+                .list
+                .iter()
+                .find(|c| Some(c.key.src) == id && c.key.service_port == 5432);
+            let candidate = candidate.unwrap_or_else(|| panic!("{src}'s key is a candidate"));
+            encoder
+                .encode(candidate, found.activity(candidate, &agg).as_ref())
+                .0
+        };
+        let (allowed, denied) = (row_of("web-1"), row_of("web-2"));
+        for name in ["hours_since_attempt", "attempts", "onsets"] {
+            let i = FEATURE_LIST
+                .iter()
+                .position(|f| f.0 == name)
+                .unwrap_or(usize::MAX);
+            assert_eq!(allowed.get(i), denied.get(i), "{name}");
+            assert!(allowed.get(i).is_some_and(|&v| v > 0.0), "{name}");
+        }
+    }
 
     #[test]
     fn next_run_skips_missed_runs_but_keeps_a_late_one() {

@@ -674,6 +674,9 @@ struct Cycle<'a> {
     /// Candidate keys whose traffic carried something (see
     /// [`augur_flows::KeyActivity::carried_payload`]).
     worked: HashSet<FlowKey>,
+    /// Services (destination, protocol, port) that some candidate key
+    /// reached with traffic that carried something.
+    served: HashSet<(EndpointId, Protocol, u16)>,
 }
 
 impl<'a> Cycle<'a> {
@@ -716,6 +719,12 @@ impl<'a> Cycle<'a> {
                 .iter()
                 .filter(|p| p.evidence.carried_payload)
                 .map(|p| p.key)
+                .collect(),
+            served: input
+                .predictions
+                .iter()
+                .filter(|p| p.evidence.carried_payload)
+                .map(|p| (p.key.dst, p.key.protocol, p.key.service_port))
                 .collect(),
         }
     }
@@ -796,6 +805,7 @@ impl<'a> Cycle<'a> {
             .filter(|p| p.probability >= threshold && p.probability.is_finite())
             .filter(|p| coverage.covering_rule(&p.key, self.at).is_none())
             .filter(|p| !self.is_scan_fan_out(p) && !is_unanswered(p))
+            .filter(|p| !self.is_unserved_inbound(p))
             .collect();
         let mut taken: HashSet<FlowKey> = HashSet::new();
         self.time_bound(&candidates, &mut taken, out);
@@ -836,6 +846,24 @@ impl<'a> Cycle<'a> {
         self.scanning.contains(&p.key.src)
             && (!p.evidence.carried_payload
                 || matches!(self.peer(p.key.dst), Some(Peer::Address(_))))
+    }
+
+    /// Whether a prediction is of one external address reaching a VM's TCP
+    /// port that nobody was ever served on and that this address was never
+    /// let through to: nothing says the VM offers the service, and on the
+    /// campus traces such keys are brute-forcers retrying telnet every
+    /// minute, whose return the model rightly expects. (A new public
+    /// service is proposed through its key of the outside as a whole, once
+    /// many addresses ask for it.)
+    fn is_unserved_inbound(&self, p: &Prediction) -> bool {
+        p.key.protocol == Protocol::TCP
+            && p.evidence.addresses <= 1
+            && p.evidence.last_seen.is_none()
+            && matches!(self.endpoint(p.key.src), Some(FlowEndpoint::External(ip)) if !ip.is_unspecified())
+            && matches!(self.endpoint(p.key.dst), Some(FlowEndpoint::Vm(_)))
+            && !self
+                .served
+                .contains(&(p.key.dst, p.key.protocol, p.key.service_port))
     }
 
     fn key_opening(&self, key: &FlowKey) -> Option<Opening> {

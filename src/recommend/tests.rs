@@ -669,6 +669,53 @@ fn a_tcp_key_that_was_let_through_and_never_answered_is_not_proposed() {
 }
 
 #[test]
+fn an_outside_address_denied_on_a_port_the_vm_never_served_is_not_proposed() {
+    let mut w = World::new("");
+    // A brute-forcer denied on telnet every minute: it will be back, but
+    // web-1 serves no telnet to anyone.
+    let denied = |e: &mut Evidence| {
+        e.denied = 76;
+        e.last_denied = Some(NOW - 60);
+    };
+    w.predict("198.51.100.7", "web-1", Protocol::TCP, 23, 0.95, denied);
+    for i in 0..76 {
+        w.traffic(
+            NOW - 60 * (i + 1),
+            "198.51.100.7",
+            "web-1",
+            23,
+            0,
+            Verdict::Denied,
+        );
+    }
+    // A new client of a service web-1 does serve is proposed, and so is a
+    // VM denied on a port nobody serves yet (inside, the policy's gaps are
+    // what augur learns).
+    w.predict("203.0.113.5", "web-1", Protocol::TCP, 443, 0.95, denied);
+    w.predict("203.0.113.6", "web-1", Protocol::TCP, 443, 0.5, |_| {});
+    w.traffic(
+        NOW - DAY,
+        "203.0.113.6",
+        "web-1",
+        443,
+        10_000,
+        Verdict::Allowed,
+    );
+    w.predict("web-2", "web-1", Protocol::TCP, 23, 0.95, denied);
+    let recs = w.run();
+    let lines: Vec<String> = recs.iter().map(|r| r.change.to_string()).collect();
+    assert!(
+        !lines.iter().any(|l| l.contains("198.51.100.7")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("203.0.113.5")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("vm:web-2 ")), "{lines:#?}");
+}
+
+#[test]
 fn ids_are_stable_across_cycles_and_differ_between_changes() {
     let build = || {
         let mut w = World::new("");
