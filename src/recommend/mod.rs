@@ -706,6 +706,18 @@ impl<'a> Cycle<'a> {
                 .filter(|p| p.evidence.source_scanning)
                 .map(|p| p.key.src),
         );
+        // One pass over the predictions for both: a cycle can hold a
+        // million of them.
+        let mut worked = HashSet::new();
+        let mut served = HashSet::new();
+        for p in input
+            .predictions
+            .iter()
+            .filter(|p| p.evidence.carried_payload)
+        {
+            worked.insert(p.key);
+            served.insert((p.key.dst, p.key.protocol, p.key.service_port));
+        }
         Cycle {
             input,
             settings,
@@ -714,18 +726,8 @@ impl<'a> Cycle<'a> {
             at: system_time(now),
             label_members,
             scanning,
-            worked: input
-                .predictions
-                .iter()
-                .filter(|p| p.evidence.carried_payload)
-                .map(|p| p.key)
-                .collect(),
-            served: input
-                .predictions
-                .iter()
-                .filter(|p| p.evidence.carried_payload)
-                .map(|p| (p.key.dst, p.key.protocol, p.key.service_port))
-                .collect(),
+            worked,
+            served,
         }
     }
 
@@ -804,8 +806,9 @@ impl<'a> Cycle<'a> {
             .iter()
             .filter(|p| p.probability >= threshold && p.probability.is_finite())
             .filter(|p| coverage.covering_rule(&p.key, self.at).is_none())
-            .filter(|p| !self.is_scan_fan_out(p) && !is_unanswered(p))
-            .filter(|p| !self.is_unserved_inbound(p))
+            .filter(|p| {
+                !self.is_scan_fan_out(p) && !is_unanswered(p) && !self.is_unserved_inbound(p)
+            })
             .collect();
         let mut taken: HashSet<FlowKey> = HashSet::new();
         self.time_bound(&candidates, &mut taken, out);
