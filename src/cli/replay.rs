@@ -272,6 +272,14 @@ fn print_report(trace: &Trace, report: &ReplayReport) {
                 .collect();
             println!("by kind of key: {}", kinds.join("; "));
         }
+        if let Some(h) = q.hindsight {
+            println!(
+                "in hindsight, knowing the whole trace: keys ranked by their use rate AUC {:.3}; \
+                 right after any activity within the horizon and by key rate in quiet \
+                 ({} predictions, {} used) AUC {:.3}",
+                h.key_rate_auc, h.quiet_examples, h.quiet_positives, h.quiet_bound_auc
+            );
+        }
         let curve: Vec<String> = q
             .reliability
             .iter()

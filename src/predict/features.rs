@@ -350,6 +350,16 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    /// When anything on the network was last active, if ever.
+    pub fn network_last_active(&self) -> Option<i64> {
+        self.endpoints
+            .last
+            .iter()
+            .copied()
+            .max()
+            .filter(|&t| t > i64::MIN)
+    }
+
     /// Encodes one candidate; `activity` is its key's history (see
     /// [`super::candidates::Candidates::activity`]).
     pub fn encode(

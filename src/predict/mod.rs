@@ -95,7 +95,7 @@ use serde::Deserialize;
 pub use candidates::Candidate;
 pub use features::{FEATURE_LIST, FEATURES, FeatureRow, Scale};
 pub use model::{Model, ModelFamily};
-pub use quality::{KindQuality, QualityReport, QualityTally};
+pub use quality::{HindsightReport, HindsightTally, KindQuality, QualityReport, QualityTally};
 pub use scan::{OutsideSide, ScanDetector, ScanFlag, ScanParams};
 
 /// The predictor's settings, as written (see [`PredictorParams::check`]).
@@ -195,6 +195,8 @@ impl CheckedPredictorParams {
 #[derive(Debug)]
 struct Snapshot {
     at: i64,
+    /// Nothing at all happened on the network within the horizon before.
+    quiet: bool,
     keys: Vec<FlowKey>,
     rows: Vec<FeatureRow>,
     raw: Vec<f64>,
@@ -211,6 +213,8 @@ pub struct Predictor {
     quality: QualityTally,
     /// The same tally per kind of key.
     quality_by_kind: [QualityTally; model::KINDS],
+    /// Outcomes per key, for the hindsight rankings, where they are kept.
+    hindsight: Option<HindsightTally<FlowKey>>,
 }
 
 /// The predictions of one cycle.
@@ -237,6 +241,7 @@ impl Predictor {
             quality_by_kind: std::array::from_fn(|_| {
                 QualityTally::new(params.decision_threshold.get())
             }),
+            hindsight: None,
             params,
         }
     }
@@ -275,7 +280,16 @@ impl Predictor {
                 }
             })
             .collect();
+        report.hindsight = self.hindsight.as_ref().and_then(HindsightTally::report);
         report
+    }
+
+    /// Keeps the outcomes of scored predictions per key from now on, so
+    /// that [`Predictor::quality`] reports the hindsight rankings (see
+    /// [`HindsightTally`]). Replay does; a live controller need not hold a
+    /// count for every key it ever scored.
+    pub fn keep_hindsight(&mut self) {
+        self.hindsight = Some(HindsightTally::default());
     }
 
     /// Starts a new quality tally (replay does at the end of learning, so
@@ -284,6 +298,9 @@ impl Predictor {
         self.quality = QualityTally::new(self.params.decision_threshold.get());
         self.quality_by_kind =
             std::array::from_fn(|_| QualityTally::new(self.params.decision_threshold.get()));
+        if let Some(hindsight) = self.hindsight.as_mut() {
+            *hindsight = HindsightTally::default();
+        }
     }
 
     /// Learns from every snapshot whose horizon has passed at `now`. The
@@ -343,6 +360,9 @@ impl Predictor {
                     self.quality.add(p, used);
                     if let Some(tally) = self.quality_by_kind.get_mut(model::kind_of(row)) {
                         tally.add(p, used);
+                    }
+                    if let Some(hindsight) = self.hindsight.as_mut() {
+                        hindsight.add(*key, snapshot.quiet, used);
                     }
                 }
                 rows.push(*row);
@@ -406,6 +426,9 @@ impl Predictor {
         let rate = self.params.snapshot_sample as f64 / found.list.len().max(1) as f64;
         let mut taken = snapshot.is_some().then(|| Snapshot {
             at: now,
+            quiet: encoder
+                .network_last_active()
+                .is_none_or(|t| now.saturating_sub(t) >= self.params.horizon_s),
             keys: Vec::new(),
             rows: Vec::new(),
             raw: Vec::new(),

@@ -13,6 +13,9 @@
 //! a thousandth of probability tied most of them, which understated ROC
 //! AUC by up to 0.04 on the real traces.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 use serde::Serialize;
 
 const BINS: usize = 10_000;
@@ -80,6 +83,10 @@ pub struct QualityReport {
     /// the kinds differ in how predictable they are.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub by_kind: Vec<KindQuality>,
+    /// What rankings that know the whole run reach on the same predictions,
+    /// where a predictor keeps them (replay does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hindsight: Option<HindsightReport>,
 }
 
 /// Quality over the predictions of one kind of key.
@@ -192,8 +199,119 @@ impl QualityTally {
                 })
                 .collect(),
             by_kind: Vec::new(),
+            hindsight: None,
         }
     }
+}
+
+/// The outcomes of scored predictions per key, split by whether anything
+/// at all happened on the network within the horizon before the sample.
+///
+/// From them come two rankings that no predictor can build, because they
+/// know the whole run: each key ranked by how often it was used over all
+/// of it, and a bound that is right on every sample taken after recent
+/// activity and ranks the samples taken in quiet by each key's quiet-time
+/// use. They say how much of a trace's outcome is settled by which key it
+/// is, and how much by when something starts that nothing announced: a
+/// predictor's ROC AUC well under the bound means it misses evidence, one
+/// near it means the trace holds no more.
+#[derive(Debug, Clone)]
+pub struct HindsightTally<K> {
+    /// Per key: `[busy used, busy unused, quiet used, quiet unused]`.
+    keys: HashMap<K, [u64; 4]>,
+}
+
+/// What the rankings of a [`HindsightTally`] reach.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HindsightReport {
+    /// ROC AUC of ranking every prediction by its key's use rate over the
+    /// whole run.
+    pub key_rate_auc: f64,
+    /// Predictions sampled when nothing had happened on the network within
+    /// the horizon before.
+    pub quiet_examples: u64,
+    /// Of which came true.
+    pub quiet_positives: u64,
+    /// ROC AUC of a ranking that is right on every prediction taken after
+    /// recent activity and ranks the quiet ones by their key's quiet-time
+    /// use rate over the whole run.
+    pub quiet_bound_auc: f64,
+}
+
+impl<K> Default for HindsightTally<K> {
+    fn default() -> HindsightTally<K> {
+        HindsightTally {
+            keys: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq> HindsightTally<K> {
+    /// Adds one scored prediction about `key`, sampled in `quiet` or not.
+    pub fn add(&mut self, key: K, quiet: bool, happened: bool) {
+        let slot = usize::from(quiet) * 2 + usize::from(!happened);
+        if let Some(count) = self.keys.entry(key).or_default().get_mut(slot) {
+            *count += 1;
+        }
+    }
+
+    /// The report; `None` before any prediction was added.
+    pub fn report(&self) -> Option<HindsightReport> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let all = self.keys.values().map(|c| (c[0] + c[2], c[1] + c[3]));
+        let (key_wins, pos, neg) = grouped_wins(all);
+        let quiet = self.keys.values().map(|c| (c[2], c[3]));
+        let (quiet_wins, quiet_pos, quiet_neg) = grouped_wins(quiet);
+        let (busy_pos, busy_neg) = (pos - quiet_pos, neg - quiet_neg);
+        // Busy positives above every negative, busy negatives below every
+        // positive, the quiet ones among themselves by their key's rate.
+        let bound_wins = (busy_pos * neg) as f64 + quiet_wins + (quiet_pos * busy_neg) as f64;
+        let auc = |wins: f64| {
+            if pos > 0 && neg > 0 {
+                wins / (pos as f64 * neg as f64)
+            } else {
+                f64::NAN
+            }
+        };
+        Some(HindsightReport {
+            key_rate_auc: auc(key_wins),
+            quiet_examples: quiet_pos + quiet_neg,
+            quiet_positives: quiet_pos,
+            quiet_bound_auc: auc(bound_wins),
+        })
+    }
+}
+
+/// The Mann–Whitney count of a ranking constant within each group of
+/// `(positives, negatives)` and ordered by the groups' positive rate (ties
+/// count half), with the total positives and negatives.
+fn grouped_wins(groups: impl Iterator<Item = (u64, u64)>) -> (f64, u64, u64) {
+    let mut groups: Vec<(u64, u64)> = groups.filter(|&(p, n)| p + n > 0).collect();
+    // By rate p / (p + n), compared exactly.
+    groups.sort_by(|a, b| {
+        (u128::from(a.0) * u128::from(b.0 + b.1)).cmp(&(u128::from(b.0) * u128::from(a.0 + a.1)))
+    });
+    let (mut wins, mut below, mut pos, mut neg) = (0.0, 0u64, 0u64, 0u64);
+    let mut i = 0;
+    while let Some(&(p0, n0)) = groups.get(i) {
+        // Groups of equal rate tie with each other.
+        let (mut p, mut n) = (0, 0);
+        while let Some(&(gp, gn)) = groups.get(i) {
+            if u128::from(gp) * u128::from(p0 + n0) != u128::from(p0) * u128::from(gp + gn) {
+                break;
+            }
+            p += gp;
+            n += gn;
+            i += 1;
+        }
+        wins += p as f64 * (below as f64 + n as f64 / 2.0);
+        below += n;
+        pos += p;
+        neg += n;
+    }
+    (wins, pos, neg)
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -258,5 +376,51 @@ mod tests {
             tally.add(p, i >= 900);
         }
         assert!((tally.report().roc_auc - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hindsight_ranks_keys_by_their_rate_over_the_whole_run() {
+        let mut tally = HindsightTally::default();
+        for (key, used, unused) in [('a', 3, 1), ('b', 1, 3), ('c', 0, 2)] {
+            (0..used).for_each(|_| tally.add(key, false, true));
+            (0..unused).for_each(|_| tally.add(key, false, false));
+        }
+        // a's positives beat b's and c's negatives and half of a's own;
+        // b's beat c's and half of b's own: (3 · 5.5 + 1 · 3.5) / (4 · 6).
+        let r = tally.report().unwrap();
+        assert!((r.key_rate_auc - 20.0 / 24.0).abs() < 1e-12, "{r:?}");
+        // Nothing was quiet, so the bound is a perfect ranking.
+        assert_eq!((r.quiet_examples, r.quiet_bound_auc), (0, 1.0));
+    }
+
+    #[test]
+    fn hindsight_bound_is_right_after_activity_and_ranks_quiet_by_rate() {
+        let mut tally = HindsightTally::default();
+        tally.add('a', false, true);
+        tally.add('a', false, false);
+        tally.add('a', true, true);
+        tally.add('a', true, false);
+        tally.add('b', true, false);
+        tally.add('b', true, false);
+        let r = tally.report().unwrap();
+        // a (2 of 4) above b (0 of 2): 2 · (2 + 1) of 2 · 4 pairs.
+        assert!((r.key_rate_auc - 0.75).abs() < 1e-12, "{r:?}");
+        // The busy positive beats all 4 negatives; the quiet one beats b's
+        // two, half of a's quiet one, and the busy one: 7.5 of 8.
+        assert!((r.quiet_bound_auc - 7.5 / 8.0).abs() < 1e-12, "{r:?}");
+        assert_eq!((r.quiet_examples, r.quiet_positives), (4, 1));
+    }
+
+    #[test]
+    fn hindsight_ties_keys_of_equal_rate() {
+        let mut tally = HindsightTally::default();
+        for (key, used, unused) in [('a', 1, 1), ('b', 2, 2)] {
+            (0..used).for_each(|_| tally.add(key, true, true));
+            (0..unused).for_each(|_| tally.add(key, true, false));
+        }
+        let r = tally.report().unwrap();
+        assert!((r.key_rate_auc - 0.5).abs() < 1e-12, "{r:?}");
+        assert!((r.quiet_bound_auc - 0.5).abs() < 1e-12, "{r:?}");
+        assert!(HindsightTally::<char>::default().report().is_none());
     }
 }

@@ -178,9 +178,11 @@ pub fn replay(
         delay_s: settings.review_delay_s,
         attack_keys: attack_keys.clone(),
     };
+    let mut predictor = Predictor::new(params);
+    predictor.keep_hindsight();
     let mut strategies: Vec<Box<dyn Strategy>> = vec![
         Box::new(Augur::new(
-            Predictor::new(params),
+            predictor,
             settings.recommend.clone(),
             settings.risk.clone(),
             policy.clone(),
