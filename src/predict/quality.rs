@@ -155,22 +155,14 @@ impl QualityTally {
 
     /// The report of everything tallied.
     pub fn report(&self) -> QualityReport {
-        let pos: u64 = self.positives.iter().sum();
-        let neg: u64 = self.negatives.iter().sum();
+        let bins = self
+            .positives
+            .iter()
+            .copied()
+            .zip(self.negatives.iter().copied());
+        let (wins, pos, neg) = mann_whitney(bins);
         let n = pos + neg;
-        // AUC as the Mann–Whitney statistic: for each positive, the
-        // negatives below it, plus half of those in its own bin.
-        let mut below = 0u64;
-        let mut wins = 0.0f64;
-        for (p, q) in self.positives.iter().zip(&self.negatives) {
-            wins += *p as f64 * (below as f64 + *q as f64 / 2.0);
-            below += q;
-        }
-        let roc_auc = if pos > 0 && neg > 0 {
-            wins / (pos as f64 * neg as f64)
-        } else {
-            f64::NAN
-        };
+        let roc_auc = auc(wins, pos, neg);
         let (tp, fp) = self.above;
         let rate = if n > 0 { pos as f64 / n as f64 } else { 0.0 };
         QualityReport {
@@ -267,51 +259,60 @@ impl<K: Hash + Eq> HindsightTally<K> {
         let (busy_pos, busy_neg) = (pos - quiet_pos, neg - quiet_neg);
         // Busy positives above every negative, busy negatives below every
         // positive, the quiet ones among themselves by their key's rate.
-        let bound_wins = (busy_pos * neg) as f64 + quiet_wins + (quiet_pos * busy_neg) as f64;
-        let auc = |wins: f64| {
-            if pos > 0 && neg > 0 {
-                wins / (pos as f64 * neg as f64)
-            } else {
-                f64::NAN
-            }
-        };
+        let bound_wins =
+            busy_pos as f64 * neg as f64 + quiet_wins + quiet_pos as f64 * busy_neg as f64;
         Some(HindsightReport {
-            key_rate_auc: auc(key_wins),
+            key_rate_auc: auc(key_wins, pos, neg),
             quiet_examples: quiet_pos + quiet_neg,
             quiet_positives: quiet_pos,
-            quiet_bound_auc: auc(bound_wins),
+            quiet_bound_auc: auc(bound_wins, pos, neg),
         })
     }
 }
 
-/// The Mann–Whitney count of a ranking constant within each group of
-/// `(positives, negatives)` and ordered by the groups' positive rate (ties
-/// count half), with the total positives and negatives.
+/// The Mann–Whitney count of a ranking that is constant within each group
+/// of `(positives, negatives)`, given in ascending order of score: for each
+/// positive, the negatives below it, plus half of those in its own group.
+/// With the total positives and negatives.
+fn mann_whitney(groups: impl Iterator<Item = (u64, u64)>) -> (f64, u64, u64) {
+    let (mut wins, mut pos, mut below) = (0.0, 0u64, 0u64);
+    for (p, n) in groups {
+        wins += p as f64 * (below as f64 + n as f64 / 2.0);
+        pos += p;
+        below += n;
+    }
+    (wins, pos, below)
+}
+
+/// ROC AUC from a Mann–Whitney count; NaN without both outcomes.
+fn auc(wins: f64, pos: u64, neg: u64) -> f64 {
+    if pos > 0 && neg > 0 {
+        wins / (pos as f64 * neg as f64)
+    } else {
+        f64::NAN
+    }
+}
+
+/// [`mann_whitney`] of a ranking by each group's positive rate: groups of
+/// equal rate are pooled, so that they tie.
 fn grouped_wins(groups: impl Iterator<Item = (u64, u64)>) -> (f64, u64, u64) {
     let mut groups: Vec<(u64, u64)> = groups.filter(|&(p, n)| p + n > 0).collect();
     // By rate p / (p + n), compared exactly.
-    groups.sort_by(|a, b| {
+    let rate_order = |a: &(u64, u64), b: &(u64, u64)| {
         (u128::from(a.0) * u128::from(b.0 + b.1)).cmp(&(u128::from(b.0) * u128::from(a.0 + a.1)))
-    });
-    let (mut wins, mut below, mut pos, mut neg) = (0.0, 0u64, 0u64, 0u64);
-    let mut i = 0;
-    while let Some(&(p0, n0)) = groups.get(i) {
-        // Groups of equal rate tie with each other.
-        let (mut p, mut n) = (0, 0);
-        while let Some(&(gp, gn)) = groups.get(i) {
-            if u128::from(gp) * u128::from(p0 + n0) != u128::from(p0) * u128::from(gp + gn) {
-                break;
+    };
+    groups.sort_by(rate_order);
+    let mut pooled: Vec<(u64, u64)> = Vec::with_capacity(groups.len());
+    for g in groups {
+        match pooled.last_mut() {
+            Some(last) if rate_order(last, &g).is_eq() => {
+                last.0 += g.0;
+                last.1 += g.1;
             }
-            p += gp;
-            n += gn;
-            i += 1;
+            _ => pooled.push(g),
         }
-        wins += p as f64 * (below as f64 + n as f64 / 2.0);
-        below += n;
-        pos += p;
-        neg += n;
     }
-    (wins, pos, neg)
+    mann_whitney(pooled.into_iter())
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
