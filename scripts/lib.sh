@@ -38,3 +38,11 @@ find_cargo() {
 augur_bin() {
   echo "${CARGO_TARGET_DIR:-$PWD/target}/debug/augur"
 }
+
+# Prints the space free where the build and the tests write, e.g.
+# "disk: 41G free for the build, 41G for temporary files".
+disk_free() {
+  local target=${CARGO_TARGET_DIR:-$PWD/target}
+  [ -d "$target" ] || target=$PWD
+  echo "disk: $(df -h --output=avail "$target" | tail -n 1 | tr -d ' ') free for the build, $(df -h --output=avail "${TMPDIR:-/tmp}" | tail -n 1 | tr -d ' ') for temporary files"
+}
