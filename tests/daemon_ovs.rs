@@ -20,94 +20,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use augur::daemon::{self, Daemon};
-use augur::inventory::Inventory;
 use augur::policy::Cookie;
+use support::example::{POLICY, inventory_on};
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
 use support::{eventually, write_atomically};
 
-const POLICY: &str = include_str!("../examples/policy/three-tier.toml");
-const INVENTORY: &str = include_str!("../examples/policy/three-tier-inventory.toml");
 /// Long enough for a loaded two-core machine shared with other test runs.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The example inventory with bridges `s1` and `s2` renamed to test bridges
-/// (a bridge given as `None` is dropped, with everything on it).
-fn inventory(s1: Option<&TestBridge>, s2: Option<&TestBridge>) -> Inventory {
-    let mut inventory: Inventory = toml::from_str(INVENTORY).unwrap();
-    let map = |name: &str| -> Option<(String, u64)> {
-        let bridge = match name {
-            "s1" => s1,
-            "s2" => s2,
-            _ => None,
-        }?;
-        Some((bridge.name().to_owned(), bridge.datapath_id()))
-    };
-    inventory.bridges.retain_mut(|b| match map(&b.name) {
-        Some((name, dpid)) => {
-            b.name = name;
-            b.datapath_id = dpid;
-            true
-        }
-        None => false,
-    });
-    for vm in &mut inventory.vms {
-        vm.interfaces.retain_mut(|i| match map(&i.bridge) {
-            Some((name, _)) => {
-                i.bridge = name;
-                true
-            }
-            None => false,
-        });
-    }
-    inventory.vms.retain(|vm| !vm.interfaces.is_empty());
-    inventory
-        .external_ports
-        .retain_mut(|p| match map(&p.bridge) {
-            Some((name, _)) => {
-                p.bridge = name;
-                true
-            }
-            None => false,
-        });
-    inventory
-}
-
-/// A flow as `ovs-ofctl` prints it, without what changes by itself
-/// (counters, ages, the remaining hard timeout), match fields as a set.
-fn normalize(line: &str) -> Option<String> {
-    let line = line.trim();
-    let (head, actions) = line.split_once(" actions=")?;
-    let mut fields: Vec<&str> = head
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .filter(|f| {
-            ![
-                "duration=",
-                "n_packets=",
-                "n_bytes=",
-                "idle_age=",
-                "hard_age=",
-                "hard_timeout=",
-            ]
-            .iter()
-            .any(|skip| f.starts_with(skip))
-        })
-        .collect();
-    fields.sort_unstable();
-    Some(format!("{} actions={actions}", fields.join(",")))
-}
 
 /// augur's flows on `bridge`, as `ovs-ofctl -O OpenFlow14 dump-flows`
 /// prints them, normalized.
 fn installed(bridge: &TestBridge) -> BTreeSet<String> {
     let (cookie, mask) = Cookie::augur_filter();
-    let filter = format!("cookie={cookie:#x}/{mask:#x}");
-    bridge
-        .dump_flows(&["--no-stats", &filter])
-        .lines()
-        .filter_map(normalize)
-        .collect()
+    bridge.flow_set(&[&format!("cookie={cookie:#x}/{mask:#x}")])
 }
 
 /// The compiled table of `bridge` as `ovs-ofctl` prints it, normalized: the
@@ -255,7 +180,7 @@ address = "127.0.0.1:0"
 
     let s1 = TestBridge::new(port).unwrap();
     let s2 = TestBridge::new(port).unwrap();
-    let text = toml::to_string(&inventory(Some(&s1), Some(&s2))).unwrap();
+    let text = toml::to_string(&inventory_on(Some(&s1), Some(&s2))).unwrap();
     write_atomically(&inventory_file, &text);
 
     let desired_rx = daemon.desired();
@@ -514,7 +439,7 @@ async fn a_restarted_daemon_changes_nothing_on_a_switch_at_the_policy() {
     let policy = files.path("policy.toml");
     let inventory_file = files.path("inventory.json");
     write_atomically(&policy, POLICY);
-    let inventory = inventory(Some(&bridge), None);
+    let inventory = inventory_on(Some(&bridge), None);
     write_atomically(
         &inventory_file,
         &serde_json::to_string_pretty(&inventory).unwrap(),
@@ -704,7 +629,7 @@ async fn the_daemon_makes_its_bridges_fail_closed_through_ovsdb() {
     write_atomically(&policy, POLICY);
     write_atomically(
         &inventory_file,
-        &toml::to_string(&inventory(Some(&bridge), None)).unwrap(),
+        &toml::to_string(&inventory_on(Some(&bridge), None)).unwrap(),
     );
     let config = format!(
         r#"
@@ -762,7 +687,7 @@ async fn an_expiring_rule_is_removed_by_the_switch_and_not_added_again() {
     write_atomically(&policy, &with_ttl);
     write_atomically(
         &inventory_file,
-        &toml::to_string(&inventory(Some(&bridge), None)).unwrap(),
+        &toml::to_string(&inventory_on(Some(&bridge), None)).unwrap(),
     );
     let config = format!(
         r#"

@@ -18,17 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use augur::daemon::{self, Daemon};
-use augur::inventory::Inventory;
 use augur::policy::Cookie;
 use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use support::example::{POLICY, inventory_on};
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs, vsctl};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-const POLICY: &str = include_str!("../examples/policy/three-tier.toml");
-const INVENTORY: &str = include_str!("../examples/policy/three-tier-inventory.toml");
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A PKI as `ovs-pki` makes it: two CAs, a controller and a switch
@@ -275,23 +273,7 @@ async fn open_vswitch_connects_over_ssl_and_gets_the_policy() {
         &format!("target=\"ssl:127.0.0.1:{port}\""),
     ]);
 
-    let mut inventory: Inventory = toml::from_str(INVENTORY).unwrap();
-    inventory.bridges.retain(|b| b.name == "s1");
-    for b in &mut inventory.bridges {
-        b.name = bridge.name().to_owned();
-        b.datapath_id = bridge.datapath_id();
-    }
-    for vm in &mut inventory.vms {
-        vm.interfaces.retain(|i| i.bridge == "s1");
-        for i in &mut vm.interfaces {
-            i.bridge = bridge.name().to_owned();
-        }
-    }
-    inventory.vms.retain(|vm| !vm.interfaces.is_empty());
-    inventory.external_ports.retain(|p| p.bridge == "s1");
-    for p in &mut inventory.external_ports {
-        p.bridge = bridge.name().to_owned();
-    }
+    let inventory = inventory_on(Some(&bridge), None);
     let policy = pki.path("policy.toml");
     let inventory_file = pki.path("inventory.toml");
     write(&policy, POLICY);

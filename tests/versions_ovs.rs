@@ -30,93 +30,23 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use augur::daemon::{self, Daemon};
-use augur::inventory::Inventory;
 use augur::orchestrate::versions::{
     ChangeMeta, Decider, PolicyVersion, RollbackBy, RollbackTarget, Status,
 };
 use augur::policy::{Cookie, Origin, PortRange, Proto, Rate, RateUnit};
 use augur::recommend::{Opening, Peer, PolicyChange};
+use support::example::{POLICY, inventory_on};
 use support::ovs::{TestBridge, ovs_usable, skip_without_ovs};
 use support::{eventually, write_atomically};
 
-const POLICY: &str = include_str!("../examples/policy/three-tier.toml");
-const INVENTORY: &str = include_str!("../examples/policy/three-tier-inventory.toml");
 /// Long enough for a loaded two-core machine shared with other test runs.
 const WAIT: Duration = Duration::from_secs(60);
 /// A flow of another controller.
 const FOREIGN: &str = "cookie=0x1234,table=9,priority=5,tcp,tp_dst=9999,actions=drop";
 
-/// The example inventory with bridges `s1` and `s2` renamed to test bridges.
-fn inventory(s1: &TestBridge, s2: &TestBridge) -> Inventory {
-    let mut inventory: Inventory = toml::from_str(INVENTORY).unwrap();
-    let map = |name: &str| match name {
-        "s1" => Some((s1.name().to_owned(), s1.datapath_id())),
-        "s2" => Some((s2.name().to_owned(), s2.datapath_id())),
-        _ => None,
-    };
-    inventory.bridges.retain_mut(|b| match map(&b.name) {
-        Some((name, dpid)) => {
-            b.name = name;
-            b.datapath_id = dpid;
-            true
-        }
-        None => false,
-    });
-    for vm in &mut inventory.vms {
-        vm.interfaces.retain_mut(|i| match map(&i.bridge) {
-            Some((name, _)) => {
-                i.bridge = name;
-                true
-            }
-            None => false,
-        });
-    }
-    inventory.vms.retain(|vm| !vm.interfaces.is_empty());
-    inventory
-        .external_ports
-        .retain_mut(|p| match map(&p.bridge) {
-            Some((name, _)) => {
-                p.bridge = name;
-                true
-            }
-            None => false,
-        });
-    inventory
-}
-
-/// A flow as `ovs-ofctl` prints it, without what changes by itself
-/// (counters, ages, the remaining hard timeout), match fields as a set.
-fn normalize(line: &str) -> Option<String> {
-    let line = line.trim();
-    let (head, actions) = line.split_once(" actions=")?;
-    let mut fields: Vec<&str> = head
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .filter(|f| {
-            ![
-                "duration=",
-                "n_packets=",
-                "n_bytes=",
-                "idle_age=",
-                "hard_age=",
-                "hard_timeout=",
-            ]
-            .iter()
-            .any(|skip| f.starts_with(skip))
-        })
-        .collect();
-    fields.sort_unstable();
-    Some(format!("{} actions={actions}", fields.join(",")))
-}
-
 /// Every flow of the bridge (augur's and others'), normalized.
 fn table(bridge: &TestBridge) -> BTreeSet<String> {
-    bridge
-        .dump_flows(&["--no-stats"])
-        .lines()
-        .filter_map(normalize)
-        .collect()
+    bridge.flow_set(&[])
 }
 
 /// The cookie of a normalized flow.
@@ -326,7 +256,7 @@ async fn changes_and_rollbacks_touch_exactly_their_flows_and_survive_a_restart()
     s1.ofctl("add-flow", &[FOREIGN]);
     write_atomically(
         &config.inventory,
-        &toml::to_string(&inventory(&s1, &s2)).unwrap(),
+        &toml::to_string(&inventory_on(Some(&s1), Some(&s2))).unwrap(),
     );
     settled(&daemon, &[&s1, &s2]).await;
     let base = [table(&s1), table(&s2)];
@@ -546,11 +476,7 @@ fn free_port() -> u16 {
 /// augur's flows on the bridge (normalized), for comparing across restarts.
 fn augur_flows(bridge: &TestBridge) -> BTreeSet<String> {
     let (cookie, mask) = Cookie::augur_filter();
-    bridge
-        .dump_flows(&["--no-stats", &format!("cookie={cookie:#x}/{mask:#x}")])
-        .lines()
-        .filter_map(normalize)
-        .collect()
+    bridge.flow_set(&[&format!("cookie={cookie:#x}/{mask:#x}")])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -568,7 +494,7 @@ async fn a_rollback_survives_sigkill_and_the_restarted_daemon_changes_nothing() 
     let s2 = TestBridge::new(port).unwrap();
     s1.ofctl("add-flow", &[FOREIGN]);
     let config = config(&server.sock);
-    let inventory = inventory(&s1, &s2);
+    let inventory = inventory_on(Some(&s1), Some(&s2));
     write_atomically(&config.inventory, &toml::to_string(&inventory).unwrap());
     let text = config.text.replace(
         "tcp = \"127.0.0.1:0\"",

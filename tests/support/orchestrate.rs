@@ -20,12 +20,10 @@ use augur::store::versions::VersionStore;
 use etherparse::PacketBuilder;
 
 use crate::common;
+use crate::support::example::inventory_on;
 use crate::support::ovs::TestBridge;
 
-/// The example policy.
-pub const POLICY: &str = include_str!("../../examples/policy/three-tier.toml");
-/// The example inventory (bridges `s1` and `s2`, renamed by [`inventory`]).
-pub const INVENTORY: &str = include_str!("../../examples/policy/three-tier-inventory.toml");
+pub use crate::support::example::{INVENTORY, POLICY};
 
 /// The recommendation ids of the history below (stable: a hash of the
 /// change's text).
@@ -90,37 +88,12 @@ pub fn history_csv(now: f64) -> String {
 
 /// The example inventory on two test bridges, web-1 at a real port of `s1`.
 pub fn inventory(s1: &TestBridge, s2: &TestBridge, web1_ofport: u32) -> Inventory {
-    let mut inventory: Inventory = toml::from_str(INVENTORY).unwrap();
-    let map = |name: &str| match name {
-        "s1" => Some((s1.name().to_owned(), s1.datapath_id())),
-        "s2" => Some((s2.name().to_owned(), s2.datapath_id())),
-        _ => None,
-    };
-    inventory.bridges.retain_mut(|b| match map(&b.name) {
-        Some((name, dpid)) => {
-            b.name = name;
-            b.datapath_id = dpid;
-            true
+    let mut inventory = inventory_on(Some(s1), Some(s2));
+    for vm in inventory.vms.iter_mut().filter(|vm| vm.id.0 == "web-1") {
+        for i in &mut vm.interfaces {
+            i.ofport.0 = web1_ofport;
         }
-        None => false,
-    });
-    for vm in &mut inventory.vms {
-        let web1 = vm.id.0 == "web-1";
-        vm.interfaces.retain_mut(|i| match map(&i.bridge) {
-            Some((name, _)) => {
-                i.bridge = name;
-                if web1 {
-                    i.ofport.0 = web1_ofport;
-                }
-                true
-            }
-            None => false,
-        });
     }
-    inventory.vms.retain(|vm| !vm.interfaces.is_empty());
-    inventory
-        .external_ports
-        .retain_mut(|p| map(&p.bridge).map(|(name, _)| p.bridge = name).is_some());
     inventory
 }
 
@@ -172,20 +145,9 @@ pub fn is_rule_flow_of(flow: &str, version: u16) -> bool {
         .is_some_and(|c| matches!(c.origin(), Some(Origin::Rule(_))) && c.version() == version)
 }
 
-/// Every flow of the bridge without counters, as a set.
+/// Every flow of the bridge, normalized, as a set.
 pub fn table(bridge: &TestBridge) -> BTreeSet<String> {
-    bridge
-        .dump_flows(&["--no-stats"])
-        .lines()
-        .filter(|l| l.contains("actions="))
-        .map(|l| {
-            l.split(',')
-                .map(str::trim)
-                .filter(|f| !f.starts_with("duration=") && !f.starts_with("idle_age="))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
+    bridge.flow_set(&[])
 }
 
 pub fn rule_flows_of(bridge: &TestBridge, version: u16) -> usize {

@@ -14,6 +14,7 @@
 //! returns `None` so the test can skip, unless `AUGUR_REQUIRE_OVS=1` (set by
 //! `scripts/test.sh`), in which case it panics.
 
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -116,6 +117,17 @@ impl TestBridge {
         self.ofctl("dump-flows", args)
     }
 
+    /// The flows `dump-flows --no-stats [args]` prints, each normalized
+    /// ([`normalize_flow`]): equal sets are equal tables.
+    pub fn flow_set(&self, args: &[&str]) -> BTreeSet<String> {
+        let mut all = vec!["--no-stats"];
+        all.extend_from_slice(args);
+        self.dump_flows(&all)
+            .lines()
+            .filter_map(normalize_flow)
+            .collect()
+    }
+
     /// Runs `ovs-ofctl -O OpenFlow14 <command> <bridge> [args]` and returns
     /// its output; panics, with the output, if it fails.
     pub fn ofctl(&self, command: &str, args: &[&str]) -> String {
@@ -130,6 +142,28 @@ impl TestBridge {
         let uuid = controllers.trim().trim_matches(|c| c == '[' || c == ']');
         vsctl(&["get", "controller", uuid, "is_connected"]).trim() == "true"
     }
+}
+
+/// A flow as `ovs-ofctl` prints it, without what changes by itself
+/// (counters, ages, the remaining hard timeout), its match fields sorted;
+/// `None` for a line that is no flow.
+pub fn normalize_flow(line: &str) -> Option<String> {
+    const CHANGING: [&str; 6] = [
+        "duration=",
+        "n_packets=",
+        "n_bytes=",
+        "idle_age=",
+        "hard_age=",
+        "hard_timeout=",
+    ];
+    let (head, actions) = line.trim().split_once(" actions=")?;
+    let mut fields: Vec<&str> = head
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && !CHANGING.iter().any(|skip| f.starts_with(skip)))
+        .collect();
+    fields.sort_unstable();
+    Some(format!("{} actions={actions}", fields.join(",")))
 }
 
 impl Drop for TestBridge {
