@@ -382,25 +382,12 @@ fn write_signature(out: &mut dyn Write, s: &Signature) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM:SS` UTC, from Unix seconds (civil-from-days, Howard
-/// Hinnant's algorithm).
+/// `YYYY-MM-DD HH:MM:SS` UTC, from Unix seconds (the number itself if it is
+/// beyond the years jiff knows, ±9999).
 fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    jiff::Timestamp::from_second(secs).map_or_else(
+        |_| secs.to_string(),
+        |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
     )
 }
 

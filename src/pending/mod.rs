@@ -167,19 +167,29 @@ impl From<SystemTime> for Timestamp {
 const MIN_SECS: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
 const MAX_SECS: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
 
+/// The day `Timestamp` counts from. (Days rather than jiff's own
+/// timestamps, whose range stops a day short of 9999-12-31 to leave room
+/// for offsets.)
+const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.0.clamp(MIN_SECS, MAX_SECS);
-        let days = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            of_day / 3600,
-            of_day % 3600 / 60,
-            of_day % 60
-        )
+        let date = jiff::Span::new()
+            .try_days(secs.div_euclid(86_400))
+            .and_then(|days| EPOCH.checked_add(days));
+        match date {
+            Ok(date) => write!(
+                f,
+                "{date}T{:02}:{:02}:{:02}Z",
+                of_day / 3600,
+                of_day % 3600 / 60,
+                of_day % 60
+            ),
+            // Unreachable: every clamped value is a date jiff knows.
+            Err(_) => write!(f, "{secs}"),
+        }
     }
 }
 
@@ -191,79 +201,37 @@ pub struct TimestampError(String);
 impl FromStr for Timestamp {
     type Err = TimestampError;
 
-    /// Exactly `YYYY-MM-DDTHH:MM:SSZ`, the form augur writes.
+    /// Exactly `YYYY-MM-DDTHH:MM:SSZ`, the form augur writes. RFC 3339 also
+    /// allows offsets, fractions and lowercase letters, and jiff reads a
+    /// leap second as :59; augur writes none of these, so an operator's
+    /// typing them is more likely a mistake than a time.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || TimestampError(s.chars().take(QUOTE_LEN).collect());
         let b = s.as_bytes();
-        if b.len() != 20
-            || b.get(4) != Some(&b'-')
-            || b.get(7) != Some(&b'-')
-            || b.get(10) != Some(&b'T')
-            || b.get(13) != Some(&b':')
-            || b.get(16) != Some(&b':')
-            || b.get(19) != Some(&b'Z')
-        {
+        let shaped = b.len() == 20
+            && b.iter().enumerate().all(|(i, &c)| match i {
+                4 | 7 => c == b'-',
+                10 => c == b'T',
+                13 | 16 => c == b':',
+                19 => c == b'Z',
+                _ => c.is_ascii_digit(),
+            });
+        if !shaped || b.get(17..19) == Some(b"60".as_slice()) {
             return Err(bad());
         }
-        let num = |range: std::ops::Range<usize>| -> Result<i64, TimestampError> {
-            let digits = b.get(range).ok_or_else(bad)?;
-            digits.iter().try_fold(0i64, |acc, &c| {
-                if c.is_ascii_digit() {
-                    Ok(acc * 10 + i64::from(c - b'0'))
-                } else {
-                    Err(bad())
-                }
-            })
-        };
-        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if !(1..=12).contains(&month)
-            || day < 1
-            || day > days_in_month(year, month)
-            || hour > 23
-            || minute > 59
-            || second > 59
-        {
-            return Err(bad());
-        }
-        let days = days_from_civil(year, month, day);
-        Ok(Self(days * 86_400 + hour * 3600 + minute * 60 + second))
+        let local: jiff::civil::DateTime = s
+            .get(..19)
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(bad)?;
+        let days = local.date().since(EPOCH).map_err(|_| bad())?.get_days();
+        let time = local.time();
+        Ok(Self(
+            i64::from(days) * 86_400
+                + i64::from(time.hour()) * 3600
+                + i64::from(time.minute()) * 60
+                + i64::from(time.second()),
+        ))
     }
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm); inputs are range-checked by the caller.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`], for days within years 0..=9999.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// The id of an entry: the recommendation's stable id, lowercase hex.

@@ -827,32 +827,25 @@ fn parse_expires(value: &toml::Value) -> Result<SystemTime, String> {
             "`{datetime}` needs a date, a time and an offset (such as 2030-01-01T00:00:00Z)"
         ));
     };
-    let days = days_from_civil(i64::from(date.year), date.month, date.day);
-    let offset_minutes = match offset {
+    let offset_seconds = match offset {
         toml::value::Offset::Z => 0,
-        toml::value::Offset::Custom { minutes } => i64::from(minutes),
+        toml::value::Offset::Custom { minutes } => i32::from(minutes) * 60,
     };
-    let seconds = days * 86_400
-        + i64::from(time.hour) * 3_600
-        + i64::from(time.minute) * 60
-        + i64::from(time.second.unwrap_or(0))
-        - offset_minutes * 60;
-    let seconds = u64::try_from(seconds).map_err(|_| "`expires` is before 1970".to_owned())?;
+    let local = jiff::civil::DateTime::new(
+        date.year.try_into().unwrap_or(i16::MAX),
+        date.month.try_into().unwrap_or(i8::MAX),
+        date.day.try_into().unwrap_or(i8::MAX),
+        time.hour.try_into().unwrap_or(i8::MAX),
+        time.minute.try_into().unwrap_or(i8::MAX),
+        time.second.unwrap_or(0).try_into().unwrap_or(i8::MAX),
+        0,
+    )
+    .and_then(|local| jiff::tz::Offset::from_seconds(offset_seconds)?.to_timestamp(local))
+    .map_err(|e| format!("`{datetime}` is not a time: {e}"))?;
+    let seconds =
+        u64::try_from(local.as_second()).map_err(|_| "`expires` is before 1970".to_owned())?;
     let nanos = time.nanosecond.unwrap_or(0);
     Ok(UNIX_EPOCH + Duration::new(seconds, nanos.min(999_999_999)))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
-    let month = i64::from(month);
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -919,6 +912,7 @@ mod tests {
             "2030-01-01T01:00:00+01:00",
             "\"2030-01-01T00:00:00Z\"",
             "2030-01-01 00:00:00Z",
+            "2029-12-31T19:00:00-05:00",
         ] {
             let p = parse(&with_rule(&format!(
                 "from = \"web\"\nto = \"db\"\nproto = \"ip\"\nexpires = {expires}"
@@ -1006,6 +1000,10 @@ mod tests {
             (
                 "from = \"web\"\nto = \"db\"\nproto = \"tcp\"\nexpires = 2030-01-01T00:00:00",
                 "p.toml:11:11: `2030-01-01T00:00:00` needs a date, a time and an offset (such as 2030-01-01T00:00:00Z)",
+            ),
+            (
+                "from = \"web\"\nto = \"db\"\nproto = \"tcp\"\nexpires = 1969-12-31T23:59:59Z",
+                "p.toml:11:11: `expires` is before 1970",
             ),
         ];
         for (rule, expected) in cases {
@@ -1109,12 +1107,5 @@ mod tests {
         for (rule, expected) in cases {
             assert_eq!(error(&with_rule(rule)), expected, "{rule}");
         }
-    }
-
-    #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2030, 1, 1), 21_915);
     }
 }
