@@ -178,21 +178,7 @@ impl Store {
     /// Opens the store in `dir` (creating the directory and the database if
     /// needed).
     pub fn open(dir: &Path, settings: StoreSettings) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create store directory {}", dir.display()))?;
-        let path = dir.join(DATABASE_FILE);
-        let conn =
-            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            bail!("{} cannot use WAL mode (got {mode})", path.display());
-        }
-        let synchronous = match settings.durability {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        };
-        conn.pragma_update(None, "synchronous", synchronous)?;
+        let (conn, path) = open_database(dir, DATABASE_FILE, settings.durability)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (
@@ -650,6 +636,33 @@ impl Store {
         let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
     }
+}
+
+/// Opens (creating the directory and the file if needed) the SQLite
+/// database `file` in store directory `dir`, in WAL mode so that readers
+/// (`augur history`, `augur signatures`) never block the daemon's writes,
+/// and waiting up to 10 s for a lock another process holds.
+pub(crate) fn open_database(
+    dir: &Path,
+    file: &str,
+    durability: Durability,
+) -> anyhow::Result<(Connection, PathBuf)> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create store directory {}", dir.display()))?;
+    let path = dir.join(file);
+    let conn =
+        Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!("{} cannot use WAL mode (got {mode})", path.display());
+    }
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    Ok((conn, path))
 }
 
 /// The `endpoints.kind` and `name` columns of an endpoint.

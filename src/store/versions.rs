@@ -41,17 +41,9 @@ pub struct VersionStore {
 impl VersionStore {
     /// Opens (creating if needed) the history in store directory `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<VersionStore> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create store directory {}", dir.display()))?;
-        let path = dir.join(VERSIONS_FILE);
-        let conn =
-            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            bail!("{} cannot use WAL mode (got {mode})", path.display());
-        }
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // Every version is a promise of what the switches hold: FULL, so a
+        // power cut cannot lose one the daemon reported applied.
+        let (conn, path) = super::open_database(dir, VERSIONS_FILE, super::Durability::Full)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS versions (
                  seq INTEGER PRIMARY KEY,
