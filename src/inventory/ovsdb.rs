@@ -131,12 +131,7 @@ impl InventoryWatcher {
         settings: InventorySettings,
     ) -> Result<Self, InventoryError> {
         settings.validate()?;
-        let target = config
-            .targets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let target = config.target_list();
         let failed = |error| InventoryError::Client {
             target: target.clone(),
             error,

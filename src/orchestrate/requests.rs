@@ -288,12 +288,7 @@ pub async fn submit(
     request: &str,
     wait: Duration,
 ) -> Result<RequestStatus, SubmitError> {
-    let target = config
-        .targets
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let target = config.target_list();
     let client = Client::connect_with(config)
         .await
         .map_err(|e| SubmitError::Ovsdb(format!("OVSDB at {target}: {e}")))?;

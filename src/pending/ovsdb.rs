@@ -180,12 +180,7 @@ impl PendingTable {
         config: ClientConfig,
         settings: PendingSettings,
     ) -> Result<Self, PendingError> {
-        let target = config
-            .targets
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let target = config.target_list();
         let client = Client::connect_with(config)
             .await
             .map_err(|error| PendingError::Client {

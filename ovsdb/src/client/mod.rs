@@ -99,6 +99,16 @@ impl ClientConfig {
         })
     }
 
+    /// The targets as `ovs-vsctl --db` takes them (comma-separated), the
+    /// way errors name the database.
+    pub fn target_list(&self) -> String {
+        self.targets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// With TLS files for `ssl:` targets.
     pub fn with_tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
