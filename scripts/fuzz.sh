@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a while (default 30 s each; FUZZ_SECONDS overrides),
-# seeding the OpenFlow corpus with the Ryu fixtures when ../shared is present.
+# seeding the OpenFlow corpus with the Ryu fixtures when ../shared is present
+# and the operator-text corpus with the example policy.
 #
 # cargo-fuzz needs nightly-only rustc flags; RUSTC_BOOTSTRAP lets the stable
 # toolchain accept them, since no other toolchain can be installed here.
@@ -20,6 +21,10 @@ for target in $targets; do
         if [ -d "$shared/fixtures/openflow/ryu" ]; then
             find "$shared/fixtures/openflow/ryu" -name '*.packet' -exec cp -n {} "$corpus/" \;
         fi
+        ;;
+    operator_text)
+        cp -n examples/policy/three-tier.toml "$corpus/"
+        printf '%s' 'approve by alice: needed for the nightly backup' >"$corpus/decision"
         ;;
     esac
     echo "fuzz: $target for ${seconds}s"
