@@ -574,11 +574,19 @@ impl Decision {
             Some(name)
         };
         let reason = reason.map(one_field).filter(|r| !r.is_empty());
-        Ok(Decision {
+        let decision = Decision {
             verdict,
             by,
             reason,
-        })
+        };
+        // The canonical text (what `Display` writes back) can be a byte
+        // longer than what was written ("approve:x" is "approve: x"), and it
+        // too must parse.
+        let canonical = decision.to_string().len();
+        if canonical > MAX_DECISION_LEN {
+            return Err(DecisionError::TooLong(canonical));
+        }
+        Ok(decision)
     }
 }
 

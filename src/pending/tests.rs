@@ -545,6 +545,20 @@ proptest! {
     }
 }
 
+/// Found by the `operator_text` fuzz target: a decision of the longest
+/// length whose canonical text adds the space after the colon.
+#[test]
+fn a_decision_is_as_long_as_its_canonical_text() {
+    let longest = format!("approve:{}", "x".repeat(MAX_DECISION_LEN - 8));
+    assert_eq!(
+        Decision::parse(&longest),
+        Err(DecisionError::TooLong(MAX_DECISION_LEN + 1))
+    );
+    let fits = format!("approve: {}", "x".repeat(MAX_DECISION_LEN - 9));
+    let decision = Decision::parse(&fits).unwrap();
+    assert_eq!(decision.to_string(), fits);
+}
+
 /// Found by `statuses_round_trip`: a reason ending in " at" overlaps the
 /// separator before the time.
 #[test]
