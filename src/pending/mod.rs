@@ -167,27 +167,20 @@ impl From<SystemTime> for Timestamp {
 const MIN_SECS: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
 const MAX_SECS: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
 
-/// The day `Timestamp` counts from. (Days rather than jiff's own
-/// timestamps, whose range stops a day short of 9999-12-31 to leave room
-/// for offsets.)
-const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
+/// The moment `Timestamp` counts from, as a civil time in UTC. (Civil
+/// rather than jiff's own timestamps, whose range stops a day short of
+/// 9999-12-31 to leave room for offsets.)
+const EPOCH: jiff::civil::DateTime = jiff::civil::datetime(1970, 1, 1, 0, 0, 0, 0);
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.0.clamp(MIN_SECS, MAX_SECS);
-        let of_day = secs.rem_euclid(86_400);
-        let date = jiff::Span::new()
-            .try_days(secs.div_euclid(86_400))
-            .and_then(|days| EPOCH.checked_add(days));
-        match date {
-            Ok(date) => write!(
-                f,
-                "{date}T{:02}:{:02}:{:02}Z",
-                of_day / 3600,
-                of_day % 3600 / 60,
-                of_day % 60
-            ),
-            // Unreachable: every clamped value is a date jiff knows.
+        match jiff::Span::new()
+            .try_seconds(secs)
+            .and_then(|span| EPOCH.checked_add(span))
+        {
+            Ok(time) => write!(f, "{}", time.strftime("%Y-%m-%dT%H:%M:%SZ")),
+            // Unreachable: every clamped value is a time jiff knows.
             Err(_) => write!(f, "{secs}"),
         }
     }
@@ -219,18 +212,12 @@ impl FromStr for Timestamp {
         if !shaped || b.get(17..19) == Some(b"60".as_slice()) {
             return Err(bad());
         }
-        let local: jiff::civil::DateTime = s
+        let time: jiff::civil::DateTime = s
             .get(..19)
             .and_then(|text| text.parse().ok())
             .ok_or_else(bad)?;
-        let days = local.date().since(EPOCH).map_err(|_| bad())?.get_days();
-        let time = local.time();
-        Ok(Self(
-            i64::from(days) * 86_400
-                + i64::from(time.hour()) * 3600
-                + i64::from(time.minute()) * 60
-                + i64::from(time.second()),
-        ))
+        let since = time.since((jiff::Unit::Second, EPOCH)).map_err(|_| bad())?;
+        Ok(Self(since.get_seconds()))
     }
 }
 
